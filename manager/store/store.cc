@@ -1,0 +1,425 @@
+#include "store/store.h"
+
+#include <sqlite3.h>
+
+#include <string_view>
+#include <utility>
+
+namespace v6g::store {
+namespace {
+
+// Schema v1. Every table a VM owns cascades from vms, so deleting the VM row
+// releases everything it held in the same transaction.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE vms (
+  id          TEXT PRIMARY KEY,
+  tenant_id   TEXT NOT NULL,
+  config      BLOB NOT NULL,
+  config_json TEXT NOT NULL,
+  state       TEXT NOT NULL,
+  created_ns  INTEGER NOT NULL,
+  updated_ns  INTEGER NOT NULL
+);
+CREATE INDEX vms_tenant ON vms(tenant_id);
+CREATE TABLE allocations (
+  kind  TEXT NOT NULL CHECK (kind IN ('ip6', 'mac', 'tap')),
+  value TEXT NOT NULL,
+  vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+  PRIMARY KEY (kind, value)
+);
+CREATE INDEX allocations_vm ON allocations(vm_id);
+CREATE TABLE vm_vlans (
+  bridge    TEXT NOT NULL,
+  vlan      INTEGER NOT NULL CHECK (vlan BETWEEN 1 AND 4094),
+  tenant_id TEXT NOT NULL,
+  vm_id     TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+  PRIMARY KEY (bridge, vlan, vm_id)
+);
+CREATE TABLE bindings (
+  ifname     TEXT NOT NULL,
+  vlan       INTEGER NOT NULL,
+  mac        TEXT NOT NULL,
+  ip6        TEXT NOT NULL,
+  state      TEXT NOT NULL,
+  source     TEXT NOT NULL CHECK (source IN ('static', 'learned')),
+  vm_id      TEXT REFERENCES vms(id) ON DELETE CASCADE,
+  expires_ns INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (ifname, vlan, mac, ip6)
+);
+CREATE TABLE audit (
+  id     INTEGER PRIMARY KEY AUTOINCREMENT,
+  at_ns  INTEGER NOT NULL,
+  who    TEXT NOT NULL,
+  action TEXT NOT NULL,
+  object TEXT NOT NULL,
+  before TEXT NOT NULL,
+  after  TEXT NOT NULL
+);
+)sql";
+
+// Owns one prepared statement; binds by 1-based position.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  bool prepared() const { return rc_ == SQLITE_OK; }
+  Stmt& text(int i, std::string_view v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& blob(int i, std::string_view v) {
+    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& int64(int i, std::int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Stmt& null_if_empty(int i, std::string_view v) {
+    if (v.empty()) {
+      sqlite3_bind_null(stmt_, i);
+      return *this;
+    }
+    return text(i, v);
+  }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int step() { return rc_ = sqlite3_step(stmt_); }
+
+  std::string col_text(int i) const {
+    const auto* p = sqlite3_column_text(stmt_, i);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i)))
+             : std::string();
+  }
+  std::string col_blob(int i) const {
+    const void* p = sqlite3_column_blob(stmt_, i);
+    return p ? std::string(static_cast<const char*>(p),
+                           static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i)))
+             : std::string();
+  }
+  std::int64_t col_int(int i) const { return sqlite3_column_int64(stmt_, i); }
+
+  Outcome error(std::string_view what) const {
+    const int ext = sqlite3_extended_errcode(db_);
+    const Code code = (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE)
+                          ? Code::kConflict
+                          : Code::kFailed;
+    return Outcome::fail(code, std::string(what) + ": " + sqlite3_errmsg(db_));
+  }
+  // Runs a statement that returns no rows.
+  Outcome run(std::string_view what) {
+    if (!prepared()) return error(what);
+    return step() == SQLITE_DONE ? Outcome() : error(what);
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+VmRecord read_vm(const Stmt& s) {
+  return VmRecord{s.col_text(0), s.col_text(1), s.col_blob(2), s.col_text(3),
+                  s.col_text(4), s.col_int(5),  s.col_int(6)};
+}
+
+std::optional<Kind> kind_from_name(std::string_view name) {
+  if (name == "ip6") return Kind::kIp6;
+  if (name == "mac") return Kind::kMac;
+  if (name == "tap") return Kind::kTap;
+  return std::nullopt;
+}
+
+BindingRecord read_binding(const Stmt& s) {
+  return BindingRecord{s.col_text(0), static_cast<std::uint16_t>(s.col_int(1)),
+                       s.col_text(2), s.col_text(3),
+                       s.col_text(4), s.col_text(5),
+                       s.col_text(6), s.col_int(7)};
+}
+
+constexpr const char* kBindingColumns =
+    "SELECT ifname, vlan, mac, ip6, state, source, coalesce(vm_id, ''), expires_ns FROM bindings";
+
+}  // namespace
+
+std::string_view kind_name(Kind kind) {
+  switch (kind) {
+    case Kind::kIp6:
+      return "ip6";
+    case Kind::kMac:
+      return "mac";
+    case Kind::kTap:
+      return "tap";
+  }
+  return "?";
+}
+
+Store::~Store() { sqlite3_close_v2(db_); }
+
+Outcome Store::open(const std::string& path, std::unique_ptr<Store>& out) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  std::unique_ptr<Store> store(new Store(db));
+  if (rc != SQLITE_OK) {
+    return Outcome::fail(Code::kFailed, "open " + path + ": " + sqlite3_errstr(rc));
+  }
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_extended_result_codes(db, 1);
+  // WAL: readers (CLI, sqlite3 shell) never block the daemon's writer. NORMAL
+  // sync is durable across process crashes; only power loss may drop the
+  // last commits, which the daemon reconciles against the kernel on start.
+  for (const char* pragma :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"}) {
+    if (auto o = store->exec(pragma); !o) return o;
+  }
+  if (auto o = store->migrate(); !o) return o;
+  out = std::move(store);
+  return {};
+}
+
+Outcome Store::exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) == SQLITE_OK) return {};
+  std::string message = err ? err : "sqlite error";
+  sqlite3_free(err);
+  return Outcome::fail(Code::kFailed, message);
+}
+
+int Store::schema_version() {
+  Stmt s(db_, "PRAGMA user_version");
+  return s.step() == SQLITE_ROW ? static_cast<int>(s.col_int(0)) : -1;
+}
+
+Outcome Store::migrate() {
+  const int version = schema_version();
+  if (version == kSchemaVersion) return {};
+  if (version > kSchemaVersion) {
+    return Outcome::fail(Code::kFailed, "database schema version " + std::to_string(version) +
+                                            " is newer than this v6guardd (" +
+                                            std::to_string(kSchemaVersion) + ")");
+  }
+  Transaction txn(*this);
+  if (!txn.begun()) return txn.begun();
+  // Only v0 (empty) -> v1 exists so far; later versions append steps here.
+  if (auto o = exec(kSchemaV1); !o) return o;
+  if (auto o = exec("PRAGMA user_version = 1"); !o) return o;
+  return txn.commit();
+}
+
+Store::Transaction::Transaction(Store& store) : store_(store) {
+  begun_ = store_.exec("BEGIN IMMEDIATE");
+  open_ = begun_.ok();
+}
+
+Store::Transaction::~Transaction() {
+  if (open_) (void)store_.exec("ROLLBACK");
+}
+
+Outcome Store::Transaction::commit() {
+  if (!open_) return Outcome::fail(Code::kFailed, "commit without an open transaction");
+  open_ = false;
+  auto o = store_.exec("COMMIT");
+  if (!o) (void)store_.exec("ROLLBACK");
+  return o;
+}
+
+Outcome Store::insert_vm(const VmRecord& vm) {
+  Stmt s(db_,
+         "INSERT INTO vms(id, tenant_id, config, config_json, state, created_ns, updated_ns) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  s.text(1, vm.id)
+      .text(2, vm.tenant_id)
+      .blob(3, vm.config)
+      .text(4, vm.config_json)
+      .text(5, vm.state)
+      .int64(6, vm.created_ns)
+      .int64(7, vm.updated_ns);
+  return s.run("insert vm " + vm.id);
+}
+
+Outcome Store::get_vm(const std::string& id, VmRecord& out) {
+  Stmt s(db_,
+         "SELECT id, tenant_id, config, config_json, state, created_ns, updated_ns FROM vms "
+         "WHERE id = ?");
+  s.text(1, id);
+  switch (s.step()) {
+    case SQLITE_ROW:
+      out = read_vm(s);
+      return {};
+    case SQLITE_DONE:
+      return Outcome::fail(Code::kNotFound, "vm " + id + " not found");
+    default:
+      return s.error("get vm");
+  }
+}
+
+Outcome Store::list_vms(std::vector<VmRecord>& out, const std::string& tenant_id) {
+  Stmt s(db_,
+         "SELECT id, tenant_id, config, config_json, state, created_ns, updated_ns FROM vms "
+         "WHERE ?1 = '' OR tenant_id = ?1 ORDER BY id");
+  s.text(1, tenant_id);
+  out.clear();
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_vm(s));
+  return rc == SQLITE_DONE ? Outcome() : s.error("list vms");
+}
+
+Outcome Store::delete_vm(const std::string& id) {
+  Stmt s(db_, "DELETE FROM vms WHERE id = ?");
+  s.text(1, id);
+  if (auto o = s.run("delete vm " + id); !o) return o;
+  if (sqlite3_changes(db_) == 0) return Outcome::fail(Code::kNotFound, "vm " + id + " not found");
+  return {};
+}
+
+Outcome Store::count_vms(const std::string& tenant_id, std::int64_t& out) {
+  Stmt s(db_, "SELECT count(*) FROM vms WHERE tenant_id = ?");
+  s.text(1, tenant_id);
+  if (s.step() != SQLITE_ROW) return s.error("count vms");
+  out = s.col_int(0);
+  return {};
+}
+
+Outcome Store::claim(const Allocation& allocation) {
+  Stmt s(db_, "INSERT INTO allocations(kind, value, vm_id) VALUES (?, ?, ?)");
+  s.text(1, kind_name(allocation.kind)).text(2, allocation.value).text(3, allocation.vm_id);
+  auto o = s.run("claim");
+  if (o.code() != Code::kConflict) return o;
+  Stmt holder(db_, "SELECT vm_id FROM allocations WHERE kind = ? AND value = ?");
+  holder.text(1, kind_name(allocation.kind)).text(2, allocation.value);
+  const std::string by = holder.step() == SQLITE_ROW ? holder.col_text(0) : "another vm";
+  return Outcome::fail(Code::kConflict, std::string(kind_name(allocation.kind)) + " " +
+                                            allocation.value + " is already allocated to " + by);
+}
+
+Outcome Store::list_allocations(std::vector<Allocation>& out, const std::string& vm_id) {
+  Stmt s(db_,
+         "SELECT kind, value, vm_id FROM allocations WHERE ?1 = '' OR vm_id = ?1 "
+         "ORDER BY vm_id, kind, value");
+  s.text(1, vm_id);
+  out.clear();
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    if (auto kind = kind_from_name(s.col_text(0))) {
+      out.push_back(Allocation{*kind, s.col_text(1), s.col_text(2)});
+    }
+  }
+  return rc == SQLITE_DONE ? Outcome() : s.error("list allocations");
+}
+
+Outcome Store::is_allocated(Kind kind, const std::string& value, bool& out) {
+  Stmt s(db_, "SELECT 1 FROM allocations WHERE kind = ? AND value = ?");
+  s.text(1, kind_name(kind)).text(2, value);
+  const int rc = s.step();
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return s.error("lookup allocation");
+  out = rc == SQLITE_ROW;
+  return {};
+}
+
+Outcome Store::claim_vlan(const VlanClaim& claim) {
+  Stmt owner(db_, "SELECT tenant_id FROM vm_vlans WHERE bridge = ? AND vlan = ? LIMIT 1");
+  owner.text(1, claim.bridge).int64(2, claim.vlan);
+  const int rc = owner.step();
+  if (rc == SQLITE_ROW && owner.col_text(0) != claim.tenant_id) {
+    return Outcome::fail(Code::kConflict, "vlan " + std::to_string(claim.vlan) + " on bridge " +
+                                              claim.bridge + " belongs to tenant " +
+                                              owner.col_text(0));
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return owner.error("lookup vlan");
+  Stmt s(db_, "INSERT OR IGNORE INTO vm_vlans(bridge, vlan, tenant_id, vm_id) VALUES (?,?,?,?)");
+  s.text(1, claim.bridge).int64(2, claim.vlan).text(3, claim.tenant_id).text(4, claim.vm_id);
+  return s.run("claim vlan");
+}
+
+Outcome Store::list_vlans(std::vector<VlanClaim>& out) {
+  Stmt s(db_, "SELECT bridge, vlan, tenant_id, vm_id FROM vm_vlans ORDER BY bridge, vlan, vm_id");
+  out.clear();
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    out.push_back(VlanClaim{s.col_text(0), static_cast<std::uint16_t>(s.col_int(1)), s.col_text(2),
+                            s.col_text(3)});
+  }
+  return rc == SQLITE_DONE ? Outcome() : s.error("list vlans");
+}
+
+Outcome Store::upsert_binding(const BindingRecord& b) {
+  Stmt s(db_,
+         "INSERT INTO bindings(ifname, vlan, mac, ip6, state, source, vm_id, expires_ns) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ifname, vlan, mac, ip6) DO UPDATE SET "
+         "state = excluded.state, source = excluded.source, vm_id = excluded.vm_id, "
+         "expires_ns = excluded.expires_ns");
+  s.text(1, b.ifname)
+      .int64(2, b.vlan)
+      .text(3, b.mac)
+      .text(4, b.ip6)
+      .text(5, b.state)
+      .text(6, b.source)
+      .null_if_empty(7, b.vm_id)
+      .int64(8, b.expires_ns);
+  return s.run("upsert binding");
+}
+
+Outcome Store::remove_binding(const BindingRecord& b) {
+  Stmt s(db_, "DELETE FROM bindings WHERE ifname = ? AND vlan = ? AND mac = ? AND ip6 = ?");
+  s.text(1, b.ifname).int64(2, b.vlan).text(3, b.mac).text(4, b.ip6);
+  return s.run("remove binding");
+}
+
+Outcome Store::list_bindings(std::vector<BindingRecord>& out) {
+  Stmt s(db_, (std::string(kBindingColumns) + " ORDER BY ifname, vlan, mac, ip6").c_str());
+  out.clear();
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_binding(s));
+  return rc == SQLITE_DONE ? Outcome() : s.error("list bindings");
+}
+
+Outcome Store::expire_bindings(std::int64_t now_ns, std::vector<BindingRecord>& expired) {
+  Transaction txn(*this);
+  if (!txn.begun()) return txn.begun();
+  Stmt s(db_, (std::string(kBindingColumns) +
+               " WHERE source = 'learned' AND expires_ns != 0 AND expires_ns <= ?")
+                  .c_str());
+  s.int64(1, now_ns);
+  expired.clear();
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) expired.push_back(read_binding(s));
+  if (rc != SQLITE_DONE) return s.error("expire bindings");
+  Stmt del(db_,
+           "DELETE FROM bindings WHERE source = 'learned' AND expires_ns != 0 AND expires_ns <= ?");
+  del.int64(1, now_ns);
+  if (auto o = del.run("expire bindings"); !o) return o;
+  return txn.commit();
+}
+
+Outcome Store::append_audit(const AuditEntry& e) {
+  Stmt s(db_, "INSERT INTO audit(at_ns, who, action, object, before, after) VALUES (?,?,?,?,?,?)");
+  s.int64(1, e.at_ns)
+      .text(2, e.who)
+      .text(3, e.action)
+      .text(4, e.object)
+      .text(5, e.before)
+      .text(6, e.after);
+  return s.run("append audit");
+}
+
+Outcome Store::list_audit(std::vector<AuditEntry>& out, std::int64_t after_id, int limit) {
+  Stmt s(db_,
+         "SELECT id, at_ns, who, action, object, before, after FROM audit WHERE id > ? "
+         "ORDER BY id LIMIT ?");
+  s.int64(1, after_id).int64(2, limit);
+  out.clear();
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    out.push_back(AuditEntry{s.col_int(0), s.col_int(1), s.col_text(2), s.col_text(3),
+                             s.col_text(4), s.col_text(5), s.col_text(6)});
+  }
+  return rc == SQLITE_DONE ? Outcome() : s.error("list audit");
+}
+
+}  // namespace v6g::store

@@ -1,0 +1,154 @@
+// Persistent manager state in SQLite (WAL): VMs, allocations (addresses, MACs,
+// taps, per-tenant VLANs per bridge), bindings and the audit log of every
+// config change. The store knows nothing about protobuf: VM configs arrive as
+// opaque proto bytes plus their JSON rendering (for operators and sqlite3).
+//
+// One connection, one writer: the API server serialises mutations through
+// Transaction, so "validate -> allocate -> persist -> program host -> commit"
+// either lands completely or not at all.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+
+namespace v6g::store {
+
+enum class Code : std::uint8_t { kOk, kNotFound, kConflict, kFailed };
+
+// Control-plane error with a class the API maps onto Connect codes
+// (kNotFound -> not_found, kConflict -> already_exists, kFailed -> internal).
+class [[nodiscard]] Outcome {
+ public:
+  Outcome() = default;
+  static Outcome fail(Code code, std::string message) { return Outcome(code, std::move(message)); }
+  bool ok() const { return code_ == Code::kOk; }
+  explicit operator bool() const { return ok(); }
+  Code code() const { return code_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  Outcome(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+  Code code_ = Code::kOk;
+  std::string message_;
+};
+
+struct VmRecord {
+  std::string id;
+  std::string tenant_id;
+  std::string config;       // serialized vmprovisioner.v1.VmConfig
+  std::string config_json;  // the same config, protobuf JSON mapping
+  std::string state;        // "created", ...
+  std::int64_t created_ns = 0;
+  std::int64_t updated_ns = 0;
+};
+
+// Host-unique resources a VM holds. ip6/mac/tap are unique host-wide.
+enum class Kind : std::uint8_t { kIp6, kMac, kTap };
+std::string_view kind_name(Kind kind);
+
+struct Allocation {
+  Kind kind = Kind::kIp6;
+  std::string value;  // canonical text: RFC 5952 address, lower-case MAC, ifname
+  std::string vm_id;
+  bool operator==(const Allocation&) const = default;
+};
+
+// A VLAN on a bridge belongs to exactly one tenant; the tenant's VMs share it.
+// Claims are per VM, so the VLAN frees itself when the tenant's last VM goes.
+struct VlanClaim {
+  std::string bridge;
+  std::uint16_t vlan = 0;
+  std::string tenant_id;
+  std::string vm_id;
+  bool operator==(const VlanClaim&) const = default;
+};
+
+struct BindingRecord {
+  std::string ifname;
+  std::uint16_t vlan = 0;
+  std::string mac;
+  std::string ip6;
+  std::string state = "reachable";  // reachable | tentative | stale
+  std::string source = "static";    // static (from config) | learned (ND/DHCPv6)
+  std::string vm_id;                // empty for learned bindings of unknown VMs
+  std::int64_t expires_ns = 0;      // 0 = never (static)
+  bool operator==(const BindingRecord&) const = default;
+};
+
+struct AuditEntry {
+  std::int64_t id = 0;
+  std::int64_t at_ns = 0;
+  std::string who;     // "uid:1000" (unix peer) or "token:<id>" (TCP)
+  std::string action;  // "CreateVm", "DeleteVm", ...
+  std::string object;  // VM id
+  std::string before;  // JSON or empty
+  std::string after;   // JSON or empty
+};
+
+class Store {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Opens (creating or migrating) the database; ":memory:" for tests.
+  static Outcome open(const std::string& path, std::unique_ptr<Store>& out);
+
+  // Scoped write transaction (BEGIN IMMEDIATE); rolls back unless committed.
+  class Transaction {
+   public:
+    explicit Transaction(Store& store);
+    ~Transaction();
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+    const Outcome& begun() const { return begun_; }
+    Outcome commit();
+
+   private:
+    Store& store_;
+    Outcome begun_;
+    bool open_ = false;
+  };
+
+  int schema_version();
+
+  Outcome insert_vm(const VmRecord& vm);
+  Outcome get_vm(const std::string& id, VmRecord& out);
+  Outcome list_vms(std::vector<VmRecord>& out, const std::string& tenant_id = {});
+  // Deletes the VM with its allocations and static bindings (cascade).
+  Outcome delete_vm(const std::string& id);
+  Outcome count_vms(const std::string& tenant_id, std::int64_t& out);
+
+  // kConflict (with the holder in the message) if the value is taken.
+  Outcome claim(const Allocation& allocation);
+  Outcome list_allocations(std::vector<Allocation>& out, const std::string& vm_id = {});
+  Outcome is_allocated(Kind kind, const std::string& value, bool& out);
+
+  // kConflict if another tenant already uses (bridge, vlan).
+  Outcome claim_vlan(const VlanClaim& claim);
+  Outcome list_vlans(std::vector<VlanClaim>& out);
+
+  Outcome upsert_binding(const BindingRecord& binding);
+  Outcome remove_binding(const BindingRecord& binding);
+  Outcome list_bindings(std::vector<BindingRecord>& out);
+  // Removes learned bindings whose expiry is at or before now_ns; returns them.
+  Outcome expire_bindings(std::int64_t now_ns, std::vector<BindingRecord>& expired);
+
+  Outcome append_audit(const AuditEntry& entry);
+  Outcome list_audit(std::vector<AuditEntry>& out, std::int64_t after_id = 0, int limit = 1000);
+
+ private:
+  explicit Store(sqlite3* db) : db_(db) {}
+  Outcome exec(const char* sql);
+  Outcome migrate();
+  sqlite3* db_;
+};
+
+}  // namespace v6g::store

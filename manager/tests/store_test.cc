@@ -1,0 +1,193 @@
+#include "store/store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace v6g::store {
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/v6g-store-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/state.db";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::unique_ptr<Store> open() {
+    std::unique_ptr<Store> s;
+    auto o = Store::open(path_, s);
+    EXPECT_TRUE(o.ok()) << o.message();
+    return s;
+  }
+  static VmRecord vm(std::string id, std::string tenant) {
+    return VmRecord{id,
+                    tenant,
+                    std::string("\x0a\x03"
+                                "abc",
+                                5),
+                    "{\"x\":1}",
+                    "created",
+                    1,
+                    2};
+  }
+  std::string dir_, path_;
+};
+
+TEST_F(StoreTest, FreshDatabaseIsWalAtCurrentSchemaVersion) {
+  auto s = open();
+  EXPECT_EQ(s->schema_version(), Store::kSchemaVersion);
+  EXPECT_TRUE(std::filesystem::exists(path_ + "-wal"));
+}
+
+TEST_F(StoreTest, RefusesNewerSchema) {
+  { auto s = open(); }
+  {
+    // Simulate a database written by a future v6guardd.
+    std::string cmd = "sqlite3 " + path_ + " 'PRAGMA user_version=99' 2>/dev/null";
+    if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "sqlite3 shell missing";
+  }
+  std::unique_ptr<Store> s;
+  auto o = Store::open(path_, s);
+  EXPECT_FALSE(o.ok());
+  EXPECT_NE(o.message().find("newer"), std::string::npos) << o.message();
+}
+
+TEST_F(StoreTest, RestartRecoversEveryTable) {
+  {
+    auto s = open();
+    Store::Transaction txn(*s);
+    ASSERT_TRUE(txn.begun().ok());
+    ASSERT_TRUE(s->insert_vm(vm("vm-1", "t1")).ok());
+    ASSERT_TRUE(s->claim({Kind::kIp6, "2600:beef:1000::10", "vm-1"}).ok());
+    ASSERT_TRUE(s->claim({Kind::kMac, "02:00:00:00:00:01", "vm-1"}).ok());
+    ASSERT_TRUE(s->claim({Kind::kTap, "tap-vm-1", "vm-1"}).ok());
+    ASSERT_TRUE(s->claim_vlan({"br-t1", 100, "t1", "vm-1"}).ok());
+    ASSERT_TRUE(s->upsert_binding({"tap-vm-1", 100, "02:00:00:00:00:01", "2600:beef:1000::10",
+                                   "reachable", "static", "vm-1", 0})
+                    .ok());
+    ASSERT_TRUE(s->append_audit({0, 5, "uid:0", "CreateVm", "vm-1", "", "{}"}).ok());
+    ASSERT_TRUE(txn.commit().ok());
+  }
+  auto s = open();
+  VmRecord got;
+  ASSERT_TRUE(s->get_vm("vm-1", got).ok());
+  EXPECT_EQ(got.tenant_id, "t1");
+  EXPECT_EQ(got.config, std::string("\x0a\x03"
+                                    "abc",
+                                    5));  // binary-safe
+  std::vector<Allocation> allocs;
+  ASSERT_TRUE(s->list_allocations(allocs).ok());
+  EXPECT_EQ(allocs.size(), 3u);
+  std::vector<VlanClaim> vlans;
+  ASSERT_TRUE(s->list_vlans(vlans).ok());
+  ASSERT_EQ(vlans.size(), 1u);
+  EXPECT_EQ(vlans[0].vlan, 100);
+  std::vector<BindingRecord> bindings;
+  ASSERT_TRUE(s->list_bindings(bindings).ok());
+  ASSERT_EQ(bindings.size(), 1u);
+  EXPECT_EQ(bindings[0].vm_id, "vm-1");
+  std::vector<AuditEntry> audit;
+  ASSERT_TRUE(s->list_audit(audit).ok());
+  ASSERT_EQ(audit.size(), 1u);
+  EXPECT_EQ(audit[0].who, "uid:0");
+}
+
+TEST_F(StoreTest, UncommittedTransactionLeavesNothing) {
+  auto s = open();
+  {
+    Store::Transaction txn(*s);
+    ASSERT_TRUE(s->insert_vm(vm("vm-1", "t1")).ok());
+    ASSERT_TRUE(s->claim({Kind::kMac, "02:00:00:00:00:01", "vm-1"}).ok());
+  }  // no commit
+  VmRecord got;
+  EXPECT_EQ(s->get_vm("vm-1", got).code(), Code::kNotFound);
+  bool taken = true;
+  ASSERT_TRUE(s->is_allocated(Kind::kMac, "02:00:00:00:00:01", taken).ok());
+  EXPECT_FALSE(taken);
+}
+
+TEST_F(StoreTest, DuplicatesAreConflictsNamingTheHolder) {
+  auto s = open();
+  ASSERT_TRUE(s->insert_vm(vm("vm-1", "t1")).ok());
+  ASSERT_TRUE(s->insert_vm(vm("vm-2", "t2")).ok());
+  EXPECT_EQ(s->insert_vm(vm("vm-1", "t1")).code(), Code::kConflict);
+  ASSERT_TRUE(s->claim({Kind::kIp6, "2600:beef:1000::10", "vm-1"}).ok());
+  auto o = s->claim({Kind::kIp6, "2600:beef:1000::10", "vm-2"});
+  EXPECT_EQ(o.code(), Code::kConflict);
+  EXPECT_NE(o.message().find("vm-1"), std::string::npos) << o.message();
+}
+
+TEST_F(StoreTest, VlanBelongsToOneTenantPerBridge) {
+  auto s = open();
+  for (auto [id, t] : {std::pair{"a1", "ta"}, {"a2", "ta"}, {"b1", "tb"}}) {
+    ASSERT_TRUE(s->insert_vm(vm(id, t)).ok());
+  }
+  EXPECT_TRUE(s->claim_vlan({"br0", 100, "ta", "a1"}).ok());
+  EXPECT_TRUE(s->claim_vlan({"br0", 100, "ta", "a2"}).ok());  // same tenant shares it
+  EXPECT_EQ(s->claim_vlan({"br0", 100, "tb", "b1"}).code(), Code::kConflict);
+  EXPECT_TRUE(s->claim_vlan({"br1", 100, "tb", "b1"}).ok());  // other bridge is fine
+  // The VLAN frees itself once the tenant's last VM is gone.
+  ASSERT_TRUE(s->delete_vm("a1").ok());
+  EXPECT_EQ(s->claim_vlan({"br0", 100, "tb", "b1"}).code(), Code::kConflict);
+  ASSERT_TRUE(s->delete_vm("a2").ok());
+  EXPECT_TRUE(s->claim_vlan({"br0", 100, "tb", "b1"}).ok());
+}
+
+TEST_F(StoreTest, DeleteCascadesAndReportsMissing) {
+  auto s = open();
+  ASSERT_TRUE(s->insert_vm(vm("vm-1", "t1")).ok());
+  ASSERT_TRUE(s->claim({Kind::kTap, "tap0", "vm-1"}).ok());
+  ASSERT_TRUE(s->upsert_binding(
+                   {"tap0", 0, "02:00:00:00:00:01", "2600::1", "reachable", "static", "vm-1", 0})
+                  .ok());
+  ASSERT_TRUE(s->delete_vm("vm-1").ok());
+  std::vector<Allocation> allocs;
+  ASSERT_TRUE(s->list_allocations(allocs).ok());
+  EXPECT_TRUE(allocs.empty());
+  std::vector<BindingRecord> bindings;
+  ASSERT_TRUE(s->list_bindings(bindings).ok());
+  EXPECT_TRUE(bindings.empty());
+  EXPECT_EQ(s->delete_vm("vm-1").code(), Code::kNotFound);
+}
+
+TEST_F(StoreTest, LearnedBindingsExpireStaticOnesDoNot) {
+  auto s = open();
+  ASSERT_TRUE(s->upsert_binding(
+                   {"tap0", 0, "02:00:00:00:00:01", "2600::1", "reachable", "learned", "", 100})
+                  .ok());
+  ASSERT_TRUE(s->upsert_binding(
+                   {"tap0", 0, "02:00:00:00:00:01", "2600::2", "reachable", "learned", "", 300})
+                  .ok());
+  // Refresh moves the expiry (upsert on the same key).
+  ASSERT_TRUE(s->upsert_binding(
+                   {"tap0", 0, "02:00:00:00:00:01", "2600::1", "reachable", "learned", "", 400})
+                  .ok());
+  std::vector<BindingRecord> expired;
+  ASSERT_TRUE(s->expire_bindings(350, expired).ok());
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].ip6, "2600::2");
+  std::vector<BindingRecord> left;
+  ASSERT_TRUE(s->list_bindings(left).ok());
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].expires_ns, 400);
+}
+
+TEST_F(StoreTest, AuditPagesById) {
+  auto s = open();
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(s->append_audit({0, i, "uid:0", "CreateVm", "vm", "", ""}).ok());
+  }
+  std::vector<AuditEntry> page;
+  ASSERT_TRUE(s->list_audit(page, 2, 2).ok());
+  ASSERT_EQ(page.size(), 2u);
+  EXPECT_EQ(page[0].id, 3);
+  EXPECT_EQ(page[1].id, 4);
+}
+
+}  // namespace
+}  // namespace v6g::store
