@@ -1,0 +1,322 @@
+#include "api/server.h"
+
+#include <httplib.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace v6g::api {
+namespace {
+
+// One accepted unix-socket connection as an httplib Stream. The peer's
+// credentials (SO_PEERCRED, taken by the kernel at connect time, so they
+// can't be forged by the client) are handed to the request as remote_addr.
+class PeerStream final : public httplib::Stream {
+ public:
+  PeerStream(int fd, std::string peer, std::chrono::milliseconds read_timeout,
+             std::chrono::milliseconds write_timeout)
+      : fd_(fd),
+        peer_(std::move(peer)),
+        read_timeout_(read_timeout),
+        write_timeout_(write_timeout) {}
+
+  bool is_readable() const override { return wait(POLLIN, read_timeout_); }
+  bool is_writable() const override { return wait(POLLOUT, write_timeout_); }
+  ssize_t read(char* ptr, size_t size) override {
+    if (!is_readable()) return -1;
+    ssize_t n;
+    do n = ::recv(fd_, ptr, size, 0);
+    while (n < 0 && errno == EINTR);
+    return n;
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    if (!is_writable()) return -1;
+    ssize_t n;
+    do n = ::send(fd_, ptr, size, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n;
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = peer_;
+    port = 0;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip = "unix";
+    port = 0;
+  }
+  socket_t socket() const override { return fd_; }
+
+ private:
+  bool wait(short events, std::chrono::milliseconds timeout) const {
+    pollfd p{fd_, events, 0};
+    int rc;
+    do rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    while (rc < 0 && errno == EINTR);
+    return rc > 0 && (p.revents & (events | POLLHUP)) != 0;
+  }
+  int fd_;
+  std::string peer_;
+  std::chrono::milliseconds read_timeout_, write_timeout_;
+};
+
+// httplib 0.11 has no AF_UNIX listener and no access to the accepted socket,
+// so this subclass supplies both: we bind the socket, and the (virtual)
+// per-connection entry point reads the peer credentials before serving.
+class UnixHttpServer final : public httplib::Server {
+ public:
+  // httplib only clears is_running() after its workers finished, so an idle
+  // keep-alive connection needs its own stop signal.
+  explicit UnixHttpServer(const std::atomic<bool>& stopping) : stopping_(stopping) {}
+
+  Status bind_unix(const std::string& path, mode_t mode) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(addr.sun_path)) return Status::error("socket path too long: " + path);
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return Status::error(std::string("socket: ") + std::strerror(errno));
+    // A stale socket from a previous run would make bind fail; only ever
+    // remove a socket, never a regular file someone pointed us at.
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());
+    const mode_t old_mask = ::umask(0777 & ~mode);
+    const int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+    ::umask(old_mask);
+    if (rc != 0 || ::chmod(path.c_str(), mode) != 0 || ::listen(fd, SOMAXCONN) != 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      return Status::error("bind " + path + ": " + why);
+    }
+    svr_sock_ = fd;
+    return {};
+  }
+
+ private:
+  bool process_and_close_socket(socket_t sock) override {
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    std::string peer = "unknown";
+    if (::getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+      char buf[64];
+      std::snprintf(buf, sizeof(buf), "uid=%u gid=%u pid=%d", cred.uid, cred.gid, cred.pid);
+      peer = buf;
+    }
+    const std::chrono::milliseconds read_timeout(read_timeout_sec_ * 1000 +
+                                                 read_timeout_usec_ / 1000);
+    const std::chrono::milliseconds write_timeout(write_timeout_sec_ * 1000 +
+                                                  write_timeout_usec_ / 1000);
+    PeerStream stream(sock, peer, read_timeout, write_timeout);
+    // Keep-alive loop like httplib's own, but waking every 100 ms so stop()
+    // never waits for an idle client's keep-alive timeout.
+    bool ok = true;
+    for (std::size_t left = keep_alive_max_count_; ok && left > 0 && !stopping_; --left) {
+      if (!wait_for_request(sock)) break;
+      bool closed = false;
+      ok = process_request(stream, left == 1, closed, nullptr) && !closed;
+    }
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    return ok;
+  }
+
+  bool wait_for_request(int sock) {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
+    while (!stopping_ && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{sock, POLLIN, 0};
+      const int rc = ::poll(&p, 1, 100);
+      if (rc > 0) return true;
+      if (rc < 0 && errno != EINTR) return false;
+    }
+    return false;
+  }
+
+  const std::atomic<bool>& stopping_;
+};
+
+bool parse_peer(const std::string& text, CallContext& ctx) {
+  unsigned uid = 0, gid = 0;
+  int pid = 0;
+  if (std::sscanf(text.c_str(), "uid=%u gid=%u pid=%d", &uid, &gid, &pid) != 3) return false;
+  ctx.uid = uid;
+  ctx.pid = pid;
+  ctx.who = "uid:" + std::to_string(uid);
+  return true;
+}
+
+void reply(httplib::Response& res, const Error& error) {
+  res.status = error.status();
+  res.set_content(error_json(error), "application/json");
+}
+
+bool wait_running(const httplib::Server& http) {
+  for (int i = 0; i < 5000 && !http.is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return http.is_running();
+}
+
+}  // namespace
+
+Server::Server(ServerOptions options) : options_(std::move(options)) {}
+
+Server::~Server() { stop(); }
+
+void Server::add_method(const std::string& procedure, const google::protobuf::Message& request,
+                        const google::protobuf::Message& response, Unary fn) {
+  methods_[procedure] = Method{&request, &response, std::move(fn)};
+}
+
+std::optional<Error> Server::authorize(Transport transport, const httplib::Request& req,
+                                       CallContext& ctx) const {
+  if (transport == Transport::kTcp) {
+    const std::string header = req.get_header_value("Authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    if (header.compare(0, kBearer.size(), kBearer) == 0) {
+      const std::string presented = header.substr(kBearer.size());
+      for (const auto& [token, id] : options_.tokens) {
+        // Length is not secret; compare every byte so timing doesn't leak a prefix.
+        if (token.size() != presented.size()) continue;
+        unsigned char diff = 0;
+        for (std::size_t i = 0; i < token.size(); ++i) {
+          diff |= static_cast<unsigned char>(token[i] ^ presented[i]);
+        }
+        if (diff == 0) {
+          ctx.who = "token:" + id;
+          return std::nullopt;
+        }
+      }
+    }
+    return make_error(Code::kUnauthenticated, "missing or invalid bearer token");
+  }
+  ctx.unix_peer = true;
+  if (!parse_peer(req.remote_addr, ctx)) {
+    return make_error(Code::kUnauthenticated, "no peer credentials on the unix socket");
+  }
+  unsigned gid = 0;
+  (void)std::sscanf(req.remote_addr.c_str(), "uid=%*u gid=%u", &gid);
+  const bool allowed = ctx.uid == 0 || ctx.uid == ::geteuid() ||
+                       std::find(options_.allowed_uids.begin(), options_.allowed_uids.end(),
+                                 ctx.uid) != options_.allowed_uids.end() ||
+                       std::find(options_.allowed_gids.begin(), options_.allowed_gids.end(), gid) !=
+                           options_.allowed_gids.end();
+  if (!allowed) {
+    return make_error(Code::kPermissionDenied,
+                      "uid " + std::to_string(ctx.uid) + " may not use the v6guard API");
+  }
+  return std::nullopt;
+}
+
+void Server::dispatch(Transport transport, const httplib::Request& req, httplib::Response& res) {
+  CallContext ctx;
+  if (auto error = authorize(transport, req, ctx)) return reply(res, *error);
+
+  const auto method = methods_.find(req.path);
+  if (method == methods_.end()) {
+    Error e = make_error(Code::kUnimplemented, "no procedure " + req.path);
+    e.http_status_override = 404;
+    return reply(res, e);
+  }
+  const auto codec = codec_from_content_type(req.get_header_value("Content-Type"));
+  if (!codec) {
+    // The spec: unsupported codecs get 415 and the list of what we accept.
+    res.set_header("Accept-Post", "application/json, application/proto");
+    Error e = make_error(Code::kUnimplemented,
+                         "unsupported content type \"" + req.get_header_value("Content-Type") +
+                             "\" (use application/json or application/proto)");
+    e.http_status_override = 415;
+    return reply(res, e);
+  }
+  std::unique_ptr<google::protobuf::Message> request(method->second.request_prototype->New());
+  std::unique_ptr<google::protobuf::Message> response(method->second.response_prototype->New());
+  if (auto error = decode(*codec, req.body, *request)) return reply(res, *error);
+  if (auto error = method->second.fn(ctx, *request, *response)) return reply(res, *error);
+  std::string body;
+  if (auto error = encode(*codec, *response, body)) return reply(res, *error);
+  res.status = 200;
+  res.set_content(body, std::string(content_type(*codec)));
+}
+
+void Server::install_routes(httplib::Server& http, Transport transport) {
+  http.set_payload_max_length(options_.max_body_bytes);
+  http.set_read_timeout(options_.read_timeout);
+  http.set_write_timeout(options_.read_timeout);
+  // Each connection holds a worker thread while it lives (httplib's model), so
+  // idle keep-alive connections are cut short to keep the pool available.
+  http.set_keep_alive_timeout(2);
+  http.new_task_queue = [threads = options_.threads] {
+    return new httplib::ThreadPool(static_cast<std::size_t>(threads));
+  };
+  http.Post(".*", [this, transport](const httplib::Request& req, httplib::Response& res) {
+    dispatch(transport, req, res);
+  });
+  const auto not_post = [](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Allow", "POST");
+    Error e = make_error(Code::kUnimplemented, "Connect unary calls use POST");
+    e.http_status_override = 405;
+    reply(res, e);
+  };
+  http.Get(".*", not_post);
+  http.Put(".*", not_post);
+  http.Delete(".*", not_post);
+  http.Patch(".*", not_post);
+  // httplib answers some failures itself (413 body too large, 400 bad
+  // request line); give those the Connect error shape too.
+  http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&,
+                                                                 httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    Error e = make_error(code_from_http_status(res.status), "HTTP " + std::to_string(res.status));
+    if (res.status == 413) e.message = "request body too large";
+    e.http_status_override = res.status;
+    reply(res, e);
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+}
+
+Status Server::start() {
+  stopping_ = false;
+  auto unix_http = std::make_unique<UnixHttpServer>(stopping_);
+  install_routes(*unix_http, Transport::kUnix);
+  if (auto s = unix_http->bind_unix(options_.socket_path, options_.socket_mode); !s) return s;
+  if (options_.tcp_port >= 0) {
+    if (options_.tokens.empty()) return Status::error("TCP listener needs at least one token");
+    tcp_http_ = std::make_unique<httplib::Server>();
+    install_routes(*tcp_http_, Transport::kTcp);
+    if (options_.tcp_port == 0) {
+      bound_tcp_port_ = tcp_http_->bind_to_any_port(options_.tcp_host);
+    } else if (tcp_http_->bind_to_port(options_.tcp_host, options_.tcp_port)) {
+      bound_tcp_port_ = options_.tcp_port;
+    }
+    if (bound_tcp_port_ < 0) {
+      return Status::error("cannot listen on " + options_.tcp_host + ":" +
+                           std::to_string(options_.tcp_port));
+    }
+    tcp_thread_ = std::thread([http = tcp_http_.get()] { http->listen_after_bind(); });
+    if (!wait_running(*tcp_http_)) return Status::error("TCP listener did not start");
+  }
+  unix_http_ = std::move(unix_http);
+  unix_thread_ = std::thread([http = unix_http_.get()] { http->listen_after_bind(); });
+  if (!wait_running(*unix_http_)) return Status::error("unix listener did not start");
+  return {};
+}
+
+void Server::stop() {
+  stopping_ = true;
+  for (auto* http : {unix_http_.get(), tcp_http_.get()}) {
+    if (http) http->stop();
+  }
+  if (unix_thread_.joinable()) unix_thread_.join();
+  if (tcp_thread_.joinable()) tcp_thread_.join();
+  if (unix_http_) ::unlink(options_.socket_path.c_str());
+  unix_http_.reset();
+  tcp_http_.reset();
+}
+
+}  // namespace v6g::api

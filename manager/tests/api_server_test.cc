@@ -1,0 +1,260 @@
+// The Connect server through real HTTP on a unix socket in a temp dir (and
+// TCP on loopback), with the project's own client and raw POSTs.
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "api/client.h"
+#include "api/server.h"
+#include "v6guard/v1/events.pb.h"
+
+namespace v6g::api {
+namespace {
+
+namespace pb = google::protobuf;
+using Event = v6guard::v1::SecurityEvent;
+
+constexpr const char* kEcho = "/v6guard.test.Echo/Echo";
+constexpr const char* kFail = "/v6guard.test.Echo/Fail";
+
+class ApiServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/v6g-api-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    ::chmod(dir_.c_str(), 0755);
+    options_.socket_path = dir_ + "/api.sock";
+    options_.max_body_bytes = 64 * 1024;
+    options_.threads = 4;
+  }
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void start() {
+    server_ = std::make_unique<Server>(options_);
+    server_->handle<Event, Event>(kEcho, [](const CallContext& ctx, const Event& in, Event& out) {
+      out = in;
+      out.set_interface_id(ctx.who);
+      return std::optional<Error>();
+    });
+    server_->handle<Event, Event>(kFail, [](const CallContext&, const Event& in, Event&) {
+      // The spec's three error examples.
+      Error e;
+      if (in.vm_id() == "invalid") {
+        e = make_error(Code::kInvalidArgument,
+                       "config.network[0].ipv6.address: 2001:db8::10 is a documentation address");
+        e.details.push_back(
+            {"config.network[0].ipv6.address",
+             "documentation_prefix",
+             "",
+             {{"allocated_blocks", std::vector<std::string>{"2600:beef:1000::/44"}}}});
+      } else if (in.vm_id() == "denied") {
+        e = make_error(Code::kPermissionDenied, "tenant t1 may not allocate from pool pool-b");
+        e.details.push_back({"config.network[0].ipv6.pool",
+                             "pool_not_authorized",
+                             "",
+                             {{"allowed_pools", std::vector<std::string>{"pool-a"}}}});
+      } else {
+        e = make_error(Code::kResourceExhausted, "tenant t1 allocation rate exceeded");
+        e.details.push_back(
+            {"tenant_id", "allocation_rate_limited", "", {{"retry_after", std::int64_t{2}}}});
+      }
+      return std::optional<Error>(e);
+    });
+    auto s = server_->start();
+    ASSERT_TRUE(s.ok()) << s.message();
+    client_ = Client::unix_socket(options_.socket_path);
+  }
+
+  static pb::Struct json(const std::string& body) {
+    pb::Struct s;
+    EXPECT_TRUE(pb::util::JsonStringToMessage(body, &s).ok()) << body;
+    return s;
+  }
+
+  std::string dir_;
+  ServerOptions options_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_F(ApiServerTest, SocketIsGroupOnlyByDefault) {
+  start();
+  struct stat st {};
+  ASSERT_EQ(::stat(options_.socket_path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+}
+
+TEST_F(ApiServerTest, ProtoCodecRoundTripAndPeerIdentity) {
+  start();
+  Event in, out;
+  in.set_vm_id("vm-1");
+  in.mutable_details()->set_packet_count(7);
+  auto err = client_->call(kEcho, in, out, Codec::kProto);
+  ASSERT_FALSE(err) << err->message;
+  EXPECT_EQ(out.vm_id(), "vm-1");
+  EXPECT_EQ(out.details().packet_count(), 7u);
+  EXPECT_EQ(out.interface_id(), "uid:" + std::to_string(::geteuid()));
+}
+
+TEST_F(ApiServerTest, JsonCodecOverRawHttp) {
+  start();
+  auto r = client_->post(kEcho, R"({"vm_id":"vm-2","details":{"packet_count":"5"}})",
+                         "application/json");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "application/json");
+  const auto body = json(r.body);
+  EXPECT_EQ(body.fields().at("vm_id").string_value(), "vm-2");
+}
+
+TEST_F(ApiServerTest, UnknownContentTypeIs415) {
+  start();
+  auto r = client_->post(kEcho, "vm_id=x", "application/x-www-form-urlencoded");
+  EXPECT_EQ(r.status, 415);
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_EQ(parse_error(r.status, r.body).code, Code::kUnimplemented);
+}
+
+TEST_F(ApiServerTest, MalformedJsonAndUnknownFieldsAreInvalidArgument) {
+  start();
+  for (const char* body : {R"({"vm_id":)", R"({"vm_id":"a","surprise":true})", "[1,2]"}) {
+    auto r = client_->post(kEcho, body, "application/json");
+    EXPECT_EQ(r.status, 400) << body;
+    const Error e = parse_error(r.status, r.body);
+    EXPECT_EQ(e.code, Code::kInvalidArgument) << body;
+    EXPECT_FALSE(e.message.empty());
+  }
+}
+
+TEST_F(ApiServerTest, OversizedBodyIsResourceExhausted) {
+  start();
+  const std::string big = R"({"vm_id":")" + std::string(100 * 1024, 'x') + R"("})";
+  auto r = client_->post(kEcho, big, "application/json");
+  EXPECT_EQ(r.status, 413);
+  const Error e = parse_error(r.status, r.body);
+  EXPECT_EQ(e.code, Code::kResourceExhausted);
+  EXPECT_EQ(e.message, "request body too large");
+  // The server is still fine afterwards (fresh connection).
+  auto fresh = Client::unix_socket(options_.socket_path);
+  EXPECT_EQ(fresh->post(kEcho, "{}", "application/json").status, 200);
+}
+
+TEST_F(ApiServerTest, UnknownProcedureIsNotFound) {
+  start();
+  auto r = client_->post("/vmprovisioner.v1.VmService/Nope", "{}", "application/json");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(parse_error(r.status, r.body).code, Code::kUnimplemented);
+}
+
+TEST_F(ApiServerTest, SpecErrorExamplesKeepCodesStatusesAndDetails) {
+  start();
+  struct Case {
+    const char* vm;
+    int status;
+    Code code;
+    const char* context_key;
+  };
+  for (const auto& c : {Case{"invalid", 400, Code::kInvalidArgument, "allocated_blocks"},
+                        Case{"denied", 403, Code::kPermissionDenied, "allowed_pools"},
+                        Case{"exhausted", 429, Code::kResourceExhausted, "retry_after"}}) {
+    auto r = client_->post(kFail, std::string(R"({"vm_id":")") + c.vm + "\"}", "application/json");
+    EXPECT_EQ(r.status, c.status) << c.vm;
+    const auto body = json(r.body);
+    EXPECT_EQ(body.fields().at("code").string_value(), code_name(c.code));
+    const auto& detail = body.fields().at("details").list_value().values(0).struct_value().fields();
+    EXPECT_EQ(detail.at("type").string_value(), "google.protobuf.Struct");
+    const auto& debug = detail.at("debug").struct_value().fields();
+    EXPECT_TRUE(debug.contains("field")) << r.body;
+    EXPECT_TRUE(debug.at("context").struct_value().fields().contains(c.context_key)) << r.body;
+    // The client surfaces the same error.
+    Event in, out;
+    in.set_vm_id(c.vm);
+    auto err = client_->call(kFail, in, out);
+    ASSERT_TRUE(err);
+    EXPECT_EQ(err->code, c.code);
+    ASSERT_EQ(err->details.size(), 1u);
+    EXPECT_FALSE(err->details[0].field.empty());
+  }
+}
+
+// Runs one call as an unprivileged uid; returns the HTTP status it saw.
+int status_as_nobody(const std::string& socket) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(100);
+    auto c = Client::unix_socket(socket);
+    auto r = c->post(kEcho, "{}", "application/json");
+    ::_exit(r.status == 403 ? 3 : r.status == 200 ? 2 : 1);
+  }
+  int wstatus = 0;
+  ::waitpid(pid, &wstatus, 0);
+  const int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+  return code == 3 ? 403 : code == 2 ? 200 : -code;
+}
+
+TEST_F(ApiServerTest, PeerCredentialsDecideAccess) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch uid";
+  options_.socket_mode = 0666;  // let the file mode through; SO_PEERCRED must still refuse
+  start();
+  EXPECT_EQ(status_as_nobody(options_.socket_path), 403);
+  server_.reset();
+  options_.allowed_uids = {65534};
+  start();
+  EXPECT_EQ(status_as_nobody(options_.socket_path), 200);
+}
+
+TEST_F(ApiServerTest, TcpNeedsBearerToken) {
+  options_.tcp_port = 0;
+  options_.tokens = {{"s3cret-token", "ci"}};
+  start();
+  ASSERT_GT(server_->tcp_port(), 0);
+  Event in, out;
+  auto anonymous = Client::tcp("127.0.0.1", server_->tcp_port(), "");
+  auto err = anonymous->call(kEcho, in, out);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code, Code::kUnauthenticated);
+  auto wrong = Client::tcp("127.0.0.1", server_->tcp_port(), "s3cret-tokem");
+  err = wrong->call(kEcho, in, out);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code, Code::kUnauthenticated);
+  auto good = Client::tcp("127.0.0.1", server_->tcp_port(), "s3cret-token");
+  err = good->call(kEcho, in, out, Codec::kJson);
+  ASSERT_FALSE(err) << err->message;
+  EXPECT_EQ(out.interface_id(), "token:ci");
+}
+
+TEST_F(ApiServerTest, StopIsPromptWithIdleKeepAliveClientsAndRemovesSocket) {
+  start();
+  Event in, out;
+  ASSERT_FALSE(client_->call(kEcho, in, out));  // leaves a keep-alive connection open
+  const auto t0 = std::chrono::steady_clock::now();
+  server_->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  EXPECT_FALSE(std::filesystem::exists(options_.socket_path));
+  auto err = client_->call(kEcho, in, out);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code, Code::kUnavailable);
+}
+
+TEST_F(ApiServerTest, RestartOverStaleSocketFile) {
+  start();
+  server_.reset();
+  // A crashed daemon leaves its socket behind; the next start must not fail.
+  options_.socket_path = dir_ + "/api.sock";
+  start();
+  Event in, out;
+  EXPECT_FALSE(client_->call(kEcho, in, out));
+}
+
+}  // namespace
+}  // namespace v6g::api
