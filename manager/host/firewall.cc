@@ -1,0 +1,309 @@
+#include "host/firewall.h"
+
+#include <nftables/libnftables.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <set>
+
+#include "host/rtnl.h"
+
+namespace v6g::host {
+
+namespace {
+
+std::vector<std::string_view> split(std::string_view text, char sep) {
+  std::vector<std::string_view> out;
+  while (!text.empty()) {
+    auto pos = text.find(sep);
+    auto token = text.substr(0, pos);
+    if (!token.empty()) out.push_back(token);
+    if (pos == std::string_view::npos) break;
+    text.remove_prefix(pos + 1);
+  }
+  return out;
+}
+
+std::vector<std::string_view> split_ws(std::string_view text) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+    std::size_t start = i;
+    while (i < text.size() && text[i] != ' ' && text[i] != '\t') ++i;
+    if (i > start) out.push_back(text.substr(start, i - start));
+  }
+  return out;
+}
+
+std::optional<std::uint16_t> parse_port(std::string_view text) {
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || value == 0 || value > 65535)
+    return std::nullopt;
+  return static_cast<std::uint16_t>(value);
+}
+
+// "any", a prefix, or a bare address (= /128).
+bool parse_endpoint(std::string_view text, std::optional<Ip6Prefix>* out) {
+  if (text == "any") {
+    out->reset();
+    return true;
+  }
+  if (text.find('/') != std::string_view::npos) {
+    *out = Ip6Prefix::parse(text);
+    return out->has_value();
+  }
+  auto addr = Ip6Addr::parse(text);
+  if (!addr) return false;
+  *out = Ip6Prefix{*addr, 128};
+  return true;
+}
+
+std::string ports_expr(const std::vector<FirewallRule::PortRange>& ports) {
+  auto one = [](const FirewallRule::PortRange& r) {
+    return r.first == r.last ? std::to_string(r.first)
+                             : std::to_string(r.first) + "-" + std::to_string(r.last);
+  };
+  if (ports.size() == 1) return one(ports.front());
+  std::string out = "{ ";
+  for (std::size_t i = 0; i < ports.size(); ++i) out += (i ? ", " : "") + one(ports[i]);
+  return out + " }";
+}
+
+std::string prefixes_expr(const std::vector<Ip6Prefix>& prefixes) {
+  std::string out = "{ ";
+  for (std::size_t i = 0; i < prefixes.size(); ++i)
+    out += (i ? ", " : "") + prefixes[i].to_string();
+  return out + " }";
+}
+
+std::string table() { return "bridge " + std::string(kFirewallTable); }
+std::string in_chain(const std::string& port) { return "in_" + port; }
+std::string out_chain(const std::string& port) { return "out_" + port; }
+
+// RFC 4861 ND (RS, RA, NS, NA) and MLDv1/v2 (the bridge's snooping needs the
+// reports). Redirect is deliberately absent: it is the guard's business and a
+// VM has no reason to send one. RA from a VM port is dropped earlier by RA Guard.
+constexpr const char* kNdAndMld =
+    "icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, "
+    "nd-neighbor-advert, mld-listener-query, mld-listener-report, mld-listener-done, "
+    "mld2-listener-report }";
+
+void port_chain(std::string& out, const std::string& chain, const PortFirewall& fw,
+                const std::vector<FirewallRule>& rules, bool from_vm) {
+  const std::string add = "add rule " + table() + " " + chain + " ";
+  out += "add chain " + table() + " " + chain + "\n";
+  out += "flush chain " + table() + " " + chain + "\n";
+  // Limits first: they protect the host, so they apply to every frame, ND included.
+  if (fw.packet_rate_limit != 0) {
+    const std::uint32_t burst = std::max<std::uint32_t>(5, fw.packet_rate_limit / 10);
+    out += add + "limit rate over " + std::to_string(fw.packet_rate_limit) + "/second burst " +
+           std::to_string(burst) + " packets counter drop\n";
+  }
+  if (fw.bandwidth_limit_mbps != 0) {
+    // Megabits per second -> bytes per second; 100 ms worth of burst, at least 64 KiB.
+    const std::uint64_t rate = std::uint64_t{fw.bandwidth_limit_mbps} * 125000;
+    const std::uint64_t burst = std::max<std::uint64_t>(rate / 10, 65536);
+    out += add + "limit rate over " + std::to_string(rate) + " bytes/second burst " +
+           std::to_string(burst) + " bytes counter drop\n";
+  }
+  if (fw.allow_non_ipv6) out += add + "meta protocol != ip6 return\n";
+  out += add + kNdAndMld + " return\n";
+  if (from_vm && !fw.allowed_destinations.empty())
+    out += add + "ip6 daddr != " + prefixes_expr(fw.allowed_destinations) + " counter drop\n";
+  for (const auto& rule : rules) out += add + compile_rule(rule) + "\n";
+  if (fw.stateless_tcp_return) out += add + "tcp flags & (syn | ack) != syn return\n";
+  out += add + "counter drop\n";
+}
+
+}  // namespace
+
+std::optional<FirewallRule> parse_firewall_rule_text(std::string_view text, std::string* error) {
+  auto fail = [error](std::string why) -> std::optional<FirewallRule> {
+    if (error != nullptr) *error = std::move(why);
+    return std::nullopt;
+  };
+  auto tokens = split_ws(text);
+  if (tokens.size() != 6 && tokens.size() != 8)
+    return fail("expected: allow|deny <proto> from <src> to <dst> [port a,b-c]");
+  FirewallRule rule;
+  if (tokens[0] == "allow") {
+    rule.action = FirewallRule::Action::kAllow;
+  } else if (tokens[0] == "deny") {
+    rule.action = FirewallRule::Action::kDeny;
+  } else {
+    return fail("action must be allow or deny, got '" + std::string(tokens[0]) + "'");
+  }
+  if (tokens[1] == "tcp") {
+    rule.proto = FirewallRule::Proto::kTcp;
+  } else if (tokens[1] == "udp") {
+    rule.proto = FirewallRule::Proto::kUdp;
+  } else if (tokens[1] == "icmpv6") {
+    rule.proto = FirewallRule::Proto::kIcmpv6;
+  } else if (tokens[1] == "any") {
+    rule.proto = FirewallRule::Proto::kAny;
+  } else {
+    return fail("unknown protocol '" + std::string(tokens[1]) + "'");
+  }
+  if (tokens[2] != "from" || tokens[4] != "to") return fail("expected 'from <src> to <dst>'");
+  if (!parse_endpoint(tokens[3], &rule.src))
+    return fail("bad source '" + std::string(tokens[3]) + "'");
+  if (!parse_endpoint(tokens[5], &rule.dst))
+    return fail("bad destination '" + std::string(tokens[5]) + "'");
+  if (tokens.size() == 8) {
+    if (tokens[6] != "port" && tokens[6] != "ports") return fail("expected 'port a,b-c'");
+    if (rule.proto == FirewallRule::Proto::kIcmpv6) return fail("icmpv6 has no ports");
+    for (auto item : split(tokens[7], ',')) {
+      FirewallRule::PortRange range;
+      auto dash = item.find('-');
+      auto first = parse_port(item.substr(0, dash));
+      auto last = dash == std::string_view::npos ? first : parse_port(item.substr(dash + 1));
+      if (!first || !last || *last < *first) return fail("bad port '" + std::string(item) + "'");
+      range.first = *first;
+      range.last = *last;
+      rule.ports.push_back(range);
+    }
+    if (rule.ports.empty()) return fail("empty port list");
+  }
+  return rule;
+}
+
+std::string compile_rule(const FirewallRule& rule) {
+  std::string out = "meta protocol ip6";
+  if (rule.src) out += " ip6 saddr " + rule.src->to_string();
+  if (rule.dst) out += " ip6 daddr " + rule.dst->to_string();
+  switch (rule.proto) {
+    case FirewallRule::Proto::kTcp:
+      out += " meta l4proto tcp";
+      break;
+    case FirewallRule::Proto::kUdp:
+      out += " meta l4proto udp";
+      break;
+    case FirewallRule::Proto::kIcmpv6:
+      out += " meta l4proto ipv6-icmp";
+      break;
+    case FirewallRule::Proto::kAny:
+      // A port list needs a transport header: "any" then means TCP or UDP.
+      if (!rule.ports.empty()) out += " meta l4proto { tcp, udp }";
+      break;
+  }
+  if (!rule.ports.empty()) out += " th dport " + ports_expr(rule.ports);
+  out += rule.action == FirewallRule::Action::kAllow ? " return" : " counter drop";
+  return out;
+}
+
+Status validate(const PortFirewall& fw) {
+  if (!valid_ifname(fw.port)) return Status::error("invalid port name '" + fw.port + "'");
+  for (const auto* rules : {&fw.ingress, &fw.egress})
+    for (const auto& rule : *rules)
+      if (rule.proto == FirewallRule::Proto::kIcmpv6 && !rule.ports.empty())
+        return Status::error("icmpv6 rule with ports");
+  return Status();
+}
+
+std::string compile_port_batch(const PortFirewall& fw) {
+  const std::string t = table();
+  std::string out;
+  out += "add table " + t + "\n";
+  out += "add map " + t + " in_ports { type ifname : verdict ; }\n";
+  out += "add map " + t + " out_ports { type ifname : verdict ; }\n";
+  // Base chains are rewritten on every change (flush + add in the same
+  // transaction) so a restart or upgrade converges on the current layout.
+  const struct {
+    const char* name;
+    const char* hook;
+    bool in;
+    bool out;
+  } bases[] = {{"fw_forward", "forward", true, true},
+               {"fw_input", "input", true, false},
+               {"fw_output", "output", false, true}};
+  for (const auto& base : bases) {
+    out += std::string("add chain ") + t + " " + base.name + " { type filter hook " + base.hook +
+           " priority 0 ; policy accept ; }\n";
+    out += std::string("flush chain ") + t + " " + base.name + "\n";
+    if (base.in)
+      out += std::string("add rule ") + t + " " + base.name + " iifname vmap @in_ports\n";
+    if (base.out)
+      out += std::string("add rule ") + t + " " + base.name + " oifname vmap @out_ports\n";
+  }
+  port_chain(out, in_chain(fw.port), fw, fw.ingress, true);
+  port_chain(out, out_chain(fw.port), fw, fw.egress, false);
+  out +=
+      "add element " + t + " in_ports { \"" + fw.port + "\" : jump " + in_chain(fw.port) + " }\n";
+  out +=
+      "add element " + t + " out_ports { \"" + fw.port + "\" : jump " + out_chain(fw.port) + " }\n";
+  return out;
+}
+
+std::string compile_port_removal_batch(const std::string& port, bool last_port) {
+  const std::string t = table();
+  if (last_port) return "delete table " + t + "\n";
+  std::string out;
+  out += "delete element " + t + " in_ports { \"" + port + "\" }\n";
+  out += "delete element " + t + " out_ports { \"" + port + "\" }\n";
+  out += "delete chain " + t + " " + in_chain(port) + "\n";
+  out += "delete chain " + t + " " + out_chain(port) + "\n";
+  return out;
+}
+
+Nft::Nft() {
+  ctx_ = nft_ctx_new(NFT_CTX_DEFAULT);
+  if (ctx_ != nullptr) {
+    nft_ctx_buffer_output(ctx_);
+    nft_ctx_buffer_error(ctx_);
+  }
+}
+
+Nft::~Nft() {
+  if (ctx_ != nullptr) nft_ctx_free(ctx_);
+}
+
+Status Nft::run(const std::string& batch) {
+  if (ctx_ == nullptr) return Status::error("nft_ctx_new failed");
+  const int rc = nft_run_cmd_from_buffer(ctx_, batch.c_str());
+  last_output_ = nft_ctx_get_output_buffer(ctx_);
+  std::string err = nft_ctx_get_error_buffer(ctx_);
+  if (rc != 0) return Status::error("nft: " + (err.empty() ? std::string("failed") : err));
+  return Status();
+}
+
+std::vector<std::string> Nft::ports() {
+  std::vector<std::string> out;
+  if (!run("list map " + table() + " in_ports").ok()) return out;
+  // elements = { "tap0" : jump in_tap0, ... }: the quoted keys are the ports.
+  std::string_view text = last_output_;
+  auto pos = text.find("elements");
+  while (pos != std::string_view::npos) {
+    auto open = text.find('"', pos);
+    if (open == std::string_view::npos) break;
+    auto close = text.find('"', open + 1);
+    if (close == std::string_view::npos) break;
+    out.emplace_back(text.substr(open + 1, close - open - 1));
+    pos = close + 1;
+  }
+  return out;
+}
+
+bool Nft::has_port(const std::string& port) {
+  for (const auto& p : ports())
+    if (p == port) return true;
+  return false;
+}
+
+Status Nft::apply(const PortFirewall& fw) {
+  if (auto st = validate(fw); !st.ok()) return st;
+  return run(compile_port_batch(fw));
+}
+
+Status Nft::remove(const std::string& port) {
+  if (!valid_ifname(port)) return Status::error("invalid port name '" + port + "'");
+  auto present = ports();
+  bool mine = false;
+  for (const auto& p : present) mine = mine || p == port;
+  if (!mine) return Status();
+  return run(compile_port_removal_batch(port, present.size() == 1));
+}
+
+}  // namespace v6g::host

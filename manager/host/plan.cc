@@ -1,0 +1,216 @@
+#include "host/plan.h"
+
+namespace v6g::host {
+
+namespace {
+
+using Undo = std::function<Status()>;
+
+struct Step {
+  std::string name;
+  // Does the work; sets *changed, and pushes an undo when it changed something.
+  std::function<Status(bool* changed, std::vector<std::pair<std::string, Undo>>* undo)> run;
+};
+
+bool owned(const LinkInfo& link) { return link.alias == kOwnerMarker; }
+
+Status need_link(Rtnl& nl, const std::string& name, LinkInfo* out) {
+  auto link = nl.find_link(name);
+  if (!link) return Status::error("interface " + name + " vanished");
+  *out = *link;
+  return Status();
+}
+
+}  // namespace
+
+std::optional<HostPlan> HostPlan::build(const PortSpec& spec, const KernelCaps& caps,
+                                        std::string* error) {
+  auto fail = [error](std::string why) -> std::optional<HostPlan> {
+    if (error != nullptr) *error = std::move(why);
+    return std::nullopt;
+  };
+  if (!valid_ifname(spec.bridge)) return fail("invalid bridge name '" + spec.bridge + "'");
+  if (!valid_ifname(spec.port)) return fail("invalid port name '" + spec.port + "'");
+  if (spec.bridge == spec.port) return fail("bridge and port have the same name");
+  if (spec.vlan > 4094) return fail("vlan id out of range: " + std::to_string(spec.vlan));
+  HostPlan plan;
+  plan.spec_ = spec;
+  if (plan.spec_.firewall) {
+    plan.spec_.firewall->port = spec.port;
+    if (auto st = validate(*plan.spec_.firewall); !st.ok()) return fail(st.message());
+  }
+  plan.mode_ = spec.vlan_mode;
+  if (plan.mode_ == VlanMode::kAuto)
+    plan.mode_ = caps.bridge_vlan_filtering ? VlanMode::kFiltering : VlanMode::kBridgePerVlan;
+  if (plan.mode_ == VlanMode::kFiltering && !caps.bridge_vlan_filtering)
+    return fail("kernel lacks bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)");
+  plan.bridge_ = spec.bridge;
+  if (plan.mode_ == VlanMode::kBridgePerVlan && spec.vlan != 0) {
+    plan.bridge_ = spec.bridge + "v" + std::to_string(spec.vlan);
+    if (!valid_ifname(plan.bridge_))
+      return fail("per-VLAN bridge name too long: '" + plan.bridge_ + "'");
+  }
+  return plan;
+}
+
+Status HostPlan::apply(Rtnl& nl, Nft& nft, std::vector<StepReport>* report) const {
+  if (auto st = nl.open_status(); !st.ok()) return st;
+  const PortSpec& s = spec_;
+  const bool filtering = mode_ == VlanMode::kFiltering;
+  LinkInfo br;
+  LinkInfo port;
+  std::vector<Step> steps;
+
+  steps.push_back({"ensure bridge " + bridge_, [&](bool* changed, auto* undo) {
+                     BridgeOptions opts;
+                     opts.vlan_filtering = filtering;
+                     opts.mld_snooping = s.mld_snooping;
+                     opts.mcast_querier = s.mcast_querier;
+                     if (auto existing = nl.find_link(bridge_)) {
+                       if (existing->kind != "bridge")
+                         return Status::error(bridge_ + " exists and is not a bridge");
+                       br = *existing;
+                       // Converge options (snooping/querier/filtering) on adopted bridges
+                       // too: they are per-bridge settings the API owns.
+                       return nl.set_bridge_options(br.ifindex, opts);
+                     }
+                     if (auto st = nl.create_bridge(bridge_, opts); !st.ok()) return st;
+                     if (auto st = need_link(nl, bridge_, &br); !st.ok()) return st;
+                     *changed = true;
+                     undo->push_back({"delete bridge",
+                                      [&nl, idx = br.ifindex] { return nl.delete_link(idx); }});
+                     return nl.set_alias(br.ifindex, kOwnerMarker);
+                   }});
+  steps.push_back({"bridge up", [&](bool* changed, auto*) {
+                     *changed = !br.up;
+                     return br.up ? Status() : nl.set_up(br.ifindex, true);
+                   }});
+  steps.push_back(
+      {"ensure port " + s.port, [&](bool* changed, auto* undo) {
+         if (auto existing = nl.find_link(s.port)) {
+           port = *existing;  // ours from an earlier apply, or adopted
+           return Status();
+         }
+         if (!s.create_tap) return Status::error("interface " + s.port + " does not exist");
+         if (auto st = create_persistent_tap(s.port, s.tap); !st.ok()) return st;
+         if (auto st = need_link(nl, s.port, &port); !st.ok()) return st;
+         *changed = true;
+         undo->push_back({"delete tap", [&nl, idx = port.ifindex] { return nl.delete_link(idx); }});
+         return nl.set_alias(port.ifindex, kOwnerMarker);
+       }});
+  steps.push_back({"enslave to " + bridge_, [&](bool* changed, auto* undo) {
+                     if (port.master == br.ifindex) return Status();
+                     if (port.master != 0)
+                       return Status::error(s.port + " is enslaved to another master");
+                     if (auto st = nl.set_master(port.ifindex, br.ifindex); !st.ok()) return st;
+                     *changed = true;
+                     undo->push_back({"release port",
+                                      [&nl, idx = port.ifindex] { return nl.set_master(idx, 0); }});
+                     return Status();
+                   }});
+  if (filtering && s.vlan != 0) {
+    steps.push_back(
+        {"vlan " + std::to_string(s.vlan) + " pvid untagged", [&](bool* changed, auto* undo) {
+           bool has_ours = false;
+           bool has_default = false;
+           for (const auto& v : nl.port_vlans(port.ifindex)) {
+             if (v.vid == s.vlan && v.pvid && v.untagged) has_ours = true;
+             if (v.vid == 1 && s.vlan != 1) has_default = true;
+           }
+           if (has_ours && !has_default) return Status();
+           *changed = true;
+           if (auto st = nl.vlan_add(port.ifindex, s.vlan, true, true); !st.ok()) return st;
+           // Tenant ports carry exactly one VLAN: drop the default VLAN 1.
+           if (has_default) {
+             if (auto st = nl.vlan_del(port.ifindex, 1); !st.ok()) return st;
+           }
+           undo->push_back({"restore default vlan", [&nl, idx = port.ifindex, vid = s.vlan] {
+                              if (auto st = nl.vlan_del(idx, vid); !st.ok()) return st;
+                              return nl.vlan_add(idx, 1, true, true);
+                            }});
+           return Status();
+         }});
+  }
+  steps.push_back({"port flags", [&](bool* changed, auto* undo) {
+                     PortFlags flags;
+                     flags.isolated = s.isolated;
+                     flags.learning = s.learning;
+                     flags.unicast_flood = s.unicast_flood;
+                     auto now = nl.port_flags(port.ifindex);
+                     if (now && now->isolated == flags.isolated &&
+                         now->learning == flags.learning &&
+                         now->unicast_flood == flags.unicast_flood)
+                       return Status();
+                     if (auto st = nl.set_port_flags(port.ifindex, flags); !st.ok()) return st;
+                     *changed = true;
+                     undo->push_back({"reset port flags", [&nl, idx = port.ifindex] {
+                                        return nl.set_port_flags(idx, PortFlags{});
+                                      }});
+                     return Status();
+                   }});
+  steps.push_back({"port up", [&](bool* changed, auto*) {
+                     if (auto st = need_link(nl, s.port, &port); !st.ok()) return st;
+                     *changed = !port.up;
+                     return port.up ? Status() : nl.set_up(port.ifindex, true);
+                   }});
+  if (s.firewall) {
+    steps.push_back(
+        {"firewall", [&](bool* changed, auto* undo) {
+           const bool existed = nft.has_port(s.port);
+           if (auto st = nft.apply(*s.firewall); !st.ok()) return st;
+           *changed = !existed;
+           undo->push_back({"remove firewall", [&nft, p = s.port] { return nft.remove(p); }});
+           return Status();
+         }});
+  }
+
+  std::vector<std::pair<std::string, Undo>> undo;
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    bool changed = false;
+    Status st = static_cast<int>(i) == fail_at_ ? Status::error("injected failure")
+                                                : steps[i].run(&changed, &undo);
+    if (report != nullptr) report->push_back({steps[i].name, changed});
+    if (!st.ok()) {
+      std::string why = steps[i].name + ": " + st.message();
+      for (auto it = undo.rbegin(); it != undo.rend(); ++it) {
+        if (auto ust = it->second(); !ust.ok())
+          why += "; rollback " + it->first + " failed: " + ust.message();
+      }
+      return Status::error(why);
+    }
+  }
+  return Status();
+}
+
+Status HostPlan::remove(Rtnl& nl, Nft& nft, std::vector<StepReport>* report) const {
+  if (auto st = nl.open_status(); !st.ok()) return st;
+  auto note = [report](std::string name, bool changed) {
+    if (report != nullptr) report->push_back({std::move(name), changed});
+  };
+  const bool had_fw = nft.has_port(spec_.port);
+  if (auto st = nft.remove(spec_.port); !st.ok()) return st;
+  note("remove firewall", had_fw);
+
+  auto br = nl.find_link(bridge_);
+  if (auto port = nl.find_link(spec_.port)) {
+    if (owned(*port)) {
+      if (auto st = nl.delete_link(port->ifindex); !st.ok()) return st;
+      note("delete tap " + spec_.port, true);
+    } else if (br && port->master == br->ifindex) {
+      // Adopted: undo what apply did to it, leave the interface.
+      if (mode_ == VlanMode::kFiltering && spec_.vlan != 0) {
+        if (auto st = nl.vlan_del(port->ifindex, spec_.vlan); !st.ok()) return st;
+      }
+      if (auto st = nl.set_port_flags(port->ifindex, PortFlags{}); !st.ok()) return st;
+      if (auto st = nl.set_master(port->ifindex, 0); !st.ok()) return st;
+      note("release adopted " + spec_.port, true);
+    }
+  }
+  if (br && owned(*br) && nl.bridge_ports(br->ifindex).empty()) {
+    if (auto st = nl.delete_link(br->ifindex); !st.ok()) return st;
+    note("delete bridge " + bridge_, true);
+  }
+  return Status();
+}
+
+}  // namespace v6g::host

@@ -1,0 +1,80 @@
+// HostPlan: the idempotent steps that wire one VM interface into its tenant
+// bridge, applied with rollback and removed by ownership.
+//
+// Ownership lives in the kernel, not in our memory: every interface v6guard
+// creates gets IFLA_IFALIAS = kOwnerMarker. `remove` deletes only marked
+// interfaces (a bridge only once its last port is gone), so adopted bridges
+// and taps survive, and a restarted daemon knows what it owns without state.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "host/firewall.h"
+#include "host/rtnl.h"
+#include "host/tap.h"
+
+namespace v6g::host {
+
+inline constexpr const char* kOwnerMarker = "v6guard:managed";
+
+enum class VlanMode {
+  kAuto,           // bridge VLAN filtering when the kernel has it, else one bridge per VLAN
+  kFiltering,      // one VLAN-aware bridge, PVID/untagged per port
+  kBridgePerVlan,  // "<bridge>v<vid>": separation by bridge, for kernels without
+                   // CONFIG_BRIDGE_VLAN_FILTERING (no tagged uplink then)
+};
+
+struct PortSpec {
+  std::string bridge;      // tenant bridge
+  std::string port;        // VM interface (tap)
+  bool create_tap = true;  // false: the interface must exist (adopted, never deleted)
+  TapOptions tap;
+  std::uint16_t vlan = 0;  // 0 = untagged bridge, no VLAN config
+  VlanMode vlan_mode = VlanMode::kAuto;
+  bool mld_snooping = true;    // enable_mld_snooping
+  bool mcast_querier = false;  // the router is the querier
+  bool isolated = false;       // tenant_isolation_level: strict
+  bool learning = true;
+  bool unicast_flood = true;
+  std::optional<PortFirewall> firewall;  // .port is overwritten with `port`
+};
+
+struct StepReport {
+  std::string name;
+  bool changed = false;
+};
+
+class HostPlan {
+ public:
+  // Validates the spec and resolves kAuto against the kernel's capabilities.
+  static std::optional<HostPlan> build(const PortSpec& spec, const KernelCaps& caps,
+                                       std::string* error);
+
+  const PortSpec& spec() const { return spec_; }
+  VlanMode vlan_mode() const { return mode_; }
+  const std::string& bridge_name() const { return bridge_; }  // effective bridge
+
+  // Applies every step; on the first failure undoes the completed ones in
+  // reverse and returns the failure. Re-applying an applied plan changes nothing.
+  Status apply(Rtnl& nl, Nft& nft, std::vector<StepReport>* report = nullptr) const;
+  // Deletes what apply added (owned interfaces, the port's firewall chains),
+  // releases adopted ports. Idempotent.
+  Status remove(Rtnl& nl, Nft& nft, std::vector<StepReport>* report = nullptr) const;
+
+  // Test hook: make step number `n` (0-based) fail after the earlier ones ran.
+  void inject_failure_at(int n) { fail_at_ = n; }
+
+ private:
+  HostPlan() = default;
+  PortSpec spec_;
+  VlanMode mode_ = VlanMode::kFiltering;
+  std::string bridge_;
+  int fail_at_ = -1;
+};
+
+}  // namespace v6g::host
