@@ -35,6 +35,16 @@ CREATE TABLE vm_vlans (
   vm_id     TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
   PRIMARY KEY (bridge, vlan, vm_id)
 );
+CREATE TABLE ports (
+  ifname    TEXT PRIMARY KEY,
+  bridge    TEXT NOT NULL,
+  vlan      INTEGER NOT NULL,
+  mac       TEXT NOT NULL,
+  vm_id     TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+  role      INTEGER NOT NULL,
+  fail_mode INTEGER NOT NULL,
+  flags     INTEGER NOT NULL
+);
 CREATE TABLE bindings (
   ifname     TEXT NOT NULL,
   vlan       INTEGER NOT NULL,
@@ -346,6 +356,37 @@ Outcome Store::list_vlans(std::vector<VlanClaim>& out) {
                             s.col_text(3)});
   }
   return rc == SQLITE_DONE ? Outcome() : s.error("list vlans");
+}
+
+Outcome Store::insert_port(const PortRecord& p) {
+  Stmt s(db_,
+         "INSERT INTO ports(ifname, bridge, vlan, mac, vm_id, role, fail_mode, flags) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  s.text(1, p.ifname)
+      .text(2, p.bridge)
+      .int64(3, p.vlan)
+      .text(4, p.mac)
+      .text(5, p.vm_id)
+      .int64(6, p.role)
+      .int64(7, p.fail_mode)
+      .int64(8, p.flags);
+  return s.run("insert port " + p.ifname);
+}
+
+Outcome Store::list_ports(std::vector<PortRecord>& out, const std::string& vm_id) {
+  Stmt s(db_,
+         "SELECT ifname, bridge, vlan, mac, vm_id, role, fail_mode, flags FROM ports "
+         "WHERE ?1 = '' OR vm_id = ?1 ORDER BY ifname");
+  s.text(1, vm_id);
+  out.clear();
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    out.push_back(PortRecord{s.col_text(0), s.col_text(1), static_cast<std::uint16_t>(s.col_int(2)),
+                             s.col_text(3), s.col_text(4), static_cast<std::uint8_t>(s.col_int(5)),
+                             static_cast<std::uint8_t>(s.col_int(6)),
+                             static_cast<std::uint32_t>(s.col_int(7))});
+  }
+  return rc == SQLITE_DONE ? Outcome() : s.error("list ports");
 }
 
 Outcome Store::upsert_binding(const BindingRecord& b) {

@@ -68,6 +68,19 @@ struct VlanClaim {
   bool operator==(const VlanClaim&) const = default;
 };
 
+// A VM's bridge port as the host programs it (tap on a tenant bridge).
+struct PortRecord {
+  std::string ifname;  // tap
+  std::string bridge;
+  std::uint16_t vlan = 0;
+  std::string mac;  // expected source MAC
+  std::string vm_id;
+  std::uint8_t role = 0;       // V6G_ROLE_*
+  std::uint8_t fail_mode = 0;  // V6G_FAIL_*
+  std::uint32_t flags = 0;     // V6G_PORT_F_*
+  bool operator==(const PortRecord&) const = default;
+};
+
 struct BindingRecord {
   std::string ifname;
   std::uint16_t vlan = 0;
@@ -134,6 +147,9 @@ class Store {
   // kConflict if another tenant already uses (bridge, vlan).
   Outcome claim_vlan(const VlanClaim& claim);
   Outcome list_vlans(std::vector<VlanClaim>& out);
+
+  Outcome insert_port(const PortRecord& port);
+  Outcome list_ports(std::vector<PortRecord>& out, const std::string& vm_id = {});
 
   Outcome upsert_binding(const BindingRecord& binding);
   Outcome remove_binding(const BindingRecord& binding);

@@ -70,6 +70,8 @@ TEST_F(StoreTest, RestartRecoversEveryTable) {
     ASSERT_TRUE(s->upsert_binding({"tap-vm-1", 100, "02:00:00:00:00:01", "2600:beef:1000::10",
                                    "reachable", "static", "vm-1", 0})
                     .ok());
+    ASSERT_TRUE(
+        s->insert_port({"tap-vm-1", "br-t1", 100, "02:00:00:00:00:01", "vm-1", 1, 0, 3}).ok());
     ASSERT_TRUE(s->append_audit({0, 5, "uid:0", "CreateVm", "vm-1", "", "{}"}).ok());
     ASSERT_TRUE(txn.commit().ok());
   }
@@ -91,6 +93,10 @@ TEST_F(StoreTest, RestartRecoversEveryTable) {
   ASSERT_TRUE(s->list_bindings(bindings).ok());
   ASSERT_EQ(bindings.size(), 1u);
   EXPECT_EQ(bindings[0].vm_id, "vm-1");
+  std::vector<PortRecord> ports;
+  ASSERT_TRUE(s->list_ports(ports, "vm-1").ok());
+  ASSERT_EQ(ports.size(), 1u);
+  EXPECT_EQ(ports[0], (PortRecord{"tap-vm-1", "br-t1", 100, "02:00:00:00:00:01", "vm-1", 1, 0, 3}));
   std::vector<AuditEntry> audit;
   ASSERT_TRUE(s->list_audit(audit).ok());
   ASSERT_EQ(audit.size(), 1u);
@@ -142,6 +148,7 @@ TEST_F(StoreTest, DeleteCascadesAndReportsMissing) {
   auto s = open();
   ASSERT_TRUE(s->insert_vm(vm("vm-1", "t1")).ok());
   ASSERT_TRUE(s->claim({Kind::kTap, "tap0", "vm-1"}).ok());
+  ASSERT_TRUE(s->insert_port({"tap0", "br0", 0, "02:00:00:00:00:01", "vm-1", 1, 0, 0}).ok());
   ASSERT_TRUE(s->upsert_binding(
                    {"tap0", 0, "02:00:00:00:00:01", "2600::1", "reachable", "static", "vm-1", 0})
                   .ok());
@@ -152,6 +159,9 @@ TEST_F(StoreTest, DeleteCascadesAndReportsMissing) {
   std::vector<BindingRecord> bindings;
   ASSERT_TRUE(s->list_bindings(bindings).ok());
   EXPECT_TRUE(bindings.empty());
+  std::vector<PortRecord> ports;
+  ASSERT_TRUE(s->list_ports(ports).ok());
+  EXPECT_TRUE(ports.empty());
   EXPECT_EQ(s->delete_vm("vm-1").code(), Code::kNotFound);
 }
 

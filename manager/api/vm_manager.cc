@@ -1,0 +1,159 @@
+#include "api/vm_manager.h"
+
+#include <chrono>
+
+namespace v6g::api {
+
+Error store_error(const store::Outcome& outcome) {
+  switch (outcome.code()) {
+    case store::Code::kNotFound:
+      return make_error(Code::kNotFound, outcome.message());
+    case store::Code::kConflict:
+      return make_error(Code::kAlreadyExists, outcome.message());
+    default:
+      return make_error(Code::kInternal, "state store: " + outcome.message());
+  }
+}
+
+VmManager::VmManager(store::Store& store, HostProgrammer& host, Clock clock)
+    : store_(store), host_(host), clock_(std::move(clock)) {
+  if (!clock_) {
+    clock_ = [] {
+      return std::chrono::duration_cast<std::chrono::nanoseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+  }
+}
+
+std::optional<Error> VmManager::persist(const VmPlan& plan) {
+  if (auto o = store_.insert_vm(plan.vm); !o) {
+    if (o.code() == store::Code::kConflict) {
+      return make_error(Code::kAlreadyExists, "vm " + plan.vm.id + " already exists");
+    }
+    return store_error(o);
+  }
+  for (const auto& a : plan.allocations) {
+    if (auto o = store_.claim(a); !o) return store_error(o);
+  }
+  for (const auto& v : plan.vlans) {
+    if (auto o = store_.claim_vlan(v); !o) return store_error(o);
+  }
+  for (const auto& p : plan.ports) {
+    if (auto o = store_.insert_port(p); !o) return store_error(o);
+  }
+  for (const auto& b : plan.bindings) {
+    if (auto o = store_.upsert_binding(b); !o) return store_error(o);
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> VmManager::create(const CallContext& ctx, const Planner& planner,
+                                       VmPlan& out) {
+  std::lock_guard lock(mu_);
+  store::Store::Transaction txn(store_);
+  if (!txn.begun()) return store_error(txn.begun());
+
+  VmPlan plan;
+  if (auto error = planner(store_, plan)) return error;  // validate + allocate
+  plan.vm.created_ns = plan.vm.updated_ns = clock_();
+  if (plan.vm.state.empty()) plan.vm.state = "running";
+  if (auto error = persist(plan)) return error;
+  if (auto o = store_.append_audit(
+          {0, plan.vm.created_ns, ctx.who, "CreateVm", plan.vm.id, "", plan.vm.config_json});
+      !o) {
+    return store_error(o);
+  }
+  if (auto s = host_.program_vm(plan); !s) {
+    (void)host_.unprogram_vm(plan);  // undo the part that did land; txn rolls back
+    return make_error(Code::kUnavailable, "programming the host failed: " + s.message());
+  }
+  if (auto o = txn.commit(); !o) {
+    (void)host_.unprogram_vm(plan);
+    return store_error(o);
+  }
+  out = std::move(plan);
+  return std::nullopt;
+}
+
+std::optional<Error> VmManager::load(const std::string& vm_id, VmPlan& out) {
+  out = {};
+  if (auto o = store_.get_vm(vm_id, out.vm); !o) return store_error(o);
+  if (auto o = store_.list_allocations(out.allocations, vm_id); !o) return store_error(o);
+  std::vector<store::VlanClaim> vlans;
+  if (auto o = store_.list_vlans(vlans); !o) return store_error(o);
+  for (auto& v : vlans) {
+    if (v.vm_id == vm_id) out.vlans.push_back(std::move(v));
+  }
+  if (auto o = store_.list_ports(out.ports, vm_id); !o) return store_error(o);
+  std::vector<store::BindingRecord> bindings;
+  if (auto o = store_.list_bindings(bindings); !o) return store_error(o);
+  for (auto& b : bindings) {
+    if (b.vm_id == vm_id) out.bindings.push_back(std::move(b));
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> VmManager::remove(const CallContext& ctx, const std::string& vm_id,
+                                       VmPlan& removed) {
+  std::lock_guard lock(mu_);
+  store::Store::Transaction txn(store_);
+  if (!txn.begun()) return store_error(txn.begun());
+  VmPlan plan;
+  if (auto error = load(vm_id, plan)) return error;
+  if (auto o = store_.delete_vm(vm_id); !o) return store_error(o);
+  if (auto o =
+          store_.append_audit({0, clock_(), ctx.who, "DeleteVm", vm_id, plan.vm.config_json, ""});
+      !o) {
+    return store_error(o);
+  }
+  if (auto s = host_.unprogram_vm(plan); !s) {
+    // Put back what the failed teardown may have removed, so the VM stays
+    // fully in place; the caller may retry the delete.
+    (void)host_.program_vm(plan);
+    return make_error(Code::kUnavailable, "removing the VM from the host failed: " + s.message());
+  }
+  if (auto o = txn.commit(); !o) {
+    (void)host_.program_vm(plan);
+    return store_error(o);
+  }
+  removed = std::move(plan);
+  return std::nullopt;
+}
+
+std::optional<Error> VmManager::get(const std::string& vm_id, VmPlan& out) {
+  std::lock_guard lock(mu_);
+  return load(vm_id, out);
+}
+
+std::optional<Error> VmManager::list(const std::string& tenant_id,
+                                     std::vector<store::VmRecord>& out) {
+  std::lock_guard lock(mu_);
+  if (auto o = store_.list_vms(out, tenant_id); !o) return store_error(o);
+  return std::nullopt;
+}
+
+int VmManager::reprogram_all(std::vector<std::string>& failures) {
+  std::lock_guard lock(mu_);
+  std::vector<store::VmRecord> vms;
+  if (auto o = store_.list_vms(vms); !o) {
+    failures.push_back(o.message());
+    return 1;
+  }
+  int failed = 0;
+  for (const auto& vm : vms) {
+    VmPlan plan;
+    if (auto error = load(vm.id, plan)) {
+      failures.push_back(vm.id + ": " + error->message);
+      ++failed;
+      continue;
+    }
+    if (auto s = host_.program_vm(plan); !s) {
+      failures.push_back(vm.id + ": " + s.message());
+      ++failed;
+    }
+  }
+  return failed;
+}
+
+}  // namespace v6g::api

@@ -1,0 +1,80 @@
+// The transactional core of CreateVm/DeleteVm, independent of the protobuf
+// types: validate -> allocate -> persist -> program host -> commit. A failure
+// at any step leaves neither rows in the store nor state on the host.
+//
+// The daemon supplies the HostProgrammer (rtnetlink taps/VLANs + datapath
+// ports and bindings); VmService supplies the Planner (validation and
+// allocation from manager/config, run inside the write transaction so two
+// concurrent creates can't take the same address).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/connect.h"
+#include "api/server.h"
+#include "common/status.h"
+#include "store/store.h"
+
+namespace v6g::api {
+
+// Everything one VM holds, as persisted and as programmed on the host.
+struct VmPlan {
+  store::VmRecord vm;
+  std::vector<store::Allocation> allocations;
+  std::vector<store::VlanClaim> vlans;
+  std::vector<store::PortRecord> ports;
+  std::vector<store::BindingRecord> bindings;  // static bindings from the config
+};
+
+class HostProgrammer {
+ public:
+  virtual ~HostProgrammer() = default;
+  // Creates taps/VLANs, programs ports and static bindings. May fail midway.
+  virtual Status program_vm(const VmPlan& plan) = 0;
+  // Removes whatever program_vm (or a partial run of it) left; idempotent.
+  virtual Status unprogram_vm(const VmPlan& plan) = 0;
+};
+
+// Fills plan (everything but timestamps) from the request and the store's
+// current state, or returns the validation/allocation error.
+using Planner = std::function<std::optional<Error>(store::Store& store, VmPlan& plan)>;
+
+class VmManager {
+ public:
+  using Clock = std::function<std::int64_t()>;  // ns since the epoch
+  VmManager(store::Store& store, HostProgrammer& host, Clock clock = {});
+
+  std::optional<Error> create(const CallContext& ctx, const Planner& planner, VmPlan& out);
+  std::optional<Error> remove(const CallContext& ctx, const std::string& vm_id, VmPlan& removed);
+  std::optional<Error> get(const std::string& vm_id, VmPlan& out);
+  std::optional<Error> list(const std::string& tenant_id, std::vector<store::VmRecord>& out);
+
+  // After a restart: program every persisted VM again. Returns how many VMs
+  // failed (each is logged to `failures`); the rest are in place.
+  int reprogram_all(std::vector<std::string>& failures);
+
+  // Read access for status calls (ports, bindings, audit); callers hold no lock.
+  template <typename Fn>
+  auto with_store(Fn&& fn) {
+    std::lock_guard lock(mu_);
+    return fn(store_);
+  }
+
+ private:
+  std::optional<Error> load(const std::string& vm_id, VmPlan& out);
+  std::optional<Error> persist(const VmPlan& plan);
+
+  store::Store& store_;
+  HostProgrammer& host_;
+  Clock clock_;
+  std::mutex mu_;  // one writer: the store connection is not shared across threads
+};
+
+Error store_error(const store::Outcome& outcome);
+
+}  // namespace v6g::api
