@@ -155,7 +155,10 @@ std::optional<FirewallRule> parse_firewall_rule_text(std::string_view text, std:
   if (tokens.size() == 8) {
     if (tokens[6] != "port" && tokens[6] != "ports") return fail("expected 'port a,b-c'");
     if (rule.proto == FirewallRule::Proto::kIcmpv6) return fail("icmpv6 has no ports");
-    for (auto item : split(tokens[7], ',')) {
+    const std::string_view list = tokens[7];
+    if (list.front() == ',' || list.back() == ',' || list.find(",,") != std::string_view::npos)
+      return fail("empty entry in port list '" + std::string(list) + "'");
+    for (auto item : split(list, ',')) {
       FirewallRule::PortRange range;
       auto dash = item.find('-');
       auto first = parse_port(item.substr(0, dash));

@@ -1,0 +1,138 @@
+// Firewall rule grammar and its nft compilation (pure, no root).
+#include <gtest/gtest.h>
+
+#include "host/firewall.h"
+
+namespace v6g::host {
+namespace {
+
+FirewallRule parse(std::string_view text) {
+  std::string why;
+  auto rule = parse_firewall_rule_text(text, &why);
+  EXPECT_TRUE(rule.has_value()) << text << ": " << why;
+  return rule.value_or(FirewallRule{});
+}
+
+TEST(HostFirewallParse, FullRule) {
+  auto rule = parse("allow tcp from 2001:db8::/32 to any port 22,80-90");
+  EXPECT_EQ(rule.action, FirewallRule::Action::kAllow);
+  EXPECT_EQ(rule.proto, FirewallRule::Proto::kTcp);
+  ASSERT_TRUE(rule.src.has_value());
+  EXPECT_EQ(rule.src->to_string(), "2001:db8::/32");
+  EXPECT_FALSE(rule.dst.has_value());
+  ASSERT_EQ(rule.ports.size(), 2u);
+  EXPECT_EQ(rule.ports[0].first, 22);
+  EXPECT_EQ(rule.ports[0].last, 22);
+  EXPECT_EQ(rule.ports[1].first, 80);
+  EXPECT_EQ(rule.ports[1].last, 90);
+}
+
+TEST(HostFirewallParse, BareAddressIsHostPrefix) {
+  auto rule = parse("deny any from any to 2001:db8::1");
+  ASSERT_TRUE(rule.dst.has_value());
+  EXPECT_EQ(rule.dst->len, 128);
+  EXPECT_EQ(rule.action, FirewallRule::Action::kDeny);
+}
+
+TEST(HostFirewallParse, RejectsMalformed) {
+  for (const char* bad :
+       {"", "allow", "permit tcp from any to any", "allow sctp from any to any",
+        "allow tcp to any from any", "allow tcp from 2001:db8::1/64 to any",
+        "allow tcp from any to any port", "allow tcp from any to any port 0",
+        "allow tcp from any to any port 70000", "allow tcp from any to any port 9-1",
+        "allow tcp from any to any port 80,", "allow icmpv6 from any to any port 1",
+        "allow tcp from any to any proto 80", "allow tcp from nope to any"}) {
+    std::string why;
+    EXPECT_FALSE(parse_firewall_rule_text(bad, &why).has_value()) << bad;
+    EXPECT_FALSE(std::string_view(bad).size() > 6 && why.empty()) << bad;
+  }
+}
+
+TEST(HostFirewallCompile, Rules) {
+  EXPECT_EQ(compile_rule(parse("allow tcp from 2001:db8::/32 to any port 22,80-90")),
+            "meta protocol ip6 ip6 saddr 2001:db8::/32 meta l4proto tcp th dport { 22, 80-90 } "
+            "return");
+  EXPECT_EQ(compile_rule(parse("deny udp from any to fd00::/8 port 53")),
+            "meta protocol ip6 ip6 daddr fd00::/8 meta l4proto udp th dport 53 counter drop");
+  EXPECT_EQ(compile_rule(parse("allow any from any to any port 443")),
+            "meta protocol ip6 meta l4proto { tcp, udp } th dport 443 return");
+  EXPECT_EQ(compile_rule(parse("allow icmpv6 from any to any")),
+            "meta protocol ip6 meta l4proto ipv6-icmp return");
+  EXPECT_EQ(compile_rule(parse("deny any from any to any")), "meta protocol ip6 counter drop");
+}
+
+TEST(HostFirewallCompile, PortBatchOrderAndLimits) {
+  PortFirewall fw;
+  fw.port = "tap-a.1";
+  fw.egress.push_back(parse("allow tcp from any to any port 80"));
+  fw.ingress.push_back(parse("allow udp from any to any port 53"));
+  fw.allowed_destinations.push_back(*Ip6Prefix::parse("2001:db8::/32"));
+  fw.bandwidth_limit_mbps = 8;
+  fw.packet_rate_limit = 1000;
+  ASSERT_TRUE(validate(fw).ok());
+  const std::string batch = compile_port_batch(fw);
+  auto at = [&batch](std::string_view needle) {
+    auto pos = batch.find(needle);
+    EXPECT_NE(pos, std::string::npos) << needle << "\n" << batch;
+    return pos;
+  };
+  // 8 Mbit/s = 1,000,000 bytes/s; burst 100 ms.
+  at("add rule bridge v6guard_fw in_tap-a.1 limit rate over 1000/second burst 100 packets counter "
+     "drop\n");
+  at("add rule bridge v6guard_fw in_tap-a.1 limit rate over 1000000 bytes/second burst 100000 "
+     "bytes counter drop\n");
+  // Order inside the ingress chain: limits, ND/MLD, destination filter, rules, TCP return, drop.
+  const auto nd = at("add rule bridge v6guard_fw in_tap-a.1 icmpv6 type {");
+  const auto dst =
+      at("add rule bridge v6guard_fw in_tap-a.1 ip6 daddr != { 2001:db8::/32 } counter drop");
+  const auto rule =
+      at("add rule bridge v6guard_fw in_tap-a.1 meta protocol ip6 meta l4proto udp th dport 53 "
+         "return");
+  const auto tcp =
+      at("add rule bridge v6guard_fw in_tap-a.1 tcp flags & (syn | ack) != syn return");
+  const auto drop = at("add rule bridge v6guard_fw in_tap-a.1 counter drop\n");
+  EXPECT_LT(nd, dst);
+  EXPECT_LT(dst, rule);
+  EXPECT_LT(rule, tcp);
+  EXPECT_LT(tcp, drop);
+  // allowed_destinations restricts what the VM sends, not what it receives.
+  EXPECT_EQ(batch.find("out_tap-a.1 ip6 daddr !="), std::string::npos);
+  at("add element bridge v6guard_fw in_ports { \"tap-a.1\" : jump in_tap-a.1 }");
+  at("add element bridge v6guard_fw out_ports { \"tap-a.1\" : jump out_tap-a.1 }");
+  // Each chain is flushed before refilling, so re-applying replaces, never appends.
+  EXPECT_LT(at("flush chain bridge v6guard_fw out_tap-a.1"),
+            at("add rule bridge v6guard_fw out_tap-a.1 "));
+}
+
+TEST(HostFirewallCompile, NoLimitsNoRulesIsNdOnlyThenDrop) {
+  PortFirewall fw;
+  fw.port = "tap0";
+  fw.stateless_tcp_return = false;
+  const std::string batch = compile_port_batch(fw);
+  EXPECT_EQ(batch.find("limit"), std::string::npos);
+  EXPECT_NE(batch.find("add rule bridge v6guard_fw out_tap0 icmpv6 type { nd-router-solicit, "
+                       "nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert"),
+            std::string::npos);
+  EXPECT_EQ(batch.find("nd-redirect"), std::string::npos);
+  EXPECT_EQ(batch.find("tcp flags"), std::string::npos);
+}
+
+TEST(HostFirewallCompile, Removal) {
+  EXPECT_EQ(compile_port_removal_batch("tap0", false),
+            "delete element bridge v6guard_fw in_ports { \"tap0\" }\n"
+            "delete element bridge v6guard_fw out_ports { \"tap0\" }\n"
+            "delete chain bridge v6guard_fw in_tap0\n"
+            "delete chain bridge v6guard_fw out_tap0\n");
+  EXPECT_EQ(compile_port_removal_batch("tap0", true), "delete table bridge v6guard_fw\n");
+}
+
+TEST(HostFirewallCompile, ValidateRejectsUnsafeNames) {
+  PortFirewall fw;
+  for (const char* bad : {"", "tap 0", "tap\"0", "a-very-long-interface-name", "tap;flush"}) {
+    fw.port = bad;
+    EXPECT_FALSE(validate(fw).ok()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace v6g::host

@@ -1,0 +1,254 @@
+// HostPlan against the real kernel: every test moves its process into a fresh
+// network namespace first (unshare(CLONE_NEWNET)), so nothing here can touch
+// the host's interfaces. Skips without CAP_NET_ADMIN.
+#include <gtest/gtest.h>
+#include <sched.h>
+
+#include <algorithm>
+
+#include "host/plan.h"
+
+namespace v6g::host {
+namespace {
+
+class HostPlanTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (unshare(CLONE_NEWNET) != 0) GTEST_SKIP() << "needs root (unshare CLONE_NEWNET)";
+    caps_ = probe_kernel_caps();
+    if (!caps_.tun) GTEST_SKIP() << "/dev/net/tun unusable";
+    // Netlink sockets bind to the namespace they are opened in: open them
+    // only now, inside the test's own namespace.
+    rtnl_.emplace();
+    nftables_.emplace();
+  }
+
+  HostPlan plan(const PortSpec& spec) {
+    std::string why;
+    auto p = HostPlan::build(spec, caps_, &why);
+    EXPECT_TRUE(p.has_value()) << why;
+    return *p;
+  }
+
+  // Everything except loopback.
+  std::vector<std::string> link_names() {
+    std::vector<std::string> names;
+    for (const auto& l : nl().links())
+      if (l.name != "lo") names.push_back(l.name);
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+  bool fw_table_present() { return nft().run("list table bridge v6guard_fw").ok(); }
+
+  static PortSpec spec(const std::string& bridge, const std::string& port) {
+    PortSpec s;
+    s.bridge = bridge;
+    s.port = port;
+    return s;
+  }
+
+  Rtnl& nl() { return *rtnl_; }
+  Nft& nft() { return *nftables_; }
+
+  KernelCaps caps_;
+  std::optional<Rtnl> rtnl_;
+  std::optional<Nft> nftables_;
+};
+
+TEST_F(HostPlanTest, ApplyBuildsBridgeTapIsolationAndFirewall) {
+  PortSpec s = spec("brt", "tapa");
+  s.isolated = true;
+  s.tap.owner = 4242;
+  s.firewall = PortFirewall{};
+  auto p = plan(s);
+  std::vector<StepReport> report;
+  ASSERT_TRUE(p.apply(nl(), nft(), &report).ok());
+  auto br = nl().find_link("brt");
+  auto tap = nl().find_link("tapa");
+  ASSERT_TRUE(br && tap);
+  EXPECT_EQ(br->kind, "bridge");
+  EXPECT_EQ(tap->kind, "tun");
+  EXPECT_EQ(tap->master, br->ifindex);
+  EXPECT_TRUE(br->up);
+  EXPECT_TRUE(tap->up);
+  EXPECT_EQ(br->alias, kOwnerMarker);
+  EXPECT_EQ(tap->alias, kOwnerMarker);
+  EXPECT_FALSE(tap->mac.is_zero());
+  auto flags = nl().port_flags(tap->ifindex);
+  ASSERT_TRUE(flags.has_value());
+  EXPECT_TRUE(flags->isolated);
+  EXPECT_TRUE(nft().has_port("tapa"));
+  for (const auto& r : report) EXPECT_TRUE(r.name != "firewall" || r.changed);
+}
+
+TEST_F(HostPlanTest, ReapplyChangesNothingAndRemoveLeavesNothing) {
+  PortSpec s = spec("brt", "tapa");
+  s.isolated = true;
+  s.vlan = 20;
+  s.firewall = PortFirewall{};
+  auto p = plan(s);
+  ASSERT_TRUE(p.apply(nl(), nft()).ok());
+  std::vector<StepReport> again;
+  ASSERT_TRUE(p.apply(nl(), nft(), &again).ok());
+  ASSERT_FALSE(again.empty());
+  for (const auto& r : again) EXPECT_FALSE(r.changed) << r.name;
+  ASSERT_TRUE(p.remove(nl(), nft()).ok());
+  EXPECT_TRUE(link_names().empty());
+  EXPECT_FALSE(fw_table_present());
+  // Remove is idempotent.
+  EXPECT_TRUE(p.remove(nl(), nft()).ok());
+}
+
+TEST_F(HostPlanTest, AdoptedBridgeAndTapSurviveRemove) {
+  BridgeOptions opts;
+  opts.vlan_filtering = false;
+  ASSERT_TRUE(nl().create_bridge("brpre", opts).ok());
+  ASSERT_TRUE(create_persistent_tap("tappre", TapOptions{}).ok());
+  PortSpec s = spec("brpre", "tappre");
+  s.create_tap = false;
+  s.isolated = true;
+  auto p = plan(s);
+  ASSERT_TRUE(p.apply(nl(), nft()).ok());
+  auto br = nl().find_link("brpre");
+  ASSERT_TRUE(br.has_value());
+  EXPECT_EQ(nl().find_link("tappre")->master, br->ifindex);
+  EXPECT_EQ(br->alias, "");  // adoption never marks ownership
+  ASSERT_TRUE(p.remove(nl(), nft()).ok());
+  EXPECT_EQ(link_names(), (std::vector<std::string>{"brpre", "tappre"}));
+  EXPECT_EQ(nl().find_link("tappre")->master, 0);
+  EXPECT_FALSE(nl().port_flags(nl().find_link("tappre")->ifindex).has_value());
+}
+
+TEST_F(HostPlanTest, SharedBridgeDeletedWithItsLastPort) {
+  auto a = plan(spec("brt", "tapa"));
+  auto b = plan(spec("brt", "tapb"));
+  ASSERT_TRUE(a.apply(nl(), nft()).ok());
+  ASSERT_TRUE(b.apply(nl(), nft()).ok());
+  ASSERT_TRUE(a.remove(nl(), nft()).ok());
+  EXPECT_EQ(link_names(), (std::vector<std::string>{"brt", "tapb"}));
+  ASSERT_TRUE(b.remove(nl(), nft()).ok());
+  EXPECT_TRUE(link_names().empty());
+}
+
+TEST_F(HostPlanTest, FirewallTableGoesWithTheLastPort) {
+  PortSpec sa = spec("brt", "tapa");
+  sa.firewall = PortFirewall{};
+  PortSpec sb = spec("brt", "tapb");
+  sb.firewall = PortFirewall{};
+  auto a = plan(sa);
+  auto b = plan(sb);
+  ASSERT_TRUE(a.apply(nl(), nft()).ok());
+  ASSERT_TRUE(b.apply(nl(), nft()).ok());
+  EXPECT_EQ(nft().ports().size(), 2u);
+  ASSERT_TRUE(a.remove(nl(), nft()).ok());
+  EXPECT_EQ(nft().ports(), std::vector<std::string>{"tapb"});
+  EXPECT_FALSE(nft().run("list chain bridge v6guard_fw in_tapa").ok());
+  ASSERT_TRUE(b.remove(nl(), nft()).ok());
+  EXPECT_FALSE(fw_table_present());
+}
+
+TEST_F(HostPlanTest, ConflictingNameRollsBackEverything) {
+  // A bridge already holds the port's name: enslaving a bridge into a bridge
+  // fails in the kernel after we created the tenant bridge.
+  BridgeOptions opts;
+  opts.vlan_filtering = false;
+  ASSERT_TRUE(nl().create_bridge("tapx", opts).ok());
+  PortSpec s = spec("brt", "tapx");
+  s.firewall = PortFirewall{};
+  auto p = plan(s);
+  std::vector<StepReport> report;
+  auto st = p.apply(nl(), nft(), &report);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("enslave"), std::string::npos) << st.message();
+  EXPECT_EQ(link_names(), std::vector<std::string>{"tapx"});  // ours gone, theirs kept
+  EXPECT_FALSE(fw_table_present());
+}
+
+TEST_F(HostPlanTest, FailureAtEveryStepLeavesNothing) {
+  PortSpec s = spec("brt", "tapa");
+  s.isolated = true;
+  s.vlan = 30;
+  s.firewall = PortFirewall{};
+  auto p = plan(s);
+  std::vector<StepReport> full;
+  ASSERT_TRUE(p.apply(nl(), nft(), &full).ok());
+  ASSERT_TRUE(p.remove(nl(), nft()).ok());
+  // The firewall is the last step; failing "after" it is covered by the
+  // conflicting-name test. Each earlier failure must unwind completely.
+  for (int n = 0; n < static_cast<int>(full.size()); ++n) {
+    auto q = p;
+    q.inject_failure_at(n);
+    auto st = q.apply(nl(), nft());
+    ASSERT_FALSE(st.ok()) << n;
+    EXPECT_TRUE(link_names().empty()) << "after failing step " << n << " (" << full[n].name << ")";
+    EXPECT_FALSE(fw_table_present()) << n;
+  }
+}
+
+TEST_F(HostPlanTest, VlanFilteringPortCarriesOnlyItsVlan) {
+  if (!caps_.bridge_vlan_filtering)
+    GTEST_SKIP() << "kernel lacks CONFIG_BRIDGE_VLAN_FILTERING (bridge-per-vlan mode is used)";
+  PortSpec s = spec("brt", "tapa");
+  s.vlan = 100;
+  s.vlan_mode = VlanMode::kFiltering;
+  auto p = plan(s);
+  ASSERT_TRUE(p.apply(nl(), nft()).ok());
+  auto vlans = nl().port_vlans(nl().find_link("tapa")->ifindex);
+  ASSERT_EQ(vlans.size(), 1u);
+  EXPECT_EQ(vlans[0].vid, 100);
+  EXPECT_TRUE(vlans[0].pvid);
+  EXPECT_TRUE(vlans[0].untagged);
+  ASSERT_TRUE(p.remove(nl(), nft()).ok());
+  EXPECT_TRUE(link_names().empty());
+}
+
+TEST_F(HostPlanTest, BridgePerVlanSeparatesVlans) {
+  PortSpec s10 = spec("brt", "tapa");
+  s10.vlan = 10;
+  s10.vlan_mode = VlanMode::kBridgePerVlan;
+  PortSpec s20 = spec("brt", "tapb");
+  s20.vlan = 20;
+  s20.vlan_mode = VlanMode::kBridgePerVlan;
+  auto a = plan(s10);
+  auto b = plan(s20);
+  ASSERT_TRUE(a.apply(nl(), nft()).ok());
+  ASSERT_TRUE(b.apply(nl(), nft()).ok());
+  EXPECT_EQ(nl().find_link("tapa")->master, nl().find_link("brtv10")->ifindex);
+  EXPECT_EQ(nl().find_link("tapb")->master, nl().find_link("brtv20")->ifindex);
+  ASSERT_TRUE(a.remove(nl(), nft()).ok());
+  ASSERT_TRUE(b.remove(nl(), nft()).ok());
+  EXPECT_TRUE(link_names().empty());
+}
+
+TEST(HostPlanBuild, Validates) {
+  KernelCaps caps;  // nothing supported
+  std::string why;
+  PortSpec s;
+  s.bridge = "br0";
+  s.port = "tap0";
+  EXPECT_TRUE(HostPlan::build(s, caps, &why).has_value());
+  s.vlan = 4095;
+  EXPECT_FALSE(HostPlan::build(s, caps, &why).has_value());
+  s.vlan = 10;
+  s.vlan_mode = VlanMode::kFiltering;
+  EXPECT_FALSE(HostPlan::build(s, caps, &why).has_value());
+  EXPECT_NE(why.find("VLAN filtering"), std::string::npos);
+  s.vlan_mode = VlanMode::kAuto;
+  auto p = HostPlan::build(s, caps, &why);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->vlan_mode(), VlanMode::kBridgePerVlan);
+  EXPECT_EQ(p->bridge_name(), "br0v10");
+  caps.bridge_vlan_filtering = true;
+  EXPECT_EQ(HostPlan::build(s, caps, &why)->bridge_name(), "br0");
+  s.bridge = "tenant-bridge1";  // + "v10" exceeds IFNAMSIZ
+  caps.bridge_vlan_filtering = false;
+  EXPECT_FALSE(HostPlan::build(s, caps, &why).has_value());
+  s.bridge = "br0";
+  s.port = "br0";
+  EXPECT_FALSE(HostPlan::build(s, caps, &why).has_value());
+  s.port = "bad name";
+  EXPECT_FALSE(HostPlan::build(s, caps, &why).has_value());
+}
+
+}  // namespace
+}  // namespace v6g::host
