@@ -1,0 +1,114 @@
+#!/bin/bash
+# Bridge VLAN filtering and 802.1Q detection, in a QEMU guest. The CI host
+# kernel has neither CONFIG_BRIDGE_VLAN_FILTERING nor 8021q, so this boots
+# Debian's 6.1 kernel (TCG) with the host root read-only over 9p and runs the
+# VLAN half of the host tests there: v6g-hostctl in filtering mode (PVID +
+# untagged per port, VLAN 1 removed), frames pass within a VLAN and not across,
+# remove leaves nothing, and host_plan_test (which skips its filtering case on
+# the host) runs with filtering available.
+#
+# Needs an extracted Debian kernel package (dpkg -x) with depmod run:
+#   V6G_GUEST_KIMG (default /tmp/v6g-lab/kimg), KVER taken from its /boot.
+# Skips (exit 4) when it, qemu or busybox is missing.
+set -u
+SELF=$(readlink -f "$0")
+
+if [ "${1:-}" = --guest ]; then
+  # ---- inside the guest (PID 1's child, root, fresh kernel) ----
+  BUILD=$2
+  HOSTCTL=$BUILD/manager/host/v6g-hostctl
+  modprobe -a bridge veth tun 8021q nf_tables nft_limit nf_tables_bridge 2>/dev/null
+  FAILS=0
+  ok() { echo "ok - $*"; }
+  nok() { echo "not ok - $*"; FAILS=$((FAILS + 1)); }
+  check() { local what=$1; shift; if "$@"; then ok "$what"; else nok "$what"; fi; }
+  H=v6g-g-host
+  "$HOSTCTL" caps
+  check "guest kernel has bridge vlan filtering" eval '"$HOSTCTL" caps | grep -q "bridge_vlan_filtering yes"'
+  check "guest kernel has 8021q" eval '"$HOSTCTL" caps | grep -q "vlan_8021q yes"'
+  ip netns add $H
+  for n in vm1 vm2 vm3; do
+    ip netns add v6g-g-$n
+    ip -n $H link add h-$n type veth peer name eth0 netns v6g-g-$n
+    ip -n v6g-g-$n link set eth0 up
+  done
+  ip -n v6g-g-vm1 addr add 2001:db8::11/64 dev eth0 nodad
+  ip -n v6g-g-vm2 addr add 2001:db8::12/64 dev eth0 nodad
+  ip -n v6g-g-vm3 addr add 2001:db8::13/64 dev eth0 nodad
+  hc() { ip netns exec $H "$HOSTCTL" "$@"; }
+  hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --vlan-mode filtering | tail -1
+  hc apply --bridge brt --port h-vm2 --adopt --vlan 10 --vlan-mode filtering >/dev/null
+  hc apply --bridge brt --port h-vm3 --adopt --vlan 20 --vlan-mode filtering >/dev/null
+  check "one bridge in filtering mode" eval 'ip -n $H -d link show brt | grep -q "vlan_filtering 1"'
+  ip netns exec $H bridge vlan show
+  check "vm1 port carries only vlan 10 (pvid, untagged)" \
+    eval '[ "$(hc show --port h-vm1 | grep ^vlan)" = "vlan 10 pvid untagged" ]'
+  check "vm3 port carries only vlan 20" eval '[ "$(hc show --port h-vm3 | grep ^vlan)" = "vlan 20 pvid untagged" ]'
+  try_ping() { ip netns exec v6g-g-$1 ping -c1 -W2 -q $2 >/dev/null 2>&1; }
+  passes=0; for i in 1 2 3 4 5; do try_ping vm1 2001:db8::12 && { passes=1; break; }; done
+  check "same vlan passes (vm1 -> vm2)" test $passes = 1
+  check "different vlan blocked (vm1 -> vm3)" eval '! try_ping vm1 2001:db8::13 && ! try_ping vm1 2001:db8::13'
+  check "different vlan blocked (vm3 -> vm2)" eval '! try_ping vm3 2001:db8::12'
+  out=$(hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --vlan-mode filtering)
+  check "re-apply is a no-op" grep -q "changed 0$" <<<"$out"
+  hc apply --bridge brt --port tapz --vlan 4095 --vlan-mode filtering >/dev/null 2>&1
+  check "vlan 4095 refused" test $? -ne 0
+  for n in vm1 vm2 vm3; do hc remove --bridge brt --port h-$n --vlan 10 --vlan-mode filtering >/dev/null || nok "remove $n"; done
+  check "bridge deleted with its last port" eval '! ip -n $H link show brt >/dev/null 2>&1'
+  check "adopted veths released" eval '! ip -n $H -d link show | grep -q "master "'
+  check "host_plan_test passes with filtering available" \
+    eval '"$BUILD/manager/tests/host_plan_test" --gtest_brief=1 >/tmp/plan.log 2>&1 || { cat /tmp/plan.log; false; }'
+  grep -E "PASSED|SKIPPED|FAILED" /tmp/plan.log
+  echo "# $FAILS failure(s)"
+  [ $FAILS = 0 ]
+  exit
+fi
+
+# ---- on the host ----
+BUILD=$(readlink -f "${V6G_BUILD_DIR:-build}")
+KIMG=${V6G_GUEST_KIMG:-/tmp/v6g-lab/kimg}
+[ -x "$BUILD/manager/host/v6g-hostctl" ] || { echo "SKIP: v6g-hostctl not built"; exit 4; }
+[ -x "$BUILD/manager/tests/host_plan_test" ] || { echo "SKIP: host_plan_test not built"; exit 4; }
+KERNEL=$(ls "$KIMG"/boot/vmlinuz-* 2>/dev/null | head -1)
+[ -n "$KERNEL" ] || { echo "SKIP: no guest kernel in $KIMG (set V6G_GUEST_KIMG)"; exit 4; }
+KVER=${KERNEL##*/vmlinuz-}
+[ -f "$KIMG/lib/modules/$KVER/modules.dep" ] || { echo "SKIP: run depmod -b $KIMG $KVER"; exit 4; }
+for tool in qemu-system-x86_64 busybox cpio gzip; do
+  command -v $tool >/dev/null || { echo "SKIP: $tool missing"; exit 4; }
+done
+[ -d /lib/modules/$KVER ] || { echo "SKIP: no /lib/modules/$KVER mount point on the host root"; exit 4; }
+
+WORK=$(mktemp -d /tmp/v6g-hostvlan.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+R=$WORK/initramfs
+mkdir -p $R/{bin,proc,sys,dev,newroot,mods}
+cp "$(command -v busybox)" $R/bin/busybox
+for a in sh mount insmod switch_root mkdir cat sed poweroff; do ln -s busybox $R/bin/$a; done
+: >$R/mods/order
+for m in virtio_pci 9pnet_virtio 9p; do
+  modprobe -d "$KIMG" -S "$KVER" --show-depends $m | awk '/^insmod/ {print $2}' | while read -r ko; do
+    b=$(basename "$ko")
+    grep -qx "$b" $R/mods/order || { cp "$ko" $R/mods/; echo "$b" >>$R/mods/order; }
+  done
+done
+cat >$R/init <<INIT
+#!/bin/sh
+export PATH=/bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+for m in \$(cat /mods/order); do insmod /mods/\$m; done
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 root /newroot || poweroff -f
+mount -o bind /newroot$KIMG/lib/modules/$KVER /newroot/lib/modules/$KVER
+for d in tmp run var/tmp var/log root; do mount -t tmpfs -o mode=1777 tmpfs /newroot/\$d; done
+mount --move /proc /newroot/proc; mount --move /sys /newroot/sys; mount --move /dev /newroot/dev
+exec switch_root /newroot /bin/bash -c 'export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root; \
+  bash $SELF --guest $BUILD; echo "GUEST-EXIT=\$?"; busybox poweroff -f'
+INIT
+chmod +x $R/init
+(cd $R && find . | cpio -o -H newc 2>/dev/null | gzip -1) >$WORK/initramfs.cpio.gz
+
+timeout 300 qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 2 -nographic -no-reboot -nic none \
+  -kernel "$KERNEL" -initrd $WORK/initramfs.cpio.gz \
+  -virtfs local,path=/,security_model=none,readonly=on,multidevs=remap,mount_tag=root \
+  -append "console=ttyS0 panic=-1 quiet" >$WORK/console.log 2>&1
+tr -d '\r' <$WORK/console.log | grep -vE '^\s*$' | grep -vE '^\[ *[0-9]+\.[0-9]+\]' | tail -40
+grep -q "GUEST-EXIT=0" $WORK/console.log
