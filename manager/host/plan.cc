@@ -88,6 +88,13 @@ Status HostPlan::apply(Rtnl& nl, Nft& nft, std::vector<StepReport>* report) cons
   steps.push_back(
       {"ensure port " + s.port, [&](bool* changed, auto* undo) {
          if (auto existing = nl.find_link(s.port)) {
+           // A tap the VMM (or an earlier apply) made is fine to reuse; asked to
+           // create a tap, anything else under that name is a conflict, not
+           // something to enslave.
+           if (s.create_tap && !owned(*existing) && existing->kind != "tun")
+             return Status::error(
+                 "name " + s.port + " is taken by a " +
+                 (existing->kind.empty() ? std::string("device") : existing->kind));
            port = *existing;  // ours from an earlier apply, or adopted
            return Status();
          }
@@ -211,6 +218,29 @@ Status HostPlan::remove(Rtnl& nl, Nft& nft, std::vector<StepReport>* report) con
     note("delete bridge " + bridge_, true);
   }
   return Status();
+}
+
+Status apply_all(const std::vector<HostPlan>& plans, Rtnl& nl, Nft& nft) {
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    Status st = plans[i].apply(nl, nft);
+    if (st.ok()) continue;
+    std::string why = plans[i].spec().port + ": " + st.message();
+    for (std::size_t j = i; j-- > 0;) {
+      if (auto rst = plans[j].remove(nl, nft); !rst.ok())
+        why += "; rollback " + plans[j].spec().port + " failed: " + rst.message();
+    }
+    return Status::error(why);
+  }
+  return Status();
+}
+
+Status remove_all(const std::vector<HostPlan>& plans, Rtnl& nl, Nft& nft) {
+  Status first;
+  for (auto it = plans.rbegin(); it != plans.rend(); ++it) {
+    Status st = it->remove(nl, nft);
+    if (!st.ok() && first.ok()) first = st;  // keep going: remove as much as we can
+  }
+  return first;
 }
 
 }  // namespace v6g::host

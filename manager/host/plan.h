@@ -77,4 +77,10 @@ class HostPlan {
   int fail_at_ = -1;
 };
 
+// All interfaces of one VM: applied in order; when one fails, the ones before
+// it are removed again, so a VM is programmed completely or not at all.
+Status apply_all(const std::vector<HostPlan>& plans, Rtnl& nl, Nft& nft);
+// Removes in reverse order; keeps going past failures, returns the first.
+Status remove_all(const std::vector<HostPlan>& plans, Rtnl& nl, Nft& nft);
+
 }  // namespace v6g::host

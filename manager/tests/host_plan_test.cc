@@ -148,8 +148,8 @@ TEST_F(HostPlanTest, FirewallTableGoesWithTheLastPort) {
 }
 
 TEST_F(HostPlanTest, ConflictingNameRollsBackEverything) {
-  // A bridge already holds the port's name: enslaving a bridge into a bridge
-  // fails in the kernel after we created the tenant bridge.
+  // A bridge already holds the port's name: refused after we created the
+  // tenant bridge, which must go again.
   BridgeOptions opts;
   opts.vlan_filtering = false;
   ASSERT_TRUE(nl().create_bridge("tapx", opts).ok());
@@ -159,7 +159,7 @@ TEST_F(HostPlanTest, ConflictingNameRollsBackEverything) {
   std::vector<StepReport> report;
   auto st = p.apply(nl(), nft(), &report);
   ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.message().find("enslave"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("taken by a bridge"), std::string::npos) << st.message();
   EXPECT_EQ(link_names(), std::vector<std::string>{"tapx"});  // ours gone, theirs kept
   EXPECT_FALSE(fw_table_present());
 }
@@ -183,6 +183,36 @@ TEST_F(HostPlanTest, FailureAtEveryStepLeavesNothing) {
     EXPECT_TRUE(link_names().empty()) << "after failing step " << n << " (" << full[n].name << ")";
     EXPECT_FALSE(fw_table_present()) << n;
   }
+}
+
+TEST_F(HostPlanTest, AdoptingABridgeAsPortFailsInTheKernelAndRollsBack) {
+  BridgeOptions opts;
+  opts.vlan_filtering = false;
+  ASSERT_TRUE(nl().create_bridge("tapx", opts).ok());
+  PortSpec s = spec("brt", "tapx");
+  s.create_tap = false;  // adopt: the kernel itself refuses a bridge in a bridge
+  auto st = plan(s).apply(nl(), nft());
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("enslave"), std::string::npos) << st.message();
+  EXPECT_EQ(link_names(), std::vector<std::string>{"tapx"});
+}
+
+TEST_F(HostPlanTest, ApplyAllIsAllOrNothingPerVm) {
+  BridgeOptions opts;
+  opts.vlan_filtering = false;
+  ASSERT_TRUE(nl().create_bridge("tapc", opts).ok());  // the VM's second port name is taken
+  PortSpec first = spec("brt", "tapa");
+  first.firewall = PortFirewall{};
+  std::vector<HostPlan> vm = {plan(first), plan(spec("brt", "tapc"))};
+  ASSERT_FALSE(apply_all(vm, nl(), nft()).ok());
+  EXPECT_EQ(link_names(), std::vector<std::string>{"tapc"});
+  EXPECT_FALSE(fw_table_present());
+  std::vector<HostPlan> ok_vm = {plan(first), plan(spec("brt", "tapb"))};
+  ASSERT_TRUE(apply_all(ok_vm, nl(), nft()).ok());
+  EXPECT_EQ(link_names(), (std::vector<std::string>{"brt", "tapa", "tapb", "tapc"}));
+  ASSERT_TRUE(remove_all(ok_vm, nl(), nft()).ok());
+  EXPECT_EQ(link_names(), std::vector<std::string>{"tapc"});
+  EXPECT_FALSE(fw_table_present());
 }
 
 TEST_F(HostPlanTest, VlanFilteringPortCarriesOnlyItsVlan) {
