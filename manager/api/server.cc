@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -27,14 +28,24 @@ class PeerStream final : public httplib::Stream {
         read_timeout_(read_timeout),
         write_timeout_(write_timeout) {}
 
-  bool is_readable() const override { return wait(POLLIN, read_timeout_); }
+  // httplib parses headers a byte at a time through read(); buffer so that
+  // is one recv per packet, not per byte (as its own SocketStream does).
+  bool is_readable() const override { return buffered_ < filled_ || wait(POLLIN, read_timeout_); }
   bool is_writable() const override { return wait(POLLOUT, write_timeout_); }
   ssize_t read(char* ptr, size_t size) override {
-    if (!is_readable()) return -1;
-    ssize_t n;
-    do n = ::recv(fd_, ptr, size, 0);
-    while (n < 0 && errno == EINTR);
-    return n;
+    if (buffered_ == filled_) {
+      if (!wait(POLLIN, read_timeout_)) return -1;
+      ssize_t n;
+      do n = ::recv(fd_, buffer_.data(), buffer_.size(), 0);
+      while (n < 0 && errno == EINTR);
+      if (n <= 0) return n;
+      buffered_ = 0;
+      filled_ = static_cast<std::size_t>(n);
+    }
+    const std::size_t take = std::min(size, filled_ - buffered_);
+    std::memcpy(ptr, buffer_.data() + buffered_, take);
+    buffered_ += take;
+    return static_cast<ssize_t>(take);
   }
   ssize_t write(const char* ptr, size_t size) override {
     if (!is_writable()) return -1;
@@ -43,6 +54,7 @@ class PeerStream final : public httplib::Stream {
     while (n < 0 && errno == EINTR);
     return n;
   }
+  bool has_buffered_input() const { return buffered_ < filled_; }
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
     ip = peer_;
     port = 0;
@@ -64,6 +76,9 @@ class PeerStream final : public httplib::Stream {
   int fd_;
   std::string peer_;
   std::chrono::milliseconds read_timeout_, write_timeout_;
+  std::array<char, 16 * 1024> buffer_{};
+  std::size_t buffered_ = 0;  // next unread byte
+  std::size_t filled_ = 0;
 };
 
 // httplib 0.11 has no AF_UNIX listener and no access to the accepted socket,
@@ -117,7 +132,8 @@ class UnixHttpServer final : public httplib::Server {
     // never waits for an idle client's keep-alive timeout.
     bool ok = true;
     for (std::size_t left = keep_alive_max_count_; ok && left > 0 && !stopping_; --left) {
-      if (!wait_for_request(sock)) break;
+      // A pipelined request may already sit in the stream's buffer.
+      if (!stream.has_buffered_input() && !wait_for_request(sock)) break;
       bool closed = false;
       ok = process_request(stream, left == 1, closed, nullptr) && !closed;
     }

@@ -12,11 +12,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace v6g::store {
+
+class Stmt;
 
 enum class Code : std::uint8_t { kOk, kNotFound, kConflict, kFailed };
 
@@ -161,10 +165,16 @@ class Store {
   Outcome list_audit(std::vector<AuditEntry>& out, std::int64_t after_id = 0, int limit = 1000);
 
  private:
+  friend class Stmt;
   explicit Store(sqlite3* db) : db_(db) {}
   Outcome exec(const char* sql);
   Outcome migrate();
+  // Prepared once per SQL text and reused: preparing costs more than running
+  // most of these statements.
+  sqlite3_stmt* prepare(const std::string& sql, int& rc);
+
   sqlite3* db_;
+  std::unordered_map<std::string, sqlite3_stmt*> statements_;
 };
 
 }  // namespace v6g::store
