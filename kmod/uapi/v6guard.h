@@ -154,4 +154,67 @@ enum v6g_fail_mode {
 #define V6G_PORT_F_BLOCK_FRAG	(1U << 5)
 #define V6G_PORT_F_BLOCK_DSTOPT	(1U << 6)
 
+/* Commands. */
+enum v6g_cmd {
+	V6G_CMD_UNSPEC = 0,
+	V6G_CMD_SET_PORT,	/* upsert a port: IFINDEX + ROLE, QUEUE, ... */
+	V6G_CMD_DEL_PORT,	/* IFINDEX; also removes its bindings */
+	V6G_CMD_GET_PORT,	/* dump: port config + per-reason counters */
+	V6G_CMD_ADD_BINDINGS,	/* BINDINGS: nested list of bindings */
+	V6G_CMD_DEL_BINDINGS,	/* BINDINGS */
+	V6G_CMD_GET_BINDINGS,	/* dump: one binding per message */
+	V6G_CMD_FLUSH,		/* remove every port and binding (netns) */
+	V6G_CMD_EVENT,		/* multicast "events": a counted drop */
+	__V6G_CMD_MAX,
+};
+#define V6G_CMD_MAX (__V6G_CMD_MAX - 1)
+
+/* Top-level attributes. */
+enum v6g_attr {
+	V6G_A_UNSPEC = 0,
+	V6G_A_PAD,
+	V6G_A_IFINDEX,		/* u32, > 0 */
+	V6G_A_ROLE,		/* u8, enum v6g_port_role */
+	V6G_A_QUEUE,		/* u16, nfqueue number for punts */
+	V6G_A_FAIL_MODE,	/* u8, enum v6g_fail_mode */
+	V6G_A_FLAGS,		/* u32, V6G_PORT_F_* */
+	V6G_A_MAC,		/* binary, ETH_ALEN */
+	V6G_A_VLAN,		/* u16, 0 (untagged) .. 4094 */
+	V6G_A_ADDR,		/* binary, 16 bytes (struct in6_addr) */
+	V6G_A_BINDINGS,		/* nest: V6G_A_BINDINGS_ENTRY * n */
+	V6G_A_COUNTERS,		/* nest: V6G_A_COUNTERS_ENTRY * n */
+	V6G_A_REASON,		/* u16, enum v6g_reason (events) */
+	V6G_A_COUNT,		/* u32, bindings changed by a batch */
+	__V6G_A_MAX,
+};
+#define V6G_A_MAX (__V6G_A_MAX - 1)
+
+/* Type of each element inside V6G_A_BINDINGS and V6G_A_COUNTERS. */
+#define V6G_A_BINDINGS_ENTRY	1
+#define V6G_A_COUNTERS_ENTRY	1
+
+/* Attributes of one binding (inside V6G_A_BINDINGS_ENTRY). */
+enum v6g_binding_attr {
+	V6G_BA_UNSPEC = 0,
+	V6G_BA_IFINDEX,		/* u32 */
+	V6G_BA_VLAN,		/* u16 */
+	V6G_BA_MAC,		/* binary, ETH_ALEN */
+	V6G_BA_ADDR,		/* binary, 16 bytes */
+	__V6G_BA_MAX,
+};
+#define V6G_BA_MAX (__V6G_BA_MAX - 1)
+
+/* Attributes of one counter (inside V6G_A_COUNTERS_ENTRY). */
+enum v6g_counter_attr {
+	V6G_CA_UNSPEC = 0,
+	V6G_CA_PAD,
+	V6G_CA_REASON,		/* u16, enum v6g_reason */
+	V6G_CA_PACKETS,		/* u64 */
+	__V6G_CA_MAX,
+};
+#define V6G_CA_MAX (__V6G_CA_MAX - 1)
+
+/* Largest batch the module takes in one V6G_CMD_*_BINDINGS message. */
+#define V6G_MAX_BATCH		4096
+
 #endif /* _UAPI_LINUX_V6GUARD_H */

@@ -1,0 +1,95 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Helpers for v6guard selftests, in the habits of tools/testing/selftests/net/lib.sh:
+# random namespace names, busywait instead of sleep, exit 4 = skip.
+ksft_pass=0
+ksft_fail=1
+ksft_skip=4
+
+SELFTESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+V6G_ROOT=$(cd "$SELFTESTS_DIR/.." && pwd)
+V6G_BUILD_DIR=${V6G_BUILD_DIR:-$V6G_ROOT/build}
+KMODCTL=${KMODCTL:-$V6G_BUILD_DIR/manager/netlink/v6guard-kmodctl}
+NS_LIST=()
+
+log() { echo "# $*"; }
+fail() { echo "# FAIL: $*"; exit $ksft_fail; }
+skip() { echo "# SKIP: $*"; exit $ksft_skip; }
+
+require() {
+	local t
+	for t in "$@"; do
+		command -v "$t" >/dev/null 2>&1 || [ -x "$t" ] || skip "$t missing"
+	done
+}
+
+# setup_ns VAR...: create namespaces with random names, store them in VARs.
+setup_ns() {
+	local var name
+	for var in "$@"; do
+		name="v6g-$var-$(mktemp -u XXXXXX)"
+		ip netns add "$name" || return 1
+		ip -n "$name" link set lo up
+		NS_LIST+=("$name")
+		eval "$var=$name"
+	done
+}
+
+cleanup_ns() {
+	local ns
+	for ns in "${NS_LIST[@]}"; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
+		ip netns del "$ns" 2>/dev/null
+	done
+	NS_LIST=()
+}
+
+# busywait TIMEOUT_MS CMD...: retry CMD until it succeeds or time runs out.
+busywait() {
+	local timeout_ms=$1 start now
+	shift
+	start=$(date +%s%3N)
+	while true; do
+		"$@" && return 0
+		now=$(date +%s%3N)
+		[ $((now - start)) -ge "$timeout_ms" ] && return 1
+		sleep 0.1
+	done
+}
+
+kmodctl() { "$KMODCTL" "$@"; }
+
+module_loaded() { [ -d /sys/module/v6guard ]; }
+
+load_module() {
+	module_loaded && return 0
+	modprobe -q bridge 2>/dev/null
+	insmod "${V6G_KO:-$V6G_ROOT/kmod/v6guard.ko}"
+}
+
+# Lab: bridge namespace "br" with a bridge br0 and one veth port per
+# endpoint namespace; endpoint side is eth0. Sets <ns>_port (bridge-side
+# name), <ns>_ifindex and <ns>_mac.
+lab_bridge() {
+	setup_ns br || return 1
+	ip -n "$br" link add br0 type bridge mcast_snooping 0
+	ip -n "$br" link set br0 up
+}
+
+lab_attach() {
+	local nsvar=$1 ns port
+	setup_ns "$nsvar" || return 1
+	ns=${!nsvar}
+	port="p-$nsvar"
+	ip link add "$port" netns "$br" type veth peer name eth0 netns "$ns"
+	ip -n "$br" link set "$port" master br0 up
+	ip -n "$ns" link set eth0 up
+	eval "${nsvar}_port=$port"
+	eval "${nsvar}_ifindex=$(ip -n "$br" -o link show "$port" | cut -d: -f1)"
+	eval "${nsvar}_mac=$(ip -n "$ns" -o link show eth0 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')"
+}
+
+# counter NS IFNAME REASON: packets counted by the module for a port/reason.
+counter() {
+	ip netns exec "$1" "$KMODCTL" counter "$2" "$3"
+}
