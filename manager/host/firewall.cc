@@ -91,6 +91,9 @@ constexpr const char* kNdAndMld =
     "nd-neighbor-advert, mld-listener-query, mld-listener-report, mld-listener-done, "
     "mld2-listener-report }";
 
+constexpr const char* kIcmpv6Errors =
+    "icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem }";
+
 void port_chain(std::string& out, const std::string& chain, const PortFirewall& fw,
                 const std::vector<FirewallRule>& rules, bool from_vm) {
   const std::string add = "add rule " + table() + " " + chain + " ";
@@ -110,11 +113,20 @@ void port_chain(std::string& out, const std::string& chain, const PortFirewall& 
            std::to_string(burst) + " bytes counter drop\n";
   }
   if (fw.allow_non_ipv6) out += add + "meta protocol != ip6 return\n";
+  if (fw.conntrack) {
+    out += add + "ct state established,related return\n";
+    out += add + "ct state invalid counter drop\n";
+  }
   out += add + kNdAndMld + " return\n";
   if (from_vm && !fw.allowed_destinations.empty())
     out += add + "ip6 daddr != " + prefixes_expr(fw.allowed_destinations) + " counter drop\n";
+  // RFC 4890 4.3.1: errors must not be filtered or PMTUD and connection
+  // setup break; statelessly we can't tie them to a flow, so they pass (after
+  // the destination filter, so a VM can't aim them anywhere).
+  if (!fw.conntrack) out += add + kIcmpv6Errors + " return\n";
   for (const auto& rule : rules) out += add + compile_rule(rule) + "\n";
-  if (fw.stateless_tcp_return) out += add + "tcp flags & (syn | ack) != syn return\n";
+  if (fw.stateless_tcp_return && !fw.conntrack)
+    out += add + "tcp flags & (syn | ack) != syn return\n";
   out += add + "counter drop\n";
 }
 
@@ -297,7 +309,22 @@ bool Nft::has_port(const std::string& port) {
 
 Status Nft::apply(const PortFirewall& fw) {
   if (auto st = validate(fw); !st.ok()) return st;
-  return run(compile_port_batch(fw));
+  PortFirewall effective = fw;
+  effective.conntrack = bridge_conntrack();
+  return run(compile_port_batch(effective));
+}
+
+bool Nft::bridge_conntrack() {
+  if (conntrack_) return *conntrack_;
+  if (ctx_ == nullptr) return false;
+  // Related ICMPv6 errors ride on ct too, so one probe covers both uses.
+  nft_ctx_set_dry_run(ctx_, true);
+  conntrack_ = run("add table bridge v6guard_probe\n"
+                   "add chain bridge v6guard_probe c\n"
+                   "add rule bridge v6guard_probe c ct state established,related accept\n")
+                   .ok();
+  nft_ctx_set_dry_run(ctx_, false);
+  return *conntrack_;
 }
 
 Status Nft::remove(const std::string& port) {

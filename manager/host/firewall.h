@@ -59,6 +59,10 @@ struct PortFirewall {
   // ACL "established"), so replies to allowed connections work. New
   // connections still need a rule.
   bool stateless_tcp_return = true;
+  // Set by Nft::apply when the kernel can track bridged flows
+  // (nf_conntrack_bridge): then `ct state established,related` replaces the
+  // stateless TCP rule and replies of any protocol pass.
+  bool conntrack = false;
 };
 
 // Pure compilers (unit-tested against golden text).
@@ -80,10 +84,14 @@ class Nft {
   std::vector<std::string> ports();      // ports with an in_ports element
   bool has_port(const std::string& port);
   Status apply(const PortFirewall& fw);
+  // Whether `ct state` works in the bridge family here (checked once, with a
+  // dry-run transaction that the kernel validates but never commits).
+  bool bridge_conntrack();
   Status remove(const std::string& port);  // idempotent; drops the table with the last port
 
  private:
   struct nft_ctx* ctx_ = nullptr;
+  std::optional<bool> conntrack_;
   std::string last_output_;
 };
 

@@ -117,6 +117,41 @@ TEST(HostFirewallCompile, NoLimitsNoRulesIsNdOnlyThenDrop) {
   EXPECT_EQ(batch.find("tcp flags"), std::string::npos);
 }
 
+TEST(HostFirewallCompile, StatelessPassesIcmpv6ErrorsAfterTheDestinationFilter) {
+  PortFirewall fw;
+  fw.port = "tap0";
+  fw.allowed_destinations.push_back(*Ip6Prefix::parse("2001:db8::/32"));
+  const std::string batch = compile_port_batch(fw);
+  const auto dst = batch.find("in_tap0 ip6 daddr != { 2001:db8::/32 }");
+  const auto errors = batch.find(
+      "in_tap0 icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, "
+      "parameter-problem } return");
+  ASSERT_NE(dst, std::string::npos);
+  ASSERT_NE(errors, std::string::npos);
+  EXPECT_LT(dst, errors);
+  EXPECT_EQ(batch.find("ct state"), std::string::npos);
+}
+
+TEST(HostFirewallCompile, ConntrackReplacesTheStatelessRules) {
+  PortFirewall fw;
+  fw.port = "tap0";
+  fw.conntrack = true;
+  fw.packet_rate_limit = 10;
+  const std::string batch = compile_port_batch(fw);
+  const auto limit = batch.find("out_tap0 limit rate over 10/second");
+  const auto est = batch.find("out_tap0 ct state established,related return\n");
+  const auto invalid = batch.find("out_tap0 ct state invalid counter drop\n");
+  const auto nd = batch.find("out_tap0 icmpv6 type { nd-router-solicit");
+  ASSERT_NE(limit, std::string::npos);
+  ASSERT_NE(est, std::string::npos);
+  ASSERT_NE(invalid, std::string::npos);
+  EXPECT_LT(limit, est);  // replies count against the limits too
+  EXPECT_LT(est, invalid);
+  EXPECT_LT(invalid, nd);
+  EXPECT_EQ(batch.find("tcp flags"), std::string::npos);
+  EXPECT_EQ(batch.find("packet-too-big"), std::string::npos);  // related covers errors
+}
+
 TEST(HostFirewallCompile, Removal) {
   EXPECT_EQ(compile_port_removal_batch("tap0", false),
             "delete element bridge v6guard_fw in_ports { \"tap0\" }\n"

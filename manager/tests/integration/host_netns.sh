@@ -127,7 +127,7 @@ echo "# 7. rollback: the port name is taken by a bridge"
 ip -n "$H" link add tapx type bridge
 out=$(hc apply --bridge brr --port tapx --egress "allow tcp from any to any port 22" 2>&1)
 check "apply fails" test $? -ne 0
-echo "# $(tail -1 <<<"$out")"
+echo "# $(grep failed: <<<"$out")"
 check "tenant bridge brr rolled back" eval '! ip -n "$H" link show brr >/dev/null 2>&1'
 check "pre-existing tapx untouched" ip -n "$H" link show tapx
 check "no firewall left" eval '! ip netns exec "$H" nft list ruleset | grep -q v6guard'

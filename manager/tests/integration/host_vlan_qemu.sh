@@ -51,11 +51,24 @@ if [ "${1:-}" = --guest ]; then
   check "different vlan blocked (vm3 -> vm2)" eval '! try_ping vm3 2001:db8::12'
   out=$(hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --vlan-mode filtering)
   check "re-apply is a no-op" grep -q "changed 0$" <<<"$out"
+  # Bridge conntrack exists here (nf_conntrack_bridge): the firewall goes
+  # stateful. vm1 may only send ICMPv6; the echo replies it gets back pass as
+  # established, while vm2's own echo requests to vm1 stay denied.
+  hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --vlan-mode filtering \
+    --ingress "allow icmpv6 from any to any" >/dev/null || nok "apply firewall"
+  check "firewall is stateful (ct state in the port chain)" \
+    eval 'ip netns exec $H nft list chain bridge v6guard_fw out_h-vm1 | grep -q "ct state established,related"'
+  check "replies to vm1's pings pass (established)" try_ping vm1 2001:db8::12
+  check "new pings to vm1 are denied" eval '! try_ping vm2 2001:db8::11'
+  out=$(hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --vlan-mode filtering \
+    --ingress "allow icmpv6 from any to any")
+  check "re-apply with firewall is a no-op" grep -q "changed 0$" <<<"$out"
   hc apply --bridge brt --port tapz --vlan 4095 --vlan-mode filtering >/dev/null 2>&1
   check "vlan 4095 refused" test $? -ne 0
   for n in vm1 vm2 vm3; do hc remove --bridge brt --port h-$n --vlan 10 --vlan-mode filtering >/dev/null || nok "remove $n"; done
   check "bridge deleted with its last port" eval '! ip -n $H link show brt >/dev/null 2>&1'
   check "adopted veths released" eval '! ip -n $H -d link show | grep -q "master "'
+  check "no v6guard nft objects left" eval '! ip netns exec $H nft list ruleset | grep -q v6guard'
   check "host_plan_test passes with filtering available" \
     eval '"$BUILD/manager/tests/host_plan_test" --gtest_brief=1 >/tmp/plan.log 2>&1 || { cat /tmp/plan.log; false; }'
   grep -E "PASSED|SKIPPED|FAILED" /tmp/plan.log
