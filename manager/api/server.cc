@@ -65,11 +65,18 @@ class PeerStream final : public httplib::Stream {
   }
   socket_t socket() const override { return fd_; }
 
+  // Whole-request budget: a peer trickling a byte per read timeout must not
+  // hold a worker thread indefinitely (slowloris).
+  void start_request(std::chrono::steady_clock::time_point deadline) { deadline_ = deadline; }
+
  private:
   bool wait(short events, std::chrono::milliseconds timeout) const {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline_ - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
     pollfd p{fd_, events, 0};
     int rc;
-    do rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    do rc = ::poll(&p, 1, static_cast<int>(std::min(timeout, left).count()));
     while (rc < 0 && errno == EINTR);
     return rc > 0 && (p.revents & (events | POLLHUP)) != 0;
   }
@@ -79,6 +86,7 @@ class PeerStream final : public httplib::Stream {
   std::array<char, 16 * 1024> buffer_{};
   std::size_t buffered_ = 0;  // next unread byte
   std::size_t filled_ = 0;
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
 };
 
 // httplib 0.11 has no AF_UNIX listener and no access to the accepted socket,
@@ -88,7 +96,10 @@ class UnixHttpServer final : public httplib::Server {
  public:
   // httplib only clears is_running() after its workers finished, so an idle
   // keep-alive connection needs its own stop signal.
-  explicit UnixHttpServer(const std::atomic<bool>& stopping) : stopping_(stopping) {}
+  // admit() decides from the peer's credentials before a byte is read, so
+  // local users who may not call can't tie up workers either.
+  UnixHttpServer(const std::atomic<bool>& stopping, std::function<bool(const ucred&)> admit)
+      : stopping_(stopping), admit_(std::move(admit)) {}
 
   Status bind_unix(const std::string& path, mode_t mode) {
     sockaddr_un addr{};
@@ -117,12 +128,12 @@ class UnixHttpServer final : public httplib::Server {
   bool process_and_close_socket(socket_t sock) override {
     ucred cred{};
     socklen_t len = sizeof(cred);
-    std::string peer = "unknown";
-    if (::getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-      char buf[64];
-      std::snprintf(buf, sizeof(buf), "uid=%u gid=%u pid=%d", cred.uid, cred.gid, cred.pid);
-      peer = buf;
+    if (::getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || !admit_(cred)) {
+      refuse(sock, cred.uid);
+      return false;
     }
+    char peer[64];
+    std::snprintf(peer, sizeof(peer), "uid=%u gid=%u pid=%d", cred.uid, cred.gid, cred.pid);
     const std::chrono::milliseconds read_timeout(read_timeout_sec_ * 1000 +
                                                  read_timeout_usec_ / 1000);
     const std::chrono::milliseconds write_timeout(write_timeout_sec_ * 1000 +
@@ -134,12 +145,38 @@ class UnixHttpServer final : public httplib::Server {
     for (std::size_t left = keep_alive_max_count_; ok && left > 0 && !stopping_; --left) {
       // A pipelined request may already sit in the stream's buffer.
       if (!stream.has_buffered_input() && !wait_for_request(sock)) break;
+      stream.start_request(std::chrono::steady_clock::now() + 2 * read_timeout);
       bool closed = false;
       ok = process_request(stream, left == 1, closed, nullptr) && !closed;
     }
     ::shutdown(sock, SHUT_RDWR);
     ::close(sock);
     return ok;
+  }
+
+  // A canned Connect error, then drain what the peer already sent (closing a
+  // unix socket with unread data resets it, and the peer would never see the
+  // answer), bounded in time and bytes.
+  static void refuse(int sock, uid_t uid) {
+    const std::string body = error_json(make_error(
+        Code::kPermissionDenied, "uid " + std::to_string(uid) + " may not use the v6guard API"));
+    const std::string response =
+        "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    (void)::send(sock, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::shutdown(sock, SHUT_WR);
+    char sink[4096];
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+    for (std::size_t drained = 0; drained < 64 * 1024;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd p{sock, POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      const ssize_t n = ::recv(sock, sink, sizeof(sink), MSG_DONTWAIT);
+      if (n <= 0) break;
+      drained += static_cast<std::size_t>(n);
+    }
+    ::close(sock);
   }
 
   bool wait_for_request(int sock) {
@@ -155,6 +192,7 @@ class UnixHttpServer final : public httplib::Server {
   }
 
   const std::atomic<bool>& stopping_;
+  std::function<bool(const ucred&)> admit_;
 };
 
 bool parse_peer(const std::string& text, CallContext& ctx) {
@@ -188,6 +226,13 @@ Server::~Server() { stop(); }
 void Server::add_method(const std::string& procedure, const google::protobuf::Message& request,
                         const google::protobuf::Message& response, Unary fn) {
   methods_[procedure] = Method{&request, &response, std::move(fn)};
+}
+
+bool Server::unix_peer_allowed(uid_t uid, gid_t gid) const {
+  const auto& uids = options_.allowed_uids;
+  const auto& gids = options_.allowed_gids;
+  return uid == 0 || uid == ::geteuid() || std::find(uids.begin(), uids.end(), uid) != uids.end() ||
+         std::find(gids.begin(), gids.end(), gid) != gids.end();
 }
 
 std::optional<Error> Server::authorize(Transport transport, const httplib::Request& req,
@@ -298,7 +343,8 @@ void Server::install_routes(httplib::Server& http, Transport transport) {
 
 Status Server::start() {
   stopping_ = false;
-  auto unix_http = std::make_unique<UnixHttpServer>(stopping_);
+  auto unix_http = std::make_unique<UnixHttpServer>(
+      stopping_, [this](const ucred& peer) { return unix_peer_allowed(peer.uid, peer.gid); });
   install_routes(*unix_http, Transport::kUnix);
   if (auto s = unix_http->bind_unix(options_.socket_path, options_.socket_mode); !s) return s;
   if (options_.tcp_port >= 0) {

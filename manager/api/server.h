@@ -94,6 +94,7 @@ class Server {
                   const google::protobuf::Message& response, Unary fn);
   void install_routes(httplib::Server& http, Transport transport);
   void dispatch(Transport transport, const httplib::Request& req, httplib::Response& res);
+  bool unix_peer_allowed(uid_t uid, gid_t gid) const;
   std::optional<Error> authorize(Transport transport, const httplib::Request& req,
                                  CallContext& ctx) const;
 

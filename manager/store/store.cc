@@ -212,7 +212,7 @@ Outcome Store::open(const std::string& path, std::unique_ptr<Store>& out) {
   // last commits, which the daemon reconciles against the kernel on start.
   for (const char* pragma :
        {"PRAGMA page_size=1024", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
-        "PRAGMA foreign_keys=ON", "PRAGMA wal_autocheckpoint=8192"}) {
+        "PRAGMA foreign_keys=ON", "PRAGMA wal_autocheckpoint=8192", "PRAGMA cache_size=-16384", "PRAGMA mmap_size=268435456"}) {
     if (auto o = store->exec(pragma); !o) return o;
   }
   if (auto o = store->migrate(); !o) return o;

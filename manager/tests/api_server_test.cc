@@ -3,12 +3,16 @@
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "api/client.h"
 #include "api/server.h"
@@ -211,6 +215,37 @@ TEST_F(ApiServerTest, PeerCredentialsDecideAccess) {
   options_.allowed_uids = {65534};
   start();
   EXPECT_EQ(status_as_nobody(options_.socket_path), 200);
+}
+
+TEST_F(ApiServerTest, SlowPeerIsCutOffAtTheRequestDeadline) {
+  options_.read_timeout = std::chrono::seconds(1);  // whole request: 2 x read timeout
+  start();
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", options_.socket_path.c_str());
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string start_line = "POST /v6guard.test.Echo/Echo HTTP/1.1\r\nX-Slow: ";
+  ASSERT_GT(::send(fd, start_line.data(), start_line.size(), MSG_NOSIGNAL), 0);
+  // One byte every 300 ms: never idle long enough for a per-read timeout.
+  const auto t0 = std::chrono::steady_clock::now();
+  bool cut = false;
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(6)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    char c = 'a';
+    if (::send(fd, &c, 1, MSG_NOSIGNAL) <= 0) {
+      cut = true;
+      break;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 0) > 0) {  // an error response or EOF: the server gave up on us
+      cut = true;
+      break;
+    }
+  }
+  ::close(fd);
+  EXPECT_TRUE(cut) << "server kept a trickling peer for 6 s";
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(4));
 }
 
 TEST_F(ApiServerTest, TcpNeedsBearerToken) {
