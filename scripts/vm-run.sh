@@ -9,7 +9,8 @@
 #   scripts/vm-run.sh [selftest-case ...]     (default: all cases)
 # Env: V6G_KIMG_CACHE (default /var/cache/v6guard/kimg), KVER (default: the
 #      kmod Makefile's choice), V6G_VM_TIMEOUT (seconds, default 480),
-#      V6G_VM_MEM (MiB, default 1024).
+#      V6G_VM_MEM (MiB, default 1024), V6G_BUILD_DIR (userspace build with
+#      v6guard-kmodctl; default build/).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -98,6 +99,12 @@ fi
 out=$(mktemp -d /tmp/v6g-vm-XXXXXX)
 trap 'rm -rf "$out"' EXIT
 printf '%s\n' "$@" >"$out/cases"
+# The selftests drive the module with v6guard-kmodctl from a userspace build.
+build=${V6G_BUILD_DIR:-$root/build}
+for b in "$build" "$root/build" "$root/build-kmod"; do
+	[ -x "$b/manager/netlink/v6guard-kmodctl" ] && { build=$b; break; }
+done
+echo "V6G_BUILD_DIR=$build" >"$out/env"
 kernel="$kimg/boot/vmlinuz-$kver"
 set +e
 timeout "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 2 \

@@ -81,6 +81,9 @@ lab_attach() {
 	setup_ns "$nsvar" || return 1
 	ns=${!nsvar}
 	port="p-$nsvar"
+	# No DAD: addresses are usable at once and DAD NS don't muddy counters.
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.accept_dad=0 \
+		net.ipv6.conf.all.accept_dad=0
 	ip link add "$port" netns "$br" type veth peer name eth0 netns "$ns"
 	ip -n "$br" link set "$port" master br0 up
 	ip -n "$ns" link set eth0 up
@@ -92,4 +95,14 @@ lab_attach() {
 # counter NS IFNAME REASON: packets counted by the module for a port/reason.
 counter() {
 	ip netns exec "$1" "$KMODCTL" counter "$2" "$3"
+}
+
+# snmp6 NS FIELD: an ICMPv6/UDP6 statistic as the namespace's stack saw it.
+snmp6() {
+	ip netns exec "$1" awk -v f="$2" '$1 == f { print $2 }' /proc/net/snmp6
+}
+
+# static_neigh NS ADDR MAC: skip ND (which the module punts) for data tests.
+static_neigh() {
+	ip -n "$1" -6 neigh replace "$2" lladdr "$3" dev eth0 nud permanent
 }
