@@ -53,31 +53,36 @@ int show_cmd(const std::string& name) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string command, bridge, port, vlan_mode = "auto";
+  std::string command, bridge, port, uplink, vlan_mode = "auto";
   unsigned vlan = 0, owner = ~0U, group = ~0U, bandwidth = 0, packet_rate = 0;
   int fail_at = -1;
   std::vector<std::string> ingress, egress, allowed;
   po::options_description opts("v6g-hostctl <caps|apply|remove|show> [options]");
-  opts.add_options()("help,h", "this text")("command", po::value(&command),
-                                            "caps | apply | remove | show")(
-      "bridge", po::value(&bridge), "tenant bridge")("port", po::value(&port),
-                                                     "VM interface (tap); created unless --adopt")(
-      "adopt", "use an existing interface; never deleted")(
-      "vlan", po::value(&vlan), "VLAN id (PVID, untagged)")("vlan-mode", po::value(&vlan_mode),
-                                                            "auto | filtering | bridge-per-vlan")(
-      "isolated", "strict tenant isolation (bridge port isolation)")(
-      "no-mld-snooping", "disable MLD snooping on the bridge")("mcast-querier",
-                                                               "make the bridge an MLD querier")(
-      "owner", po::value(&owner), "tap owner uid")("group", po::value(&group), "tap group gid")(
-      "multi-queue", "create the tap with IFF_MULTI_QUEUE")(
-      "firewall", "install the per-port firewall (implied by the options below)")(
-      "ingress", po::value(&ingress), "rule for traffic from the VM (repeatable)")(
-      "egress", po::value(&egress), "rule for traffic to the VM (repeatable)")(
-      "allowed-destination", po::value(&allowed), "prefix the VM may send to (repeatable)")(
-      "bandwidth-mbps", po::value(&bandwidth), "per-direction bandwidth limit")(
-      "packet-rate", po::value(&packet_rate), "per-direction packets/second limit")(
-      "allow-non-ipv6", "let ARP/IPv4 through the firewall")(
-      "inject-failure-at", po::value(&fail_at), "testing: fail step N (0-based)");
+  // clang-format off
+  opts.add_options()
+      ("help,h", "this text")
+      ("command", po::value(&command), "caps | apply | remove | show")
+      ("bridge", po::value(&bridge), "tenant bridge")
+      ("port", po::value(&port), "VM interface (tap); created unless --adopt")
+      ("adopt", "use an existing interface; never deleted")
+      ("uplink", po::value(&uplink), "uplink carrying the VLAN tagged (adopted, never deleted)")
+      ("vlan", po::value(&vlan), "VLAN id (PVID, untagged)")
+      ("vlan-mode", po::value(&vlan_mode), "auto | filtering | bridge-per-vlan")
+      ("isolated", "strict tenant isolation (bridge port isolation)")
+      ("no-mld-snooping", "disable MLD snooping on the bridge")
+      ("mcast-querier", "make the bridge an MLD querier")
+      ("owner", po::value(&owner), "tap owner uid")
+      ("group", po::value(&group), "tap group gid")
+      ("multi-queue", "create the tap with IFF_MULTI_QUEUE")
+      ("firewall", "install the per-port firewall (implied by the options below)")
+      ("ingress", po::value(&ingress), "rule for traffic from the VM (repeatable)")
+      ("egress", po::value(&egress), "rule for traffic to the VM (repeatable)")
+      ("allowed-destination", po::value(&allowed), "prefix the VM may send to (repeatable)")
+      ("bandwidth-mbps", po::value(&bandwidth), "per-direction bandwidth limit, Mbit/s")
+      ("packet-rate", po::value(&packet_rate), "per-direction packets/second limit")
+      ("allow-non-ipv6", "let ARP/IPv4 through the firewall")
+      ("inject-failure-at", po::value(&fail_at), "testing: fail step N (0-based)");
+  // clang-format on
   po::positional_options_description pos;
   pos.add("command", 1);
   po::variables_map vm;
@@ -99,6 +104,7 @@ int main(int argc, char** argv) {
   spec.bridge = bridge;
   spec.port = port;
   spec.create_tap = vm.count("adopt") == 0;
+  spec.uplink = uplink;
   spec.tap.owner = owner;
   spec.tap.group = group;
   spec.tap.multi_queue = vm.count("multi-queue") != 0;

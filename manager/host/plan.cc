@@ -50,6 +50,19 @@ std::optional<HostPlan> HostPlan::build(const PortSpec& spec, const KernelCaps& 
     if (!valid_ifname(plan.bridge_))
       return fail("per-VLAN bridge name too long: '" + plan.bridge_ + "'");
   }
+  if (!spec.uplink.empty()) {
+    if (!valid_ifname(spec.uplink)) return fail("invalid uplink name '" + spec.uplink + "'");
+    if (spec.uplink == spec.port || spec.uplink == spec.bridge)
+      return fail("uplink must differ from port and bridge");
+    plan.uplink_member_ = spec.uplink;
+    if (plan.mode_ == VlanMode::kBridgePerVlan && spec.vlan != 0) {
+      if (!caps.vlan_8021q)
+        return fail("tagged uplink in bridge-per-vlan mode needs 802.1Q (CONFIG_VLAN_8021Q)");
+      plan.uplink_member_ = spec.uplink + "." + std::to_string(spec.vlan);
+      if (!valid_ifname(plan.uplink_member_))
+        return fail("uplink subinterface name too long: '" + plan.uplink_member_ + "'");
+    }
+  }
   return plan;
 }
 
@@ -85,6 +98,56 @@ Status HostPlan::apply(Rtnl& nl, Nft& nft, std::vector<StepReport>* report) cons
                      *changed = !br.up;
                      return br.up ? Status() : nl.set_up(br.ifindex, true);
                    }});
+  if (!uplink_member_.empty()) {
+    steps.push_back(
+        {"uplink " + uplink_member_, [&](bool* changed, auto* undo) {
+           auto up = nl.find_link(s.uplink);
+           if (!up) return Status::error("uplink " + s.uplink + " does not exist");
+           LinkInfo member = *up;
+           if (uplink_member_ != s.uplink) {  // owned 802.1Q subinterface
+             if (auto sub = nl.find_link(uplink_member_)) {
+               if (sub->kind != "vlan")
+                 return Status::error("name " + uplink_member_ + " is taken by a " + sub->kind);
+               member = *sub;
+             } else {
+               if (auto st = nl.create_vlan_subif(uplink_member_, up->ifindex, s.vlan); !st.ok())
+                 return st;
+               if (auto st = need_link(nl, uplink_member_, &member); !st.ok()) return st;
+               *changed = true;
+               undo->push_back({"delete uplink subinterface",
+                                [&nl, idx = member.ifindex] { return nl.delete_link(idx); }});
+               if (auto st = nl.set_alias(member.ifindex, kOwnerMarker); !st.ok()) return st;
+             }
+           }
+           if (member.master != br.ifindex) {
+             if (member.master != 0)
+               return Status::error(member.name + " is enslaved to another master");
+             if (auto st = nl.set_master(member.ifindex, br.ifindex); !st.ok()) return st;
+             *changed = true;
+             undo->push_back(
+                 {"release uplink", [&nl, idx = member.ifindex] { return nl.set_master(idx, 0); }});
+           }
+           if (filtering && s.vlan != 0) {
+             bool tagged = false;
+             for (const auto& v : nl.port_vlans(member.ifindex))
+               tagged = tagged || (v.vid == s.vlan && !v.untagged && !v.pvid);
+             if (!tagged) {
+               if (auto st = nl.vlan_add(member.ifindex, s.vlan, false, false); !st.ok()) return st;
+               *changed = true;
+               undo->push_back({"remove uplink vlan", [&nl, idx = member.ifindex, vid = s.vlan] {
+                                  return nl.vlan_del(idx, vid);
+                                }});
+             }
+           }
+           // A VLAN device can't open while its parent is down (-ENETDOWN); the
+           // 8021q code brings it up with the parent later.
+           if (!member.up && uplink_member_ != s.uplink && up->up) {
+             *changed = true;
+             return nl.set_up(member.ifindex, true);
+           }
+           return Status();
+         }});
+  }
   steps.push_back(
       {"ensure port " + s.port, [&](bool* changed, auto* undo) {
          if (auto existing = nl.find_link(s.port)) {
@@ -213,7 +276,30 @@ Status HostPlan::remove(Rtnl& nl, Nft& nft, std::vector<StepReport>* report) con
       note("release adopted " + spec_.port, true);
     }
   }
-  if (br && owned(*br) && nl.bridge_ports(br->ifindex).empty()) {
+  if (!br) return Status();
+  // The uplink member is shared by the bridge's ports: it leaves (and its
+  // VLAN goes) only with the last VM port that needed it.
+  std::vector<LinkInfo> others;
+  for (auto& p : nl.bridge_ports(br->ifindex))
+    if (p.name != uplink_member_) others.push_back(std::move(p));
+  auto member = uplink_member_.empty() ? std::nullopt : nl.find_link(uplink_member_);
+  if (member && member->master == br->ifindex && mode_ == VlanMode::kFiltering && spec_.vlan != 0) {
+    bool vlan_in_use = false;
+    for (const auto& p : others)
+      for (const auto& v : nl.port_vlans(p.ifindex))
+        vlan_in_use = vlan_in_use || v.vid == spec_.vlan;
+    if (!vlan_in_use) {
+      if (auto st = nl.vlan_del(member->ifindex, spec_.vlan); !st.ok()) return st;
+      note("remove uplink vlan " + std::to_string(spec_.vlan), true);
+    }
+  }
+  if (owned(*br) && others.empty()) {
+    if (member && member->master == br->ifindex) {
+      Status st =
+          owned(*member) ? nl.delete_link(member->ifindex) : nl.set_master(member->ifindex, 0);
+      if (!st.ok()) return st;
+      note((owned(*member) ? "delete uplink " : "release uplink ") + uplink_member_, true);
+    }
     if (auto st = nl.delete_link(br->ifindex); !st.ok()) return st;
     note("delete bridge " + bridge_, true);
   }

@@ -42,6 +42,11 @@ struct PortSpec {
   bool learning = true;
   bool unicast_flood = true;
   std::optional<PortFirewall> firewall;  // .port is overwritten with `port`
+  // Optional uplink (adopted, never deleted) that carries the VLAN tagged:
+  // filtering mode makes it a trunk member of the bridge with `vlan` tagged;
+  // bridge-per-vlan mode enslaves an owned 802.1Q subinterface
+  // "<uplink>.<vlan>" (needs 8021q). With vlan 0 the uplink joins untagged.
+  std::string uplink;
 };
 
 struct StepReport {
@@ -58,6 +63,8 @@ class HostPlan {
   const PortSpec& spec() const { return spec_; }
   VlanMode vlan_mode() const { return mode_; }
   const std::string& bridge_name() const { return bridge_; }  // effective bridge
+  // The interface that actually joins the bridge for the uplink ("" if none).
+  const std::string& uplink_member() const { return uplink_member_; }
 
   // Applies every step; on the first failure undoes the completed ones in
   // reverse and returns the failure. Re-applying an applied plan changes nothing.
@@ -74,6 +81,7 @@ class HostPlan {
   PortSpec spec_;
   VlanMode mode_ = VlanMode::kFiltering;
   std::string bridge_;
+  std::string uplink_member_;
   int fail_at_ = -1;
 };
 

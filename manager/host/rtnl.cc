@@ -222,6 +222,22 @@ Status Rtnl::set_bridge_options(int ifindex, const BridgeOptions& opts) {
   return request(nlh, "set bridge options");
 }
 
+Status Rtnl::create_vlan_subif(const std::string& name, int parent_ifindex, std::uint16_t vid) {
+  if (!valid_ifname(name)) return Status::error("invalid vlan interface name '" + name + "'");
+  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+  struct nlmsghdr* nlh =
+      put_link_header(buf.data(), RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC, 0);
+  mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
+  mnl_attr_put_u32(nlh, IFLA_LINK, static_cast<std::uint32_t>(parent_ifindex));
+  struct nlattr* info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+  mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "vlan");
+  struct nlattr* data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+  mnl_attr_put_u16(nlh, IFLA_VLAN_ID, vid);
+  mnl_attr_nest_end(nlh, data);
+  mnl_attr_nest_end(nlh, info);
+  return request(nlh, "create 802.1Q subinterface");
+}
+
 Status Rtnl::delete_link(int ifindex) {
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   struct nlmsghdr* nlh = put_link_header(buf.data(), RTM_DELLINK, 0, AF_UNSPEC, ifindex);
@@ -375,28 +391,7 @@ KernelCaps probe_kernel_caps() {
     if (!nl.create_bridge("v6gprobe0", opts).ok()) return false;
     auto br = nl.find_link("v6gprobe0");
     if (!br) return false;
-    std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-    struct nlmsghdr* nlh =
-        put_link_header(buf.data(), RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC, 0);
-    mnl_attr_put_strz(nlh, IFLA_IFNAME, "v6gprobe0.7");
-    mnl_attr_put_u32(nlh, IFLA_LINK, static_cast<std::uint32_t>(br->ifindex));
-    struct nlattr* info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
-    mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "vlan");
-    struct nlattr* data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
-    mnl_attr_put_u16(nlh, IFLA_VLAN_ID, 7);
-    mnl_attr_nest_end(nlh, data);
-    mnl_attr_nest_end(nlh, info);
-    struct mnl_socket* sock = mnl_socket_open(NETLINK_ROUTE);
-    if (sock == nullptr || mnl_socket_bind(sock, 0, MNL_SOCKET_AUTOPID) < 0) return false;
-    nlh->nlmsg_flags |= NLM_F_ACK;
-    nlh->nlmsg_seq = 1;
-    bool ok = false;
-    if (mnl_socket_sendto(sock, nlh, nlh->nlmsg_len) >= 0) {
-      ssize_t n = mnl_socket_recvfrom(sock, buf.data(), buf.size());
-      ok = n > 0 && mnl_cb_run(buf.data(), static_cast<std::size_t>(n), 1,
-                               mnl_socket_get_portid(sock), nullptr, nullptr) >= 0;
-    }
-    mnl_socket_close(sock);
+    bool ok = nl.create_vlan_subif("v6gprobe0.7", br->ifindex, 7).ok();
     return ok;
   });
   int fd = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);

@@ -56,6 +56,8 @@ class Rtnl {
 
   Status create_bridge(const std::string& name, const BridgeOptions& opts);
   Status set_bridge_options(int ifindex, const BridgeOptions& opts);
+  // 802.1Q subinterface `name` of `parent` (needs CONFIG_VLAN_8021Q).
+  Status create_vlan_subif(const std::string& name, int parent_ifindex, std::uint16_t vid);
   Status delete_link(int ifindex);
   Status set_up(int ifindex, bool up);
   Status set_master(int ifindex, int master_ifindex);  // 0 = release

@@ -250,6 +250,80 @@ TEST_F(HostPlanTest, BridgePerVlanSeparatesVlans) {
   EXPECT_TRUE(link_names().empty());
 }
 
+TEST_F(HostPlanTest, UntaggedUplinkJoinsAndLeavesWithTheLastPort) {
+  ASSERT_TRUE(create_persistent_tap("upl", TapOptions{}).ok());  // stands in for the NIC
+  PortSpec a = spec("brt", "tapa");
+  a.uplink = "upl";
+  a.vlan_mode = VlanMode::kBridgePerVlan;
+  PortSpec b = a;
+  b.port = "tapb";
+  ASSERT_TRUE(plan(a).apply(nl(), nft()).ok());
+  ASSERT_TRUE(plan(b).apply(nl(), nft()).ok());
+  EXPECT_EQ(nl().find_link("upl")->master, nl().find_link("brt")->ifindex);
+  ASSERT_TRUE(plan(a).remove(nl(), nft()).ok());
+  EXPECT_EQ(nl().find_link("upl")->master, nl().find_link("brt")->ifindex);  // tapb still needs it
+  ASSERT_TRUE(plan(b).remove(nl(), nft()).ok());
+  EXPECT_EQ(link_names(), std::vector<std::string>{"upl"});  // adopted: released, not deleted
+  EXPECT_EQ(nl().find_link("upl")->master, 0);
+}
+
+TEST_F(HostPlanTest, TaggedUplinkTrunkInFilteringMode) {
+  if (!caps_.bridge_vlan_filtering) GTEST_SKIP() << "kernel lacks CONFIG_BRIDGE_VLAN_FILTERING";
+  ASSERT_TRUE(create_persistent_tap("upl", TapOptions{}).ok());
+  PortSpec a = spec("brt", "tapa");
+  a.uplink = "upl";
+  a.vlan = 10;
+  a.vlan_mode = VlanMode::kFiltering;
+  PortSpec b = a;
+  b.port = "tapb";
+  PortSpec c = a;
+  c.port = "tapc";
+  c.vlan = 20;
+  for (const auto* p : {&a, &b, &c}) {
+    auto st = plan(*p).apply(nl(), nft());
+    ASSERT_TRUE(st.ok()) << st.message();
+  }
+  auto vids = [this] {
+    std::vector<std::uint16_t> out;
+    for (const auto& v : nl().port_vlans(nl().find_link("upl")->ifindex)) {
+      if (v.vid == 1) continue;                     // the uplink's native VLAN is the operator's
+      EXPECT_FALSE(v.pvid || v.untagged) << v.vid;  // ours: tagged only
+      out.push_back(v.vid);
+    }
+    return out;
+  };
+  EXPECT_EQ(vids(), (std::vector<std::uint16_t>{10, 20}));
+  ASSERT_TRUE(plan(c).remove(nl(), nft()).ok());
+  EXPECT_EQ(vids(), std::vector<std::uint16_t>{10});
+  ASSERT_TRUE(plan(a).remove(nl(), nft()).ok());
+  EXPECT_EQ(vids(), std::vector<std::uint16_t>{10});  // tapb still on vlan 10
+  ASSERT_TRUE(plan(b).remove(nl(), nft()).ok());
+  EXPECT_EQ(link_names(), std::vector<std::string>{"upl"});
+}
+
+TEST_F(HostPlanTest, TaggedUplinkSubinterfaceInBridgePerVlanMode) {
+  if (!caps_.vlan_8021q) GTEST_SKIP() << "kernel lacks 8021q";
+  ASSERT_TRUE(create_persistent_tap("upl", TapOptions{}).ok());
+  PortSpec a = spec("brt", "tapa");
+  a.uplink = "upl";
+  a.vlan = 10;
+  a.vlan_mode = VlanMode::kBridgePerVlan;
+  auto p = plan(a);
+  EXPECT_EQ(p.uplink_member(), "upl.10");
+  auto st = p.apply(nl(), nft());
+  ASSERT_TRUE(st.ok()) << st.message();
+  auto sub = nl().find_link("upl.10");
+  ASSERT_TRUE(sub.has_value());
+  EXPECT_EQ(sub->kind, "vlan");
+  EXPECT_EQ(sub->master, nl().find_link("brtv10")->ifindex);
+  EXPECT_EQ(sub->alias, kOwnerMarker);
+  std::vector<StepReport> again;
+  ASSERT_TRUE(p.apply(nl(), nft(), &again).ok());
+  for (const auto& r : again) EXPECT_FALSE(r.changed) << r.name;
+  ASSERT_TRUE(p.remove(nl(), nft()).ok());
+  EXPECT_EQ(link_names(), std::vector<std::string>{"upl"});
+}
+
 TEST(HostPlanBuild, Validates) {
   KernelCaps caps;  // nothing supported
   std::string why;
@@ -274,6 +348,12 @@ TEST(HostPlanBuild, Validates) {
   caps.bridge_vlan_filtering = false;
   EXPECT_FALSE(HostPlan::build(s, caps, &why).has_value());
   s.bridge = "br0";
+  s.uplink = "eth1";  // vlan 10, bridge-per-vlan, no 8021q
+  EXPECT_FALSE(HostPlan::build(s, caps, &why).has_value());
+  EXPECT_NE(why.find("802.1Q"), std::string::npos) << why;
+  caps.vlan_8021q = true;
+  EXPECT_EQ(HostPlan::build(s, caps, &why)->uplink_member(), "eth1.10");
+  s.uplink.clear();
   s.port = "br0";
   EXPECT_FALSE(HostPlan::build(s, caps, &why).has_value());
   s.port = "bad name";

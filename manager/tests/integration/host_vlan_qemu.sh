@@ -32,42 +32,67 @@ if [ "${1:-}" = --guest ]; then
     ip -n $H link add h-$n type veth peer name eth0 netns v6g-g-$n
     ip -n v6g-g-$n link set eth0 up
   done
+  # The router side of a tagged uplink: VLAN 10 only, on an 802.1Q subinterface.
+  ip netns add v6g-g-up
+  ip -n $H link add h-up type veth peer name eth0 netns v6g-g-up
+  ip -n $H link set h-up up
+  ip -n v6g-g-up link set eth0 up
+  ip -n v6g-g-up link add link eth0 name eth0.10 type vlan id 10
+  ip -n v6g-g-up link set eth0.10 up
+  ip -n v6g-g-up addr add 2001:db8::1/64 dev eth0.10 nodad
   ip -n v6g-g-vm1 addr add 2001:db8::11/64 dev eth0 nodad
   ip -n v6g-g-vm2 addr add 2001:db8::12/64 dev eth0 nodad
   ip -n v6g-g-vm3 addr add 2001:db8::13/64 dev eth0 nodad
   hc() { ip netns exec $H "$HOSTCTL" "$@"; }
-  hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --vlan-mode filtering | tail -1
-  hc apply --bridge brt --port h-vm2 --adopt --vlan 10 --vlan-mode filtering >/dev/null
-  hc apply --bridge brt --port h-vm3 --adopt --vlan 20 --vlan-mode filtering >/dev/null
+  U="--uplink h-up"
+  hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --vlan-mode filtering $U | tail -1
+  hc apply --bridge brt --port h-vm2 --adopt --vlan 10 --vlan-mode filtering $U >/dev/null
+  hc apply --bridge brt --port h-vm3 --adopt --vlan 20 --vlan-mode filtering $U >/dev/null
   check "one bridge in filtering mode" eval 'ip -n $H -d link show brt | grep -q "vlan_filtering 1"'
   ip netns exec $H bridge vlan show
   check "vm1 port carries only vlan 10 (pvid, untagged)" \
     eval '[ "$(hc show --port h-vm1 | grep ^vlan)" = "vlan 10 pvid untagged" ]'
   check "vm3 port carries only vlan 20" eval '[ "$(hc show --port h-vm3 | grep ^vlan)" = "vlan 20 pvid untagged" ]'
   try_ping() { ip netns exec v6g-g-$1 ping -c1 -W2 -q $2 >/dev/null 2>&1; }
+  check "uplink is a trunk: vlans 10 and 20 tagged" \
+    eval '[ "$(hc show --port h-up | grep -E "^vlan (10|20)" | tr "\n" " ")" = "vlan 10 vlan 20 " ]'
+  passes=0; for i in 1 2 3 4 5; do try_ping vm1 2001:db8::1 && { passes=1; break; }; done
+  check "vm1 reaches the router over tagged vlan 10" test $passes = 1
+  check "vm3 (vlan 20) can't reach the vlan-10 router" eval '! try_ping vm3 2001:db8::1'
   passes=0; for i in 1 2 3 4 5; do try_ping vm1 2001:db8::12 && { passes=1; break; }; done
   check "same vlan passes (vm1 -> vm2)" test $passes = 1
   check "different vlan blocked (vm1 -> vm3)" eval '! try_ping vm1 2001:db8::13 && ! try_ping vm1 2001:db8::13'
   check "different vlan blocked (vm3 -> vm2)" eval '! try_ping vm3 2001:db8::12'
-  out=$(hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --vlan-mode filtering)
+  out=$(hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --vlan-mode filtering $U)
   check "re-apply is a no-op" grep -q "changed 0$" <<<"$out"
   # Bridge conntrack exists here (nf_conntrack_bridge): the firewall goes
   # stateful. vm1 may only send ICMPv6; the echo replies it gets back pass as
   # established, while vm2's own echo requests to vm1 stay denied.
-  hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --vlan-mode filtering \
+  hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --vlan-mode filtering $U \
     --ingress "allow icmpv6 from any to any" >/dev/null || nok "apply firewall"
   check "firewall is stateful (ct state in the port chain)" \
     eval 'ip netns exec $H nft list chain bridge v6guard_fw out_h-vm1 | grep -q "ct state established,related"'
   check "replies to vm1's pings pass (established)" try_ping vm1 2001:db8::12
   check "new pings to vm1 are denied" eval '! try_ping vm2 2001:db8::11'
-  out=$(hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --vlan-mode filtering \
+  out=$(hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --vlan-mode filtering $U \
     --ingress "allow icmpv6 from any to any")
   check "re-apply with firewall is a no-op" grep -q "changed 0$" <<<"$out"
   hc apply --bridge brt --port tapz --vlan 4095 --vlan-mode filtering >/dev/null 2>&1
   check "vlan 4095 refused" test $? -ne 0
-  for n in vm1 vm2 vm3; do hc remove --bridge brt --port h-$n --vlan 10 --vlan-mode filtering >/dev/null || nok "remove $n"; done
+  hc remove --bridge brt --port h-vm3 --vlan 20 --vlan-mode filtering $U >/dev/null || nok "remove vm3"
+  check "vlan 20 left the uplink with its last port" eval '! hc show --port h-up | grep -q "^vlan 20"'
+  for n in vm1 vm2; do hc remove --bridge brt --port h-$n --vlan 10 --vlan-mode filtering $U >/dev/null || nok "remove $n"; done
   check "bridge deleted with its last port" eval '! ip -n $H link show brt >/dev/null 2>&1'
   check "adopted veths released" eval '! ip -n $H -d link show | grep -q "master "'
+  check "uplink released, not deleted" eval 'ip -n $H link show h-up >/dev/null && [ "$(hc show --port h-up | grep ^master)" = "master 0" ]'
+  # Without VLAN filtering the tagged uplink is an owned 802.1Q subinterface.
+  hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --vlan-mode bridge-per-vlan $U | tail -1
+  check "bridge-per-vlan: h-up.10 enslaved to brtv10" eval 'ip -n $H -d link show h-up.10 | grep -q "master brtv10"'
+  passes=0; for i in 1 2 3 4 5; do try_ping vm1 2001:db8::1 && { passes=1; break; }; done
+  check "bridge-per-vlan: vm1 reaches the router over h-up.10" test $passes = 1
+  hc remove --bridge brt --port h-vm1 --vlan 10 --vlan-mode bridge-per-vlan $U >/dev/null || nok "remove per-vlan"
+  check "bridge-per-vlan: subinterface and bridge removed" \
+    eval '! ip -n $H link show h-up.10 >/dev/null 2>&1 && ! ip -n $H link show brtv10 >/dev/null 2>&1'
   check "no v6guard nft objects left" eval '! ip netns exec $H nft list ruleset | grep -q v6guard'
   check "host_plan_test passes with filtering available" \
     eval '"$BUILD/manager/tests/host_plan_test" --gtest_brief=1 >/tmp/plan.log 2>&1 || { cat /tmp/plan.log; false; }'
