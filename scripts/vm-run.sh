@@ -105,6 +105,9 @@ for b in "$build" "$root/build" "$root/build-kmod"; do
 	[ -x "$b/manager/netlink/v6guard-kmodctl" ] && { build=$b; break; }
 done
 echo "V6G_BUILD_DIR=$build" >"$out/env"
+# Helper programs (nfqueue verdict reader) are built here: the guest's view
+# of the host root is read-only.
+make -s -C "$root/selftests" O="$build/selftests" >/dev/null || die "selftest helpers build failed"
 kernel="$kimg/boot/vmlinuz-$kver"
 set +e
 timeout "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 2 \

@@ -10,6 +10,7 @@ SELFTESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 V6G_ROOT=$(cd "$SELFTESTS_DIR/.." && pwd)
 V6G_BUILD_DIR=${V6G_BUILD_DIR:-$V6G_ROOT/build}
 KMODCTL=${KMODCTL:-$V6G_BUILD_DIR/manager/netlink/v6guard-kmodctl}
+NFQ_VERDICT=${NFQ_VERDICT:-$V6G_BUILD_DIR/selftests/nfq_verdict}
 NS_LIST=()
 
 log() { echo "# $*"; }
@@ -41,7 +42,8 @@ cleanup_ns() {
 		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
 		ip netns del "$ns" 2>/dev/null
 	done
-	NS_LIST=()
+	NFQ_VERDICT=${NFQ_VERDICT:-$V6G_BUILD_DIR/selftests/nfq_verdict}
+NS_LIST=()
 }
 
 # busywait TIMEOUT_MS CMD...: retry CMD until it succeeds or time runs out.
