@@ -8,7 +8,8 @@
 # the host) runs with filtering available.
 #
 # Needs an extracted Debian kernel package (dpkg -x) with depmod run:
-#   V6G_GUEST_KIMG (default /tmp/v6g-lab/kimg), KVER taken from its /boot.
+#   V6G_GUEST_KIMG (default: the cache scripts/vm-run.sh fills,
+#   /var/cache/v6guard/kimg/<kver>), KVER taken from its /boot.
 # Skips (exit 4) when it, qemu or busybox is missing.
 set -u
 SELF=$(readlink -f "$0")
@@ -104,7 +105,9 @@ fi
 
 # ---- on the host ----
 BUILD=$(readlink -f "${V6G_BUILD_DIR:-build}")
-KIMG=${V6G_GUEST_KIMG:-/tmp/v6g-lab/kimg}
+# Default: the unpacked kernel scripts/vm-run.sh caches (one dir per version).
+KIMG=${V6G_GUEST_KIMG:-$(ls -d /var/cache/v6guard/kimg/*/boot 2>/dev/null | head -1 | sed 's|/boot$||')}
+KIMG=${KIMG:-/tmp/v6g-lab/kimg}
 [ -x "$BUILD/manager/host/v6g-hostctl" ] || { echo "SKIP: v6g-hostctl not built"; exit 4; }
 [ -x "$BUILD/manager/tests/host_plan_test" ] || { echo "SKIP: host_plan_test not built"; exit 4; }
 KERNEL=$(ls "$KIMG"/boot/vmlinuz-* 2>/dev/null | head -1)
