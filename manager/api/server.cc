@@ -100,6 +100,11 @@ class UnixHttpServer final : public httplib::Server {
   // local users who may not call can't tie up workers either.
   UnixHttpServer(const std::atomic<bool>& stopping, std::function<bool(const ucred&)> admit)
       : stopping_(stopping), admit_(std::move(admit)) {}
+  // httplib's destructor leaves the listening socket open when listen never ran.
+  ~UnixHttpServer() override {
+    const int fd = svr_sock_.exchange(INVALID_SOCKET);
+    if (fd != INVALID_SOCKET) ::close(fd);
+  }
 
   Status bind_unix(const std::string& path, mode_t mode) {
     sockaddr_un addr{};
@@ -357,6 +362,8 @@ Status Server::start() {
       bound_tcp_port_ = options_.tcp_port;
     }
     if (bound_tcp_port_ < 0) {
+      tcp_http_.reset();
+      ::unlink(options_.socket_path.c_str());
       return Status::error("cannot listen on " + options_.tcp_host + ":" +
                            std::to_string(options_.tcp_port));
     }

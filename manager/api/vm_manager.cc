@@ -48,31 +48,85 @@ std::optional<Error> VmManager::persist(const VmPlan& plan) {
   return std::nullopt;
 }
 
-std::optional<Error> VmManager::create(const CallContext& ctx, const Planner& planner,
-                                       VmPlan& out) {
-  std::lock_guard lock(mu_);
-  store::Store::Transaction txn(store_);
-  if (!txn.begun()) return store_error(txn.begun());
-
-  VmPlan plan;
-  if (auto error = planner(store_, plan)) return error;  // validate + allocate
+void VmManager::create_one(PendingCreate& pending) {
+  store::Store::Savepoint savepoint(store_);
+  if (!savepoint.begun()) {
+    pending.error = store_error(savepoint.begun());
+    return;
+  }
+  VmPlan& plan = pending.plan;
+  if (auto error = (*pending.planner)(store_, plan)) {  // validate + allocate
+    pending.error = std::move(error);
+    return;
+  }
   plan.vm.created_ns = plan.vm.updated_ns = clock_();
   if (plan.vm.state.empty()) plan.vm.state = "running";
-  if (auto error = persist(plan)) return error;
-  if (auto o = store_.append_audit(
-          {0, plan.vm.created_ns, ctx.who, "CreateVm", plan.vm.id, "", plan.vm.config_json});
+  if (auto error = persist(plan)) {
+    pending.error = std::move(error);
+    return;
+  }
+  if (auto o = store_.append_audit({0, plan.vm.created_ns, pending.ctx->who, "CreateVm", plan.vm.id,
+                                    "", plan.vm.config_json});
       !o) {
-    return store_error(o);
+    pending.error = store_error(o);
+    return;
   }
   if (auto s = host_.program_vm(plan); !s) {
-    (void)host_.unprogram_vm(plan);  // undo the part that did land; txn rolls back
-    return make_error(Code::kUnavailable, "programming the host failed: " + s.message());
+    (void)host_.unprogram_vm(plan);  // undo the part that did land; the savepoint rolls back
+    pending.error = make_error(Code::kUnavailable, "programming the host failed: " + s.message());
+    return;
   }
-  if (auto o = txn.commit(); !o) {
+  if (auto o = savepoint.release(); !o) {
     (void)host_.unprogram_vm(plan);
-    return store_error(o);
+    pending.error = store_error(o);
+    return;
   }
-  out = std::move(plan);
+  pending.programmed = true;
+}
+
+void VmManager::run_batch(std::vector<PendingCreate*>& batch) {
+  std::lock_guard lock(mu_);
+  store::Store::Transaction txn(store_);
+  if (!txn.begun()) {
+    for (auto* p : batch) p->error = store_error(txn.begun());
+    return;
+  }
+  for (auto* p : batch) create_one(*p);
+  if (auto o = txn.commit(); !o) {
+    // Nothing of the batch is persisted: take back what was programmed.
+    for (auto* p : batch) {
+      if (!p->programmed) continue;
+      (void)host_.unprogram_vm(p->plan);
+      p->programmed = false;
+      p->error = store_error(o);
+    }
+  }
+}
+
+std::optional<Error> VmManager::create(const CallContext& ctx, const Planner& planner,
+                                       VmPlan& out) {
+  PendingCreate pending{&ctx, &planner, {}, std::nullopt, false, false};
+  std::unique_lock queue_lock(queue_mu_);
+  queue_.push_back(&pending);
+  // Wait until a leader finished our create, or until we may lead.
+  queue_cv_.wait(queue_lock, [&] { return pending.done || !leader_active_; });
+  while (!pending.done) {
+    leader_active_ = true;
+    std::vector<PendingCreate*> batch;
+    while (!queue_.empty() && batch.size() < kMaxBatch) {
+      batch.push_back(queue_.front());
+      queue_.pop_front();
+    }
+    queue_lock.unlock();
+    run_batch(batch);
+    queue_lock.lock();
+    for (auto* p : batch) p->done = true;
+    leader_active_ = false;
+    queue_cv_.notify_all();
+  }
+  queue_lock.unlock();
+  if (pending.error) return std::move(pending.error);
+  out = std::move(pending.plan);
   return std::nullopt;
 }
 

@@ -8,7 +8,9 @@
 // concurrent creates can't take the same address).
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -49,6 +51,11 @@ class VmManager {
   using Clock = std::function<std::int64_t()>;  // ns since the epoch
   VmManager(store::Store& store, HostProgrammer& host, Clock clock = {});
 
+  // Concurrent creates are group-committed: one caller leads a batch of up to
+  // kMaxBatch queued creates through a single transaction, each inside its
+  // own savepoint, so one create's failure rolls back only itself and one
+  // WAL commit covers the batch. A lone caller is a batch of one.
+  static constexpr std::size_t kMaxBatch = 64;
   std::optional<Error> create(const CallContext& ctx, const Planner& planner, VmPlan& out);
   std::optional<Error> remove(const CallContext& ctx, const std::string& vm_id, VmPlan& removed);
   std::optional<Error> get(const std::string& vm_id, VmPlan& out);
@@ -66,13 +73,30 @@ class VmManager {
   }
 
  private:
+  struct PendingCreate {
+    const CallContext* ctx;
+    const Planner* planner;
+    VmPlan plan;
+    std::optional<Error> error;
+    bool programmed = false;
+    bool done = false;
+  };
+
   std::optional<Error> load(const std::string& vm_id, VmPlan& out);
   std::optional<Error> persist(const VmPlan& plan);
+  // Inside a savepoint: plan, persist, audit, program. Sets error or programmed.
+  void create_one(PendingCreate& pending);
+  void run_batch(std::vector<PendingCreate*>& batch);
 
   store::Store& store_;
   HostProgrammer& host_;
   Clock clock_;
   std::mutex mu_;  // one writer: the store connection is not shared across threads
+
+  std::mutex queue_mu_;  // guards queue_, leader_active_ and every PendingCreate::done
+  std::condition_variable queue_cv_;
+  std::deque<PendingCreate*> queue_;
+  bool leader_active_ = false;
 };
 
 Error store_error(const store::Outcome& outcome);

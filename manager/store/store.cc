@@ -212,7 +212,8 @@ Outcome Store::open(const std::string& path, std::unique_ptr<Store>& out) {
   // last commits, which the daemon reconciles against the kernel on start.
   for (const char* pragma :
        {"PRAGMA page_size=1024", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
-        "PRAGMA foreign_keys=ON", "PRAGMA wal_autocheckpoint=8192", "PRAGMA cache_size=-16384", "PRAGMA mmap_size=268435456"}) {
+        "PRAGMA foreign_keys=ON", "PRAGMA wal_autocheckpoint=8192", "PRAGMA cache_size=-16384",
+        "PRAGMA mmap_size=268435456"}) {
     if (auto o = store->exec(pragma); !o) return o;
   }
   if (auto o = store->migrate(); !o) return o;
@@ -264,6 +265,25 @@ Outcome Store::Transaction::commit() {
   auto o = store_.exec("COMMIT");
   if (!o) (void)store_.exec("ROLLBACK");
   return o;
+}
+
+Store::Savepoint::Savepoint(Store& store) : store_(store) {
+  begun_ = store_.exec("SAVEPOINT v6g");
+  open_ = begun_.ok();
+}
+
+Store::Savepoint::~Savepoint() {
+  if (open_) {
+    // ROLLBACK TO keeps the savepoint on the stack; RELEASE pops it.
+    (void)store_.exec("ROLLBACK TO v6g");
+    (void)store_.exec("RELEASE v6g");
+  }
+}
+
+Outcome Store::Savepoint::release() {
+  if (!open_) return Outcome::fail(Code::kFailed, "release without an open savepoint");
+  open_ = false;
+  return store_.exec("RELEASE v6g");
 }
 
 Outcome Store::insert_vm(const VmRecord& vm) {

@@ -134,6 +134,23 @@ class Store {
     bool open_ = false;
   };
 
+  // Nested scope inside a Transaction (SAVEPOINT): rolls back to where it
+  // began unless released, leaving the rest of the transaction intact.
+  class Savepoint {
+   public:
+    explicit Savepoint(Store& store);
+    ~Savepoint();
+    Savepoint(const Savepoint&) = delete;
+    Savepoint& operator=(const Savepoint&) = delete;
+    const Outcome& begun() const { return begun_; }
+    Outcome release();
+
+   private:
+    Store& store_;
+    Outcome begun_;
+    bool open_ = false;
+  };
+
   int schema_version();
 
   Outcome insert_vm(const VmRecord& vm);

@@ -2,8 +2,11 @@
 // host: all-or-nothing when the host fails, and restart recovery.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <map>
+#include <mutex>
+#include <thread>
 
 #include "api/vm_manager.h"
 #include "common/reason.h"
@@ -15,7 +18,12 @@ namespace {
 class RecordingHost final : public HostProgrammer {
  public:
   Status program_vm(const VmPlan& plan) override {
+    std::lock_guard lock(mu);
     ++program_calls;
+    if (!fail_suffix.empty() && plan.vm.id.ends_with(fail_suffix)) {
+      taps[plan.ports.at(0).ifname] = plan.vm.id;  // lands halfway, then fails
+      return Status::error("injected failure");
+    }
     // Program port by port, so a failure leaves a real partial state.
     for (const auto& port : plan.ports) {
       if (fail_program_on == port.ifname) return Status::error("netlink: tap " + port.ifname);
@@ -24,6 +32,7 @@ class RecordingHost final : public HostProgrammer {
     return {};
   }
   Status unprogram_vm(const VmPlan& plan) override {
+    std::lock_guard lock(mu);
     if (fail_unprogram) return Status::error("netlink: busy");
     for (const auto& port : plan.ports) taps.erase(port.ifname);
     return {};
@@ -31,7 +40,9 @@ class RecordingHost final : public HostProgrammer {
   std::map<std::string, std::string> taps;  // tap -> vm
   std::string fail_program_on;
   bool fail_unprogram = false;
+  std::string fail_suffix;  // VM ids ending like this fail to program
   int program_calls = 0;
+  std::mutex mu;
 };
 
 Planner plan_for(const std::string& id, const std::string& tenant, int n_ports, int first = 0) {
@@ -228,6 +239,47 @@ TEST_F(VmManagerTest, RestartRecoversAndReprogramsEveryVm) {
   ASSERT_FALSE(manager_->list("t2", t2));
   ASSERT_EQ(t2.size(), 1u);
   EXPECT_EQ(t2[0].id, "vm-b");
+}
+
+TEST_F(VmManagerTest, ConcurrentCreatesAreBatchedButEachAllOrNothing) {
+  host_.fail_suffix = "-7";  // every VM whose id ends in -7 fails on the host
+  constexpr int kThreads = 8, kPerThread = 25;
+  std::atomic<int> ok{0}, failed_host{0}, conflicts{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        // Threads 0 and 1 race for the same ids: exactly one of each pair wins.
+        const int owner = t < 2 ? 0 : t;
+        const std::string id = "vm-" + std::to_string(owner) + "-" + std::to_string(i);
+        VmPlan plan;
+        auto err = manager_->create(
+            root_, plan_for(id, "t" + std::to_string(owner), 1, owner * 100 + i), plan);
+        if (!err) {
+          ++ok;
+        } else if (err->code == Code::kUnavailable) {
+          ++failed_host;
+        } else if (err->code == Code::kAlreadyExists) {
+          ++conflicts;
+        } else {
+          ADD_FAILURE() << err->message;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  // Per distinct owner: 25 ids, of which "-7" fails on the host (both racers
+  // of a shared id may hit that failure, since the loser retries into it).
+  const int distinct_owners = kThreads - 1;
+  const int host_failures_per_owner = 1;
+  EXPECT_EQ(ok.load(), distinct_owners * (kPerThread - host_failures_per_owner));
+  EXPECT_EQ(rows("vms"), static_cast<std::size_t>(ok.load()));
+  EXPECT_EQ(rows("ports"), static_cast<std::size_t>(ok.load()));
+  EXPECT_EQ(rows("audit"), static_cast<std::size_t>(ok.load()));
+  EXPECT_EQ(host_.taps.size(), static_cast<std::size_t>(ok.load()))
+      << "host state and store disagree";
+  EXPECT_GE(failed_host.load(), distinct_owners * host_failures_per_owner);
+  EXPECT_EQ(ok + failed_host + conflicts, kThreads * kPerThread);
 }
 
 }  // namespace
