@@ -25,20 +25,20 @@
 
 #include "v6g.h"
 
-#define DHCPV6_SERVER_PORT	547
-#define DHCPV6_ADVERTISE	2
-#define DHCPV6_REPLY		7
-#define DHCPV6_RECONFIGURE	10
-#define DHCPV6_RELAY_REPL	13
+#define DHCPV6_SERVER_PORT 547
+#define DHCPV6_ADVERTISE   2
+#define DHCPV6_REPLY	   7
+#define DHCPV6_RECONFIGURE 10
+#define DHCPV6_RELAY_REPL  13
 
 /* What the classifier found; the port's policy turns it into a verdict. */
 enum v6g_class {
-	V6G_C_DATA,		/* ordinary traffic: source guard */
-	V6G_C_CONTROL,		/* ND, MLD: inspect, port fail mode */
-	V6G_C_ROUTER,		/* RA, Redirect, DHCPv6 server: fail closed */
-	V6G_C_OPAQUE,		/* ext headers: inspect, port fail mode */
-	V6G_C_HIDDEN,		/* non-first fragment: L4 unknown, closed */
-	V6G_C_MALFORMED,	/* cannot parse: drop */
+	V6G_C_DATA,	 /* ordinary traffic: source guard */
+	V6G_C_CONTROL,	 /* ND, MLD: inspect, port fail mode */
+	V6G_C_ROUTER,	 /* RA, Redirect, DHCPv6 server: fail closed */
+	V6G_C_OPAQUE,	 /* ext headers: inspect, port fail mode */
+	V6G_C_HIDDEN,	 /* non-first fragment: L4 unknown, closed */
+	V6G_C_MALFORMED, /* cannot parse: drop */
 };
 
 static bool v6g_is_dhcpv6_server(const struct sk_buff *skb, int thoff)
@@ -65,8 +65,8 @@ static bool v6g_is_dhcpv6_server(const struct sk_buff *skb, int thoff)
 	return false;
 }
 
-static enum v6g_class v6g_classify_icmpv6(const struct sk_buff *skb,
-					  int thoff, enum v6g_reason *why)
+static enum v6g_class v6g_classify_icmpv6(const struct sk_buff *skb, int thoff,
+					  enum v6g_reason *why)
 {
 	u8 _type;
 	const u8 *type;
@@ -115,8 +115,7 @@ static enum v6g_class v6g_classify(const struct sk_buff *skb, int nhoff,
 
 	if (nexthdr == IPPROTO_ICMPV6) {
 		class = v6g_classify_icmpv6(skb, thoff, why);
-	} else if (nexthdr == IPPROTO_UDP &&
-		   v6g_is_dhcpv6_server(skb, thoff)) {
+	} else if (nexthdr == IPPROTO_UDP && v6g_is_dhcpv6_server(skb, thoff)) {
 		*why = V6G_R_DHCPV6_SERVER_FROM_VM_PORT;
 		class = V6G_C_ROUTER;
 	}

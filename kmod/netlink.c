@@ -12,9 +12,9 @@
 
 #include "v6g.h"
 
-#define V6G_PORT_F_ALL                                                       \
-	(V6G_PORT_F_MONITOR | V6G_PORT_F_DPI | V6G_PORT_F_MAC_CHECK |        \
-	 V6G_PORT_F_BLOCK_HBH | V6G_PORT_F_BLOCK_RH | V6G_PORT_F_BLOCK_FRAG | \
+#define V6G_PORT_F_ALL                                                         \
+	(V6G_PORT_F_MONITOR | V6G_PORT_F_DPI | V6G_PORT_F_MAC_CHECK |          \
+	 V6G_PORT_F_BLOCK_HBH | V6G_PORT_F_BLOCK_RH | V6G_PORT_F_BLOCK_FRAG |  \
 	 V6G_PORT_F_BLOCK_DSTOPT)
 
 static const struct nla_policy v6g_binding_policy[V6G_BA_MAX + 1] = {
@@ -289,7 +289,7 @@ static int v6g_dump_bindings_start(struct netlink_callback *cb)
 		return -ENOMEM;
 	rhashtable_walk_enter(&vn->bindings, iter);
 	cb->args[0] = (long)iter;
-	cb->args[1] = 0;	/* binding that did not fit last time */
+	cb->args[1] = 0; /* binding that did not fit last time */
 	return 0;
 }
 

@@ -131,7 +131,7 @@ void v6g_ports_flush(struct v6g_net *vn)
 	rhashtable_walk_start(&iter);
 	while ((port = rhashtable_walk_next(&iter))) {
 		if (IS_ERR(port))
-			continue;	/* -EAGAIN: resize, keep walking */
+			continue; /* -EAGAIN: resize, keep walking */
 		v6g_port_unlink(vn, port);
 	}
 	rhashtable_walk_stop(&iter);
@@ -152,6 +152,7 @@ u64 v6g_port_counter(const struct v6g_port *port, unsigned int reason)
 	int cpu;
 
 	for_each_possible_cpu(cpu)
-		sum += READ_ONCE(per_cpu_ptr(port->stats, cpu)->packets[reason]);
+		sum += READ_ONCE(
+			per_cpu_ptr(port->stats, cpu)->packets[reason]);
 	return sum;
 }

@@ -23,7 +23,7 @@ struct v6g_port_stats {
 
 struct v6g_port {
 	struct rhash_head node;
-	u32 ifindex;			/* key */
+	u32 ifindex; /* key */
 	u8 role;
 	u8 fail_mode;
 	u16 queue;
@@ -54,7 +54,7 @@ struct v6g_net {
 	struct mutex lock;
 	struct rhashtable ports;
 	struct rhashtable bindings;
-	struct ratelimit_state event_rs;	/* drop events to userspace */
+	struct ratelimit_state event_rs; /* drop events to userspace */
 	unsigned int nports;
 	bool hook_registered;
 };
