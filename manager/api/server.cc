@@ -266,14 +266,10 @@ std::optional<Error> Server::authorize(Transport transport, const httplib::Reque
   if (!parse_peer(req.remote_addr, ctx)) {
     return make_error(Code::kUnauthenticated, "no peer credentials on the unix socket");
   }
+  // Checked at accept already; again here so the rule has one definition.
   unsigned gid = 0;
   (void)std::sscanf(req.remote_addr.c_str(), "uid=%*u gid=%u", &gid);
-  const bool allowed = ctx.uid == 0 || ctx.uid == ::geteuid() ||
-                       std::find(options_.allowed_uids.begin(), options_.allowed_uids.end(),
-                                 ctx.uid) != options_.allowed_uids.end() ||
-                       std::find(options_.allowed_gids.begin(), options_.allowed_gids.end(), gid) !=
-                           options_.allowed_gids.end();
-  if (!allowed) {
+  if (!unix_peer_allowed(ctx.uid, gid)) {
     return make_error(Code::kPermissionDenied,
                       "uid " + std::to_string(ctx.uid) + " may not use the v6guard API");
   }
