@@ -84,7 +84,14 @@ Status HostPlan::apply(Rtnl& nl, Nft& nft, std::vector<StepReport>* report) cons
                          return Status::error(bridge_ + " exists and is not a bridge");
                        br = *existing;
                        // Converge options (snooping/querier/filtering) on adopted bridges
-                       // too: they are per-bridge settings the API owns.
+                       // too: they are per-bridge settings the API owns. Only write what
+                       // differs, so re-applying really changes nothing.
+                       const auto& now = br.bridge;
+                       if (now && now->mld_snooping == opts.mld_snooping &&
+                           now->mcast_querier == opts.mcast_querier &&
+                           (!filtering || now->vlan_filtering))
+                         return Status();
+                       *changed = true;
                        return nl.set_bridge_options(br.ifindex, opts);
                      }
                      if (auto st = nl.create_bridge(bridge_, opts); !st.ok()) return st;

@@ -87,6 +87,17 @@ int parse_link(const struct nlmsghdr* nlh, LinkInfo& out) {
             0 &&
         info.at[IFLA_INFO_KIND] != nullptr)
       out.kind = attr_string(info.at[IFLA_INFO_KIND]);
+    if (out.kind == "bridge" && info.at[IFLA_INFO_DATA] != nullptr) {
+      AttrTable<IFLA_BR_MAX + 1> br;
+      if (mnl_attr_parse_nested(info.at[IFLA_INFO_DATA], AttrTable<IFLA_BR_MAX + 1>::put, &br) >=
+          0) {
+        auto flag = [&br](unsigned type) {
+          return br.at[type] != nullptr && mnl_attr_get_u8(br.at[type]) != 0;
+        };
+        out.bridge = BridgeOptions{flag(IFLA_BR_VLAN_FILTERING), flag(IFLA_BR_MCAST_SNOOPING),
+                                   flag(IFLA_BR_MCAST_QUERIER)};
+      }
+    }
   }
   return MNL_CB_OK;
 }

@@ -19,6 +19,12 @@ namespace v6g::host {
 // so names can be embedded in nft identifiers without quoting games.
 bool valid_ifname(const std::string& name);
 
+struct BridgeOptions {
+  bool vlan_filtering = true;  // only sent when the kernel supports it
+  bool mld_snooping = true;    // IFLA_BR_MCAST_SNOOPING
+  bool mcast_querier = false;  // IFLA_BR_MCAST_QUERIER: the router queries, not us
+};
+
 struct LinkInfo {
   int ifindex = 0;
   std::string name;
@@ -27,12 +33,7 @@ struct LinkInfo {
   MacAddr mac;
   int master = 0;  // ifindex of the bridge this link is enslaved to, 0 if none
   bool up = false;
-};
-
-struct BridgeOptions {
-  bool vlan_filtering = true;  // only sent when the kernel supports it
-  bool mld_snooping = true;    // IFLA_BR_MCAST_SNOOPING
-  bool mcast_querier = false;  // IFLA_BR_MCAST_QUERIER: the router queries, not us
+  std::optional<BridgeOptions> bridge;  // kind "bridge": its current options
 };
 
 struct PortFlags {

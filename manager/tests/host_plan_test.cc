@@ -119,6 +119,24 @@ TEST_F(HostPlanTest, AdoptedBridgeAndTapSurviveRemove) {
   EXPECT_FALSE(nl().port_flags(nl().find_link("tappre")->ifindex).has_value());
 }
 
+TEST_F(HostPlanTest, MldSnoopingAndQuerierFollowTheSpec) {
+  PortSpec s = spec("brt", "tapa");
+  s.mld_snooping = false;
+  ASSERT_TRUE(plan(s).apply(nl(), nft()).ok());
+  auto br = nl().find_link("brt");
+  ASSERT_TRUE(br && br->bridge);
+  EXPECT_FALSE(br->bridge->mld_snooping);
+  EXPECT_FALSE(br->bridge->mcast_querier);  // the router queries, not the host
+  s.mld_snooping = true;
+  std::vector<StepReport> report;
+  ASSERT_TRUE(plan(s).apply(nl(), nft(), &report).ok());
+  EXPECT_TRUE(report.front().changed) << report.front().name;
+  EXPECT_TRUE(nl().find_link("brt")->bridge->mld_snooping);
+  report.clear();
+  ASSERT_TRUE(plan(s).apply(nl(), nft(), &report).ok());
+  EXPECT_FALSE(report.front().changed);
+}
+
 TEST_F(HostPlanTest, SharedBridgeDeletedWithItsLastPort) {
   auto a = plan(spec("brt", "tapa"));
   auto b = plan(spec("brt", "tapb"));
