@@ -37,7 +37,7 @@ enum v6g_class {
 	V6G_C_CONTROL,	 /* ND, MLD: inspect, port fail mode */
 	V6G_C_ROUTER,	 /* RA, Redirect, DHCPv6 server: fail closed */
 	V6G_C_OPAQUE,	 /* ext headers: inspect, port fail mode */
-	V6G_C_HIDDEN,	 /* non-first fragment: L4 unknown, closed */
+	V6G_C_HIDDEN,	 /* fragment: final L4 unknown, closed */
 	V6G_C_MALFORMED, /* cannot parse: drop */
 };
 
@@ -120,6 +120,13 @@ static enum v6g_class v6g_classify(const struct sk_buff *skb, int nhoff,
 		class = V6G_C_ROUTER;
 	}
 
+	/*
+	 * A first fragment that looks harmless may be overwritten by an
+	 * overlapping later one (RFC 5722 attacks, atk6-fake_router26 -E o):
+	 * only the inspector, or nobody, decides on fragments.
+	 */
+	if (frag_off && class != V6G_C_ROUTER)
+		return V6G_C_HIDDEN;
 	if (has_ext && class == V6G_C_DATA)
 		class = V6G_C_OPAQUE;
 	return class;

@@ -75,6 +75,8 @@ load_module() {
 lab_bridge() {
 	setup_ns br || return 1
 	ip -n "$br" link add br0 type bridge mcast_snooping 0
+	# The bridge itself stays silent: no RS/MLD of its own on the ports.
+	ip netns exec "$br" sysctl -qw net.ipv6.conf.br0.disable_ipv6=1
 	ip -n "$br" link set br0 up
 }
 
@@ -107,4 +109,9 @@ snmp6() {
 # static_neigh NS ADDR MAC: skip ND (which the module punts) for data tests.
 static_neigh() {
 	ip -n "$1" -6 neigh replace "$2" lladdr "$3" dev eth0 nud permanent
+}
+
+# rx_frames NS: frames the namespace's eth0 received (what crossed the bridge).
+rx_frames() {
+	ip netns exec "$1" cat /sys/class/net/eth0/statistics/rx_packets
 }

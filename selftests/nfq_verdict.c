@@ -85,9 +85,9 @@ static int decide(const char *port, const uint8_t *p, size_t len, char *why,
 			inet_ntop(AF_INET6, &na->nd_na_target, tbuf,
 				  sizeof(tbuf));
 			snprintf(why, wlen, "icmp6 type=136 target=%s", tbuf);
-			return denied_target(port, &na->nd_na_target) ?
-				       NF_DROP :
-				       NF_ACCEPT;
+			return denied_target(port, &na->nd_na_target)
+				   ? NF_DROP
+				   : NF_ACCEPT;
 		}
 		break;
 	case ND_NEIGHBOR_SOLICIT:
@@ -106,7 +106,7 @@ static int decide(const char *port, const uint8_t *p, size_t len, char *why,
 static int on_packet(const struct nlmsghdr *nlh, void *data)
 {
 	char buf[8192], in[IF_NAMESIZE] = "?", why[128];
-	struct nlattr *attr[NFQA_MAX + 1] = { 0 };
+	struct nlattr *attr[NFQA_MAX + 1] = {0};
 	struct nfqnl_msg_packet_hdr *ph;
 	struct nlmsghdr *v;
 	const uint8_t *payload = NULL;
@@ -126,12 +126,12 @@ static int on_packet(const struct nlmsghdr *nlh, void *data)
 	/* Bridge family: INDEV is the bridge, PHYSINDEV the port. */
 	if (attr[NFQA_IFINDEX_PHYSINDEV])
 		if_indextoname(
-			ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_PHYSINDEV])), in);
+		    ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_PHYSINDEV])), in);
 	else if (attr[NFQA_IFINDEX_INDEV])
-		if_indextoname(ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_INDEV])),
-			       in);
-	verdict = payload ? decide(in, payload, plen, why, sizeof(why)) :
-			    default_verdict;
+		if_indextoname(
+		    ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_INDEV])), in);
+	verdict = payload ? decide(in, payload, plen, why, sizeof(why))
+			  : default_verdict;
 	if (!payload)
 		snprintf(why, sizeof(why), "no-payload");
 	printf("pkt in=%s %s -> %s\n", in, why,
@@ -175,14 +175,16 @@ int main(int argc, char **argv)
 			break;
 		case 'D':
 			default_verdict =
-				strcmp(optarg, "accept") ? NF_DROP : NF_ACCEPT;
+			    strcmp(optarg, "accept") ? NF_DROP : NF_ACCEPT;
 			break;
 		case 'n':
 			max = atol(optarg);
 			break;
 		default:
-			fprintf(stderr, "usage: %s -q QUEUE [-d PORT,TARGET]... "
-					"[-D accept|drop] [-n MAX]\n", argv[0]);
+			fprintf(stderr,
+				"usage: %s -q QUEUE [-d PORT,TARGET]... "
+				"[-D accept|drop] [-n MAX]\n",
+				argv[0]);
 			return 2;
 		}
 	}
