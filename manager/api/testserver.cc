@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "api/guard_status.h"
 #include "api/server.h"
 #include "api/vm_manager.h"
 #include "common/net.h"
@@ -176,23 +177,12 @@ int main(int argc, char** argv) {
         }
         return std::optional<api::Error>();
       });
-  server.handle<pb::Struct, pb::Struct>(
-      "/v6guard.v1.GuardService/ListBindings",
-      [&](const api::CallContext&, const pb::Struct&, pb::Struct& resp) {
-        std::vector<store::BindingRecord> bindings;
-        auto o = manager.with_store([&](store::Store& s) { return s.list_bindings(bindings); });
-        if (!o) return std::optional<api::Error>(api::store_error(o));
-        auto* list = (*resp.mutable_fields())["bindings"].mutable_list_value();
-        for (const auto& b : bindings) {
-          auto& row = *list->add_values()->mutable_struct_value();
-          put(row, "ifname", b.ifname);
-          (*row.mutable_fields())["vlan"].set_number_value(b.vlan);
-          put(row, "mac", b.mac);
-          put(row, "ip6", b.ip6);
-          put(row, "source", b.source);
-        }
-        return std::optional<api::Error>();
-      });
+  api::GuardStatusSources status_sources;
+  status_sources.vms = &manager;
+  status_sources.status = [] {
+    return std::vector<std::pair<std::string, std::string>>{{"mode", "testserver"}};
+  };
+  api::register_guard_status(server, status_sources);
 
   // Block the stop signals before the server threads exist (they inherit the
   // mask), then take them synchronously here.

@@ -102,6 +102,10 @@ out=$("$CTL" --socket "$SOCK" vm list)
 check "v6guardctl vm list after restart shows both" 'grep -q "^vm-a " <<<"$out" && grep -q "^vm-b " <<<"$out"'
 out=$("$CTL" --socket "$SOCK" --json bindings)
 check "v6guardctl --json bindings has both static bindings" '[ "$(jq '\''.bindings | length'\'' <<<"$out")" = 2 ]'
+out=$("$CTL" --socket "$SOCK" ports)
+check "v6guardctl ports lists both taps on their bridge" '[ "$(grep -c " br-acme " <<<"$out")" = 2 ]'
+out=$("$CTL" --socket "$SOCK" status)
+check "v6guardctl status counts the VMs" 'grep -q "^vms: 2$" <<<"$out"'
 check "v6guardctl vm delete vm-a" '"$CTL" --socket "$SOCK" vm delete vm-a'
 err=$("$CTL" --socket "$SOCK" vm get vm-a 2>&1); rc=$?
 check "v6guardctl vm get of a deleted VM -> exit 1 not_found" '[ $rc = 1 ] && grep -q "not_found" <<<"$err"'
