@@ -94,6 +94,17 @@ constexpr const char* kNdAndMld =
 constexpr const char* kIcmpv6Errors =
     "icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem }";
 
+// A compiled rule without its verdict, to reuse its match for a log rule.
+std::string match_only(const std::string& compiled) {
+  for (const char* verdict : {" counter drop", " return"}) {
+    const std::string v = verdict;
+    if (compiled.size() >= v.size() &&
+        compiled.compare(compiled.size() - v.size(), v.size(), v) == 0)
+      return compiled.substr(0, compiled.size() - v.size());
+  }
+  return compiled;
+}
+
 void port_chain(std::string& out, const std::string& chain, const PortFirewall& fw,
                 const std::vector<FirewallRule>& rules, bool from_vm) {
   const std::string add = "add rule " + table() + " " + chain + " ";
@@ -124,9 +135,21 @@ void port_chain(std::string& out, const std::string& chain, const PortFirewall& 
   // setup break; statelessly we can't tie them to a flow, so they pass (after
   // the destination filter, so a VM can't aim them anywhere).
   if (!fw.conntrack) out += add + kIcmpv6Errors + " return\n";
-  for (const auto& rule : rules) out += add + compile_rule(rule) + "\n";
+  // Logging happens in a rule of its own just before each drop, so the log
+  // line's limit never changes what gets dropped.
+  const std::string log = fw.log_group ? "limit rate " + std::to_string(kLogPerSecond) +
+                                             "/second log prefix \"v6g:firewall_deny:" + fw.port +
+                                             (from_vm ? ":in" : ":out") + "\" group " +
+                                             std::to_string(*fw.log_group)
+                                       : std::string();
+  for (const auto& rule : rules) {
+    if (!log.empty() && rule.action == FirewallRule::Action::kDeny)
+      out += add + match_only(compile_rule(rule)) + " " + log + "\n";
+    out += add + compile_rule(rule) + "\n";
+  }
   if (fw.stateless_tcp_return && !fw.conntrack)
     out += add + "tcp flags & (syn | ack) != syn return\n";
+  if (!log.empty()) out += add + log + "\n";
   out += add + "counter drop\n";
 }
 

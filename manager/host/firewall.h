@@ -63,7 +63,14 @@ struct PortFirewall {
   // (nf_conntrack_bridge): then `ct state established,related` replaces the
   // stateless TCP rule and replies of any protocol pass.
   bool conntrack = false;
+  // log_security_events: denied packets (default deny and deny rules) go to
+  // NFLOG group `log_group`, at most kLogPerSecond per port and direction,
+  // prefixed "v6g:firewall_deny:<port>:<in|out>" (the reason's stable name) for
+  // the event stream. Limit drops are only counted: logging a flood is a flood.
+  std::optional<std::uint16_t> log_group;
 };
+
+inline constexpr unsigned kLogPerSecond = 10;
 
 // Pure compilers (unit-tested against golden text).
 std::string compile_rule(const FirewallRule& rule);  // match + verdict, no chain prefix

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   std::string command, bridge, port, uplink, vlan_mode = "auto";
   unsigned vlan = 0, owner = ~0U, group = ~0U, bandwidth = 0, packet_rate = 0;
   int fail_at = -1;
+  int log_group = -1;
   std::vector<std::string> ingress, egress, allowed;
   po::options_description opts("v6g-hostctl <caps|apply|remove|show> [options]");
   // clang-format off
@@ -81,6 +82,7 @@ int main(int argc, char** argv) {
       ("bandwidth-mbps", po::value(&bandwidth), "per-direction bandwidth limit, Mbit/s")
       ("packet-rate", po::value(&packet_rate), "per-direction packets/second limit")
       ("allow-non-ipv6", "let ARP/IPv4 through the firewall")
+      ("log-group", po::value(&log_group), "log denied packets to this NFLOG group")
       ("inject-failure-at", po::value(&fail_at), "testing: fail step N (0-based)");
   // clang-format on
   po::positional_options_description pos;
@@ -121,11 +123,12 @@ int main(int argc, char** argv) {
   spec.mld_snooping = vm.count("no-mld-snooping") == 0;
   spec.mcast_querier = vm.count("mcast-querier") != 0;
   if (vm.count("firewall") || !ingress.empty() || !egress.empty() || !allowed.empty() ||
-      bandwidth != 0 || packet_rate != 0 || vm.count("allow-non-ipv6")) {
+      bandwidth != 0 || packet_rate != 0 || vm.count("allow-non-ipv6") || log_group >= 0) {
     PortFirewall fw;
     fw.bandwidth_limit_mbps = bandwidth;
     fw.packet_rate_limit = packet_rate;
     fw.allow_non_ipv6 = vm.count("allow-non-ipv6") != 0;
+    if (log_group >= 0 && log_group <= 65535) fw.log_group = static_cast<std::uint16_t>(log_group);
     for (auto [texts, rules] : {std::pair{&ingress, &fw.ingress}, std::pair{&egress, &fw.egress}}) {
       for (const auto& text : *texts) {
         std::string why;

@@ -152,6 +152,31 @@ TEST(HostFirewallCompile, ConntrackReplacesTheStatelessRules) {
   EXPECT_EQ(batch.find("packet-too-big"), std::string::npos);  // related covers errors
 }
 
+TEST(HostFirewallCompile, LogGroupLogsDeniesBeforeDropping) {
+  PortFirewall fw;
+  fw.port = "tap0";
+  fw.log_group = 7;
+  fw.egress.push_back(parse("deny udp from any to any port 53"));
+  fw.egress.push_back(parse("allow tcp from any to any port 80"));
+  const std::string batch = compile_port_batch(fw);
+  const std::string log = "limit rate 10/second log prefix \"v6g:firewall_deny:tap0:out\" group 7";
+  const auto deny_log =
+      batch.find("out_tap0 meta protocol ip6 meta l4proto udp th dport 53 " + log + "\n");
+  const auto deny =
+      batch.find("out_tap0 meta protocol ip6 meta l4proto udp th dport 53 counter drop\n");
+  const auto default_log = batch.find("out_tap0 " + log + "\n");
+  const auto default_drop = batch.find("out_tap0 counter drop\n");
+  ASSERT_NE(deny_log, std::string::npos) << batch;
+  ASSERT_NE(default_log, std::string::npos) << batch;
+  EXPECT_LT(deny_log, deny);
+  EXPECT_LT(default_log, default_drop);
+  EXPECT_NE(batch.find("\"v6g:firewall_deny:tap0:in\" group 7"), std::string::npos);
+  // Allow rules are never logged.
+  EXPECT_EQ(batch.find("dport 80 limit rate 10/second log"), std::string::npos);
+  fw.log_group.reset();
+  EXPECT_EQ(compile_port_batch(fw).find(" log "), std::string::npos);
+}
+
 TEST(HostFirewallCompile, Removal) {
   EXPECT_EQ(compile_port_removal_batch("tap0", false),
             "delete element bridge v6guard_fw in_ports { \"tap0\" }\n"

@@ -10,7 +10,7 @@ BUILD=${V6G_BUILD_DIR:-build}
 HOSTCTL=$BUILD/manager/host/v6g-hostctl
 [ -x "$HOSTCTL" ] || { echo "SKIP: $HOSTCTL not built"; exit 4; }
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 4; }
-for tool in ip nft socat ndisc6 iperf3 ping jq timeout; do
+for tool in ip nft socat ndisc6 iperf3 ping jq timeout tcpdump; do
   command -v $tool >/dev/null || { echo "SKIP: $tool missing"; exit 4; }
 done
 
@@ -70,8 +70,13 @@ out=$(hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --isolated)
 check "re-apply is a no-op" grep -q "changed 0$" <<<"$out"
 
 echo "# 3. firewall on vm1: only tcp/8080 in, ND always"
-hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --isolated \
+hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --isolated --log-group 7 \
   --egress "allow tcp from 2001:db8:10::/64 to any port 8080" >/dev/null || nok "apply firewall"
+# log_security_events: denied packets reach NFLOG group 7 with the reason as prefix.
+NFLOG_PCAP=$(mktemp /tmp/v6g-host-nflog.XXXXXX)
+ip netns exec "$H" timeout 10 tcpdump -i nflog:7 -c 1 -U -w "$NFLOG_PCAP" 2>/dev/null &
+TCPDUMP_PID=$!
+sleep 1
 for port in 8080 8081; do
   ip netns exec "$VM1" socat -u TCP6-LISTEN:$port,fork,reuseaddr OPEN:/dev/null &
 done
@@ -80,6 +85,9 @@ busywait 3000 listening 8080 && busywait 3000 listening 8081
 tcp_to_vm1() { echo hi | ip netns exec "$UP" timeout 3 socat -u - "TCP6:[$(addr_of vm1)]:$1,connect-timeout=2" 2>/dev/null; }
 check "allowed tcp port 8080 passes" tcp_to_vm1 8080
 check "tcp port 8081 dropped" eval '! tcp_to_vm1 8081'
+wait $TCPDUMP_PID
+check "denied packet logged to nflog group 7 as firewall_deny" grep -qa "v6g:firewall_deny:h-vm1:out" "$NFLOG_PCAP"
+rm -f "$NFLOG_PCAP"
 ip netns exec "$UP" ip -6 neigh flush dev eth0
 check "ND still works through the firewall (ndisc6 up -> vm1)" \
   ip netns exec "$UP" ndisc6 -1 -r 2 -w 500 "$(addr_of vm1)" eth0
