@@ -7,6 +7,7 @@
  * while it has ports, so idle namespaces pay nothing.
  */
 #include <linux/module.h>
+#include <linux/netdevice.h>
 #include <linux/random.h>
 #include <net/genetlink.h>
 
@@ -51,6 +52,29 @@ static void __net_exit v6g_net_exit(struct net *net)
 	v6g_ports_destroy(vn);
 }
 
+/* A port whose device goes away takes its bindings along: ifindexes are
+ * reused, and a new device must not inherit an old VM's bindings.
+ */
+static int v6g_netdev_event(struct notifier_block *nb, unsigned long event,
+			    void *ptr)
+{
+	struct net_device *dev = netdev_notifier_info_to_dev(ptr);
+	struct v6g_net *vn;
+
+	if (event != NETDEV_UNREGISTER)
+		return NOTIFY_DONE;
+	vn = v6g_pernet(dev_net(dev));
+	mutex_lock(&vn->lock);
+	if (v6g_port_lookup_locked(vn, dev->ifindex))
+		v6g_port_del(vn, dev->ifindex);
+	mutex_unlock(&vn->lock);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block v6g_netdev_notifier = {
+	.notifier_call = v6g_netdev_event,
+};
+
 static struct pernet_operations v6g_net_ops = {
 	.init = v6g_net_init,
 	.exit = v6g_net_exit,
@@ -67,14 +91,19 @@ static int __init v6g_init(void)
 	err = register_pernet_subsys(&v6g_net_ops);
 	if (err)
 		return err;
-	err = v6g_genl_init();
+	err = register_netdevice_notifier(&v6g_netdev_notifier);
 	if (err)
 		goto err_pernet;
+	err = v6g_genl_init();
+	if (err)
+		goto err_notifier;
 
 	pr_info("loaded (genl family %s v%d)\n", V6G_GENL_NAME,
 		V6G_GENL_VERSION);
 	return 0;
 
+err_notifier:
+	unregister_netdevice_notifier(&v6g_netdev_notifier);
 err_pernet:
 	unregister_pernet_subsys(&v6g_net_ops);
 	return err;
@@ -83,6 +112,7 @@ err_pernet:
 static void __exit v6g_exit(void)
 {
 	v6g_genl_exit();
+	unregister_netdevice_notifier(&v6g_netdev_notifier);
 	unregister_pernet_subsys(&v6g_net_ops);
 	/* Wait for kfree_rcu()/call_rcu() callbacks still pointing at us. */
 	rcu_barrier();

@@ -165,7 +165,7 @@ static int v6g_change_bindings(struct genl_info *info, bool add)
 		err = v6g_parse_binding(vn, entry, &key, info->extack);
 		if (err)
 			break;
-		if (add && !v6g_port_lookup(vn, key.ifindex)) {
+		if (add && !v6g_port_lookup_locked(vn, key.ifindex)) {
 			NL_SET_ERR_MSG_ATTR(info->extack, entry,
 					    "binding on a port not configured");
 			err = -ENOENT;

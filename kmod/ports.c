@@ -52,6 +52,12 @@ struct v6g_port *v6g_port_lookup(struct v6g_net *vn, u32 ifindex)
 	return rhashtable_lookup(&vn->ports, &ifindex, v6g_port_params);
 }
 
+struct v6g_port *v6g_port_lookup_locked(struct v6g_net *vn, u32 ifindex)
+{
+	lockdep_assert_held(&vn->lock);
+	return rhashtable_lookup_fast(&vn->ports, &ifindex, v6g_port_params);
+}
+
 /* Upsert: a new spec replaces the old one; counters start from zero. */
 int v6g_port_set(struct v6g_net *vn, const struct v6g_port *tmpl)
 {

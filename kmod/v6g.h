@@ -75,6 +75,7 @@ void v6g_hook_disable(struct v6g_net *vn);
 int v6g_ports_init(struct v6g_net *vn);
 void v6g_ports_destroy(struct v6g_net *vn);
 struct v6g_port *v6g_port_lookup(struct v6g_net *vn, u32 ifindex);
+struct v6g_port *v6g_port_lookup_locked(struct v6g_net *vn, u32 ifindex);
 int v6g_port_set(struct v6g_net *vn, const struct v6g_port *tmpl);
 int v6g_port_del(struct v6g_net *vn, u32 ifindex);
 void v6g_ports_flush(struct v6g_net *vn);

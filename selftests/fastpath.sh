@@ -3,7 +3,8 @@
 # Source guard fast path: bound (port, mac, ip6) sources cross the bridge in
 # the kernel; a spoofed source is punted and, with no inspector on a
 # fail-closed port, dropped and counted; a fail-open port bypasses; the
-# per-port MAC check drops frames from a foreign MAC.
+# per-port MAC check drops frames from a foreign MAC; a deleted device
+# takes its port and bindings along.
 . "$(dirname "$0")/lib.sh"
 trap cleanup_ns EXIT
 require "$KMODCTL" ping
@@ -63,4 +64,11 @@ ping_ok 2001:db8::a && fail "frame from a foreign MAC passed the MAC check"
 ctl port-del "$a_port" || fail "port-del"
 ctl bindings | grep -q "^$a_port " && fail "bindings of a deleted port remain"
 ping_ok 2001:db8::66 || fail "unguarded port still filtered"
+
+# A guarded device that disappears takes its port and bindings along
+# (ifindexes get reused).
+ctl bindings | grep -q "^$b_port " || fail "b's binding missing"
+ip -n "$br" link del "$b_port"
+[ -z "$(ctl bindings)" ] || fail "bindings of a deleted device remain: $(ctl bindings)"
+[ -z "$(ctl counters)" ] || fail "port of a deleted device remains"
 exit 0
