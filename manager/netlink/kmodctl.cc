@@ -8,6 +8,7 @@
 //   bindings                    list: IFNAME VLAN MAC ADDR
 //   counters                    IFNAME REASON PACKETS, one line each
 //   counter IFNAME REASON       packets for one port/reason (0 if none)
+//   bind-churn IFNAME MAC ROUNDS  add then delete 10k bindings ROUNDS times
 //   flush
 //   events SECONDS              print drop events for that long
 //   bad-attrs                   send malformed requests, print the errors
@@ -33,7 +34,7 @@ using v6g::netlink::KmodDatapath;
 
 int usage() {
   std::cerr << "usage: v6guard-kmodctl port-set|port-del|bind-add|bind-del|bind-file|bindings|"
-               "counters|counter|flush|events|bad-attrs ...\n";
+               "bind-churn|counters|counter|flush|events|bad-attrs ...\n";
   return 2;
 }
 
@@ -112,6 +113,26 @@ int bind_file(KmodDatapath& dp, const std::string& mode, const std::string& path
   std::printf("%zu bindings %s in %.3f s (%.0f/s)\n", all.size(),
               mode == "del" ? "removed" : "added", secs,
               secs > 0 ? static_cast<double>(all.size()) / secs : 0.0);
+  return 0;
+}
+
+// Leak check driver: ROUNDS x (add 10k, delete 10k) on one port.
+int bind_churn(KmodDatapath& dp, const std::string& ifname, const std::string& mac, int rounds) {
+  std::vector<Binding> batch;
+  for (unsigned i = 0; i < 10000; ++i) {
+    char addr[64];
+    std::snprintf(addr, sizeof(addr), "2001:db8:c::%x:%x", i >> 16, i & 0xffff);
+    Binding b;
+    if (!parse_binding(ifname, "0", mac, addr, b)) return usage();
+    batch.push_back(b);
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  for (int r = 0; r < rounds; ++r) {
+    if (Status s = dp.add_bindings(batch); !s.ok()) return fail(s);
+    if (Status s = dp.remove_bindings(batch); !s.ok()) return fail(s);
+  }
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("%d add/delete cycles in %.2f s\n", rounds * 10000, secs);
   return 0;
 }
 
@@ -258,6 +279,8 @@ int main(int argc, char** argv) {
     Status s = cmd == "bind-add" ? dp->add_bindings({&b, 1}) : dp->remove_bindings({&b, 1});
     return s.ok() ? 0 : fail(s);
   }
+  if (cmd == "bind-churn" && args.size() == 3)
+    return bind_churn(*dp, args[0], args[1], std::stoi(args[2]));
   if (cmd == "bind-file" && args.size() == 2) return bind_file(*dp, args[0], args[1]);
   if (cmd == "bindings") {
     std::vector<Binding> out;
