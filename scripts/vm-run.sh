@@ -10,7 +10,8 @@
 # Env: V6G_KIMG_CACHE (default /var/cache/v6guard/kimg), KVER (default: the
 #      kmod Makefile's choice), V6G_VM_TIMEOUT (seconds, default 480),
 #      V6G_VM_MEM (MiB, default 1024), V6G_BUILD_DIR (userspace build with
-#      v6guard-kmodctl; default build/).
+#      v6guard-kmodctl; default build/), V6G_VM_SCRIPT (guest script instead
+#      of selftests/guest.sh, e.g. the benchmark; it writes /tmp/out/tap.log).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -87,7 +88,7 @@ mkdir -p /newroot/tmp/out
 mount -t 9p -o trans=virtio,version=9p2000.L out /newroot/tmp/out ||
 	echo "init: results share missing"
 mount --move /proc /newroot/proc; mount --move /sys /newroot/sys; mount --move /dev /newroot/dev
-exec switch_root /newroot /bin/sh -c "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root; mount -t tmpfs tmpfs /dev/shm; mkdir -p /dev/pts; mount -t devpts devpts /dev/pts; $script; echo \$? > /tmp/out/rc; sync; busybox poweroff -f"
+exec switch_root /newroot /bin/sh -c "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root; mount -t tmpfs tmpfs /dev/shm; ln -sfn /proc/self/fd /dev/fd; mkdir -p /dev/pts; mount -t devpts devpts /dev/pts; $script; echo \$? > /tmp/out/rc; sync; busybox poweroff -f"
 INIT
 	chmod +x "$work/init"
 	(cd "$work" && find . | /bin/busybox cpio -o -H newc 2>/dev/null | gzip -1) >"$initrd.tmp"
@@ -104,7 +105,10 @@ build=${V6G_BUILD_DIR:-$root/build}
 for b in "$build" "$root/build" "$root/build-kmod"; do
 	[ -x "$b/manager/netlink/v6guard-kmodctl" ] && { build=$b; break; }
 done
-echo "V6G_BUILD_DIR=$build" >"$out/env"
+{
+	echo "V6G_BUILD_DIR=$build"
+	env | grep '^V6G_BENCH_' || true
+} >"$out/env"
 # Helper programs (nfqueue verdict reader) are built here: the guest's view
 # of the host root is read-only.
 make -s -C "$root/selftests" O="$build/selftests" >/dev/null || die "selftest helpers build failed"
@@ -115,7 +119,7 @@ timeout "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 2 \
 	-kernel "$kernel" -initrd "$initrd" \
 	-virtfs local,path=/,security_model=none,readonly=on,multidevs=remap,mount_tag=root \
 	-virtfs "local,path=$out,security_model=none,mount_tag=out" \
-	-append "console=ttyS0 panic=-1 quiet loglevel=3 v6g_kimg=$kimg v6g_run=$root/selftests/guest.sh" \
+	-append "console=ttyS0 panic=-1 quiet loglevel=3 v6g_kimg=$kimg v6g_run=${V6G_VM_SCRIPT:-$root/selftests/guest.sh}" \
 	>"$out/console.log" 2>&1
 qemu_rc=$?
 set -e
