@@ -86,13 +86,18 @@ std::string out_chain(const std::string& port) { return "out_" + port; }
 // RFC 4861 ND (RS, RA, NS, NA) and MLDv1/v2 (the bridge's snooping needs the
 // reports). Redirect is deliberately absent: it is the guard's business and a
 // VM has no reason to send one. RA from a VM port is dropped earlier by RA Guard.
-constexpr const char* kNdAndMld =
-    "icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, "
-    "nd-neighbor-advert, mld-listener-query, mld-listener-report, mld-listener-done, "
-    "mld2-listener-report }";
+//
+// Both lists are named sets defined once per table: an anonymous set in every
+// port chain would be thousands of sets that libnftables reads back before
+// each transaction (measured: 32 -> 8.6 ms per port apply at 1000 ports).
+constexpr const char* kNdAndMldTypes =
+    "nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, "
+    "mld-listener-query, mld-listener-report, mld-listener-done, mld2-listener-report";
+constexpr const char* kNdAndMld = "icmpv6 type @nd_mld";
 
-constexpr const char* kIcmpv6Errors =
-    "icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem }";
+constexpr const char* kIcmpv6ErrorTypes =
+    "destination-unreachable, packet-too-big, time-exceeded, parameter-problem";
+constexpr const char* kIcmpv6Errors = "icmpv6 type @icmpv6_errors";
 
 // A compiled rule without its verdict, to reuse its match for a log rule.
 std::string match_only(const std::string& compiled) {
@@ -241,12 +246,27 @@ Status validate(const PortFirewall& fw) {
   return Status();
 }
 
-std::string compile_port_batch(const PortFirewall& fw) {
+std::string port_fingerprint(const PortFirewall& fw) {
+  std::string chains;
+  port_chain(chains, in_chain(fw.port), fw, fw.ingress, true);
+  port_chain(chains, out_chain(fw.port), fw, fw.egress, false);
+  std::uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a 64
+  for (unsigned char c : chains) hash = (hash ^ c) * 0x100000001b3ULL;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+  return hex;
+}
+
+std::string compile_port_batch(const PortFirewall& fw, bool replace) {
   const std::string t = table();
   std::string out;
   out += "add table " + t + "\n";
   out += "add map " + t + " in_ports { type ifname : verdict ; }\n";
   out += "add map " + t + " out_ports { type ifname : verdict ; }\n";
+  out +=
+      "add set " + t + " nd_mld { type icmpv6_type ; elements = { " + kNdAndMldTypes + " } ; }\n";
+  out += "add set " + t + " icmpv6_errors { type icmpv6_type ; elements = { " + kIcmpv6ErrorTypes +
+         " } ; }\n";
   // Base chains are rewritten on every change (flush + add in the same
   // transaction) so a restart or upgrade converges on the current layout.
   const struct {
@@ -268,10 +288,13 @@ std::string compile_port_batch(const PortFirewall& fw) {
   }
   port_chain(out, in_chain(fw.port), fw, fw.ingress, true);
   port_chain(out, out_chain(fw.port), fw, fw.egress, false);
-  out +=
-      "add element " + t + " in_ports { \"" + fw.port + "\" : jump " + in_chain(fw.port) + " }\n";
-  out +=
-      "add element " + t + " out_ports { \"" + fw.port + "\" : jump " + out_chain(fw.port) + " }\n";
+  const std::string comment = " comment \"v6g:" + port_fingerprint(fw) + "\"";
+  for (const auto& [map, chain] :
+       {std::pair{"in_ports", in_chain(fw.port)}, std::pair{"out_ports", out_chain(fw.port)}}) {
+    if (replace) out += "delete element " + t + " " + map + " { \"" + fw.port + "\" }\n";
+    out += "add element " + t + " " + map + " { \"" + fw.port + "\"" + comment + " : jump " +
+           chain + " }\n";
+  }
   return out;
 }
 
@@ -307,34 +330,62 @@ Status Nft::run(const std::string& batch) {
   return Status();
 }
 
-std::vector<std::string> Nft::ports() {
-  std::vector<std::string> out;
-  if (!run("list map " + table() + " in_ports").ok()) return out;
-  // elements = { "tap0" : jump in_tap0, ... }: the quoted keys are the ports.
+const std::map<std::string, std::string>& Nft::state() {
+  if (state_) return *state_;
+  state_.emplace();
+  if (!run("list map " + table() + " in_ports").ok()) return *state_;  // no table yet
+  // elements = { "tap0" comment "v6g:<fp>" : jump in_tap0, ... }
   std::string_view text = last_output_;
   auto pos = text.find("elements");
-  while (pos != std::string_view::npos) {
-    auto open = text.find('"', pos);
-    if (open == std::string_view::npos) break;
+  auto quoted = [&text](std::size_t from, std::string_view* value) -> std::size_t {
+    auto open = text.find('"', from);
+    if (open == std::string_view::npos) return open;
     auto close = text.find('"', open + 1);
-    if (close == std::string_view::npos) break;
-    out.emplace_back(text.substr(open + 1, close - open - 1));
-    pos = close + 1;
+    if (close == std::string_view::npos) return close;
+    *value = text.substr(open + 1, close - open - 1);
+    return close + 1;
+  };
+  while (pos != std::string_view::npos) {
+    std::string_view name, comment;
+    pos = quoted(pos, &name);
+    if (pos == std::string_view::npos) break;
+    constexpr std::string_view kComment = " comment ";
+    if (text.substr(pos, kComment.size()) == kComment) {
+      pos = quoted(pos, &comment);
+      if (pos == std::string_view::npos) break;
+    }
+    constexpr std::string_view kPrefix = "v6g:";
+    if (comment.substr(0, kPrefix.size()) == kPrefix) comment.remove_prefix(kPrefix.size());
+    (*state_)[std::string(name)] = std::string(comment);
   }
+  return *state_;
+}
+
+std::vector<std::string> Nft::ports() {
+  std::vector<std::string> out;
+  for (const auto& [port, fingerprint] : state()) out.push_back(port);
   return out;
 }
 
-bool Nft::has_port(const std::string& port) {
-  for (const auto& p : ports())
-    if (p == port) return true;
-  return false;
-}
+bool Nft::has_port(const std::string& port) { return state().count(port) != 0; }
 
-Status Nft::apply(const PortFirewall& fw) {
+Status Nft::apply(const PortFirewall& fw, bool* changed) {
+  if (changed != nullptr) *changed = false;
   if (auto st = validate(fw); !st.ok()) return st;
   PortFirewall effective = fw;
   effective.conntrack = bridge_conntrack();
-  return run(compile_port_batch(effective));
+  const std::string fingerprint = port_fingerprint(effective);
+  const auto& known = state();
+  auto it = known.find(fw.port);
+  if (it != known.end() && it->second == fingerprint) return Status();
+  Status st = run(compile_port_batch(effective, it != known.end()));
+  if (!st.ok()) {
+    state_.reset();
+    return st;
+  }
+  (*state_)[fw.port] = fingerprint;
+  if (changed != nullptr) *changed = true;
+  return Status();
 }
 
 bool Nft::bridge_conntrack() {
@@ -352,11 +403,15 @@ bool Nft::bridge_conntrack() {
 
 Status Nft::remove(const std::string& port) {
   if (!valid_ifname(port)) return Status::error("invalid port name '" + port + "'");
-  auto present = ports();
-  bool mine = false;
-  for (const auto& p : present) mine = mine || p == port;
-  if (!mine) return Status();
-  return run(compile_port_removal_batch(port, present.size() == 1));
+  const auto& known = state();
+  if (known.count(port) == 0) return Status();
+  Status st = run(compile_port_removal_batch(port, known.size() == 1));
+  if (!st.ok()) {
+    state_.reset();
+    return st;
+  }
+  state_->erase(port);
+  return Status();
 }
 
 }  // namespace v6g::host

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -75,7 +76,12 @@ inline constexpr unsigned kLogPerSecond = 10;
 // Pure compilers (unit-tested against golden text).
 std::string compile_rule(const FirewallRule& rule);  // match + verdict, no chain prefix
 Status validate(const PortFirewall& fw);
-std::string compile_port_batch(const PortFirewall& fw);          // add or replace one port
+// Fingerprint of a port's compiled chains; stored as the comment of its map
+// elements so a re-apply can tell "already exactly this" from one read.
+std::string port_fingerprint(const PortFirewall& fw);
+// Adds one port; with `replace`, the port exists and its elements are swapped
+// (an `add element` on an existing key would keep the old comment).
+std::string compile_port_batch(const PortFirewall& fw, bool replace = false);
 std::string compile_port_removal_batch(const std::string& port,  // remove one port
                                        bool last_port);          // ...and the table
 
@@ -90,15 +96,25 @@ class Nft {
   Status run(const std::string& batch);  // one transaction
   std::vector<std::string> ports();      // ports with an in_ports element
   bool has_port(const std::string& port);
-  Status apply(const PortFirewall& fw);
+  // Installs or replaces the port's chains in one transaction; a port already
+  // programmed with the same fingerprint is left alone (*changed = false).
+  Status apply(const PortFirewall& fw, bool* changed = nullptr);
   // Whether `ct state` works in the bridge family here (checked once, with a
   // dry-run transaction that the kernel validates but never commits).
   bool bridge_conntrack();
   Status remove(const std::string& port);  // idempotent; drops the table with the last port
 
  private:
+  // port -> fingerprint, read from the kernel once per Nft and then kept in
+  // step with our own transactions (v6guard is the table's only writer); any
+  // failed transaction drops it so the next call reads the kernel again. At
+  // thousands of ports every nft read costs milliseconds, and a restart
+  // re-applies every port.
+  const std::map<std::string, std::string>& state();
+
   struct nft_ctx* ctx_ = nullptr;
   std::optional<bool> conntrack_;
+  std::optional<std::map<std::string, std::string>> state_;
   std::string last_output_;
 };
 

@@ -234,9 +234,9 @@ Status HostPlan::apply(Rtnl& nl, Nft& nft, std::vector<StepReport>* report) cons
     steps.push_back(
         {"firewall", [&](bool* changed, auto* undo) {
            const bool existed = nft.has_port(s.port);
-           if (auto st = nft.apply(*s.firewall); !st.ok()) return st;
-           *changed = !existed;
-           undo->push_back({"remove firewall", [&nft, p = s.port] { return nft.remove(p); }});
+           if (auto st = nft.apply(*s.firewall, changed); !st.ok()) return st;
+           if (!existed)
+             undo->push_back({"remove firewall", [&nft, p = s.port] { return nft.remove(p); }});
            return Status();
          }});
   }

@@ -208,9 +208,15 @@ std::optional<LinkInfo> Rtnl::find_link(const std::string& name) {
 }
 
 std::vector<LinkInfo> Rtnl::bridge_ports(int bridge_ifindex) {
+  // The kernel filters the dump by IFLA_MASTER (what `ip link show master`
+  // sends), so this costs the bridge's ports, not the host's links.
+  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+  struct nlmsghdr* nlh = put_link_header(buf.data(), RTM_GETLINK, NLM_F_DUMP, AF_UNSPEC, 0);
+  mnl_attr_put_u32(nlh, IFLA_MASTER, static_cast<std::uint32_t>(bridge_ifindex));
   std::vector<LinkInfo> ports;
-  for (auto& link : links())
-    if (link.master == bridge_ifindex) ports.push_back(std::move(link));
+  if (transact(nlh, collect_links, &ports) != 0) return {};
+  // Old kernels ignore the filter; keep the answer right either way.
+  std::erase_if(ports, [bridge_ifindex](const LinkInfo& l) { return l.master != bridge_ifindex; });
   return ports;
 }
 
@@ -363,12 +369,36 @@ std::vector<Rtnl::PortVlan> Rtnl::port_vlans(int ifindex) {
 }
 
 std::optional<PortFlags> Rtnl::port_flags(int ifindex) {
+  // One RTM_GETLINK: a bridge port reports its flags as IFLA_INFO_SLAVE_DATA.
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-  struct nlmsghdr* nlh = put_link_header(buf.data(), RTM_GETLINK, NLM_F_DUMP, AF_BRIDGE, 0);
-  BridgePortDump dump;
-  dump.ifindex = ifindex;
-  if (transact(nlh, collect_bridge_port, &dump) != 0 || !dump.found) return std::nullopt;
-  return dump.flags;
+  struct nlmsghdr* nlh = put_link_header(buf.data(), RTM_GETLINK, 0, AF_UNSPEC, ifindex);
+  std::optional<PortFlags> flags;
+  auto cb = [](const struct nlmsghdr* msg, void* data) -> int {
+    auto* out = static_cast<std::optional<PortFlags>*>(data);
+    if (msg->nlmsg_type != RTM_NEWLINK) return MNL_CB_OK;
+    AttrTable<IFLA_MAX + 1> tb;
+    if (mnl_attr_parse(msg, sizeof(struct ifinfomsg), AttrTable<IFLA_MAX + 1>::put, &tb) < 0 ||
+        tb.at[IFLA_LINKINFO] == nullptr)
+      return MNL_CB_OK;
+    AttrTable<IFLA_INFO_MAX + 1> info;
+    if (mnl_attr_parse_nested(tb.at[IFLA_LINKINFO], AttrTable<IFLA_INFO_MAX + 1>::put, &info) < 0 ||
+        info.at[IFLA_INFO_SLAVE_KIND] == nullptr ||
+        attr_string(info.at[IFLA_INFO_SLAVE_KIND]) != "bridge" ||
+        info.at[IFLA_INFO_SLAVE_DATA] == nullptr)
+      return MNL_CB_OK;
+    AttrTable<IFLA_BRPORT_MAX + 1> port;
+    if (mnl_attr_parse_nested(info.at[IFLA_INFO_SLAVE_DATA], AttrTable<IFLA_BRPORT_MAX + 1>::put,
+                              &port) < 0)
+      return MNL_CB_OK;
+    auto flag = [&port](unsigned type, bool fallback) {
+      return port.at[type] != nullptr ? mnl_attr_get_u8(port.at[type]) != 0 : fallback;
+    };
+    *out = PortFlags{flag(IFLA_BRPORT_ISOLATED, false), flag(IFLA_BRPORT_LEARNING, true),
+                     flag(IFLA_BRPORT_UNICAST_FLOOD, true)};
+    return MNL_CB_OK;
+  };
+  if (transact(nlh, cb, &flags) != 0) return std::nullopt;
+  return flags;
 }
 
 namespace {

@@ -82,7 +82,7 @@ TEST(HostFirewallCompile, PortBatchOrderAndLimits) {
   at("add rule bridge v6guard_fw in_tap-a.1 limit rate over 1000000 bytes/second burst 100000 "
      "bytes counter drop\n");
   // Order inside the ingress chain: limits, ND/MLD, destination filter, rules, TCP return, drop.
-  const auto nd = at("add rule bridge v6guard_fw in_tap-a.1 icmpv6 type {");
+  const auto nd = at("add rule bridge v6guard_fw in_tap-a.1 icmpv6 type @nd_mld return\n");
   const auto dst =
       at("add rule bridge v6guard_fw in_tap-a.1 ip6 daddr != { 2001:db8::/32 } counter drop");
   const auto rule =
@@ -97,8 +97,10 @@ TEST(HostFirewallCompile, PortBatchOrderAndLimits) {
   EXPECT_LT(tcp, drop);
   // allowed_destinations restricts what the VM sends, not what it receives.
   EXPECT_EQ(batch.find("out_tap-a.1 ip6 daddr !="), std::string::npos);
-  at("add element bridge v6guard_fw in_ports { \"tap-a.1\" : jump in_tap-a.1 }");
-  at("add element bridge v6guard_fw out_ports { \"tap-a.1\" : jump out_tap-a.1 }");
+  const std::string comment = "comment \"v6g:" + port_fingerprint(fw) + "\"";
+  at("add element bridge v6guard_fw in_ports { \"tap-a.1\" " + comment + " : jump in_tap-a.1 }");
+  at("add element bridge v6guard_fw out_ports { \"tap-a.1\" " + comment + " : jump out_tap-a.1 }");
+  EXPECT_EQ(batch.find("delete element"), std::string::npos);  // a new port
   // Each chain is flushed before refilling, so re-applying replaces, never appends.
   EXPECT_LT(at("flush chain bridge v6guard_fw out_tap-a.1"),
             at("add rule bridge v6guard_fw out_tap-a.1 "));
@@ -110,8 +112,12 @@ TEST(HostFirewallCompile, NoLimitsNoRulesIsNdOnlyThenDrop) {
   fw.stateless_tcp_return = false;
   const std::string batch = compile_port_batch(fw);
   EXPECT_EQ(batch.find("limit"), std::string::npos);
-  EXPECT_NE(batch.find("add rule bridge v6guard_fw out_tap0 icmpv6 type { nd-router-solicit, "
-                       "nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert"),
+  EXPECT_NE(batch.find("add set bridge v6guard_fw nd_mld { type icmpv6_type ; elements = { "
+                       "nd-router-solicit, nd-router-advert, nd-neighbor-solicit, "
+                       "nd-neighbor-advert, mld-listener-query, mld-listener-report, "
+                       "mld-listener-done, mld2-listener-report } ; }\n"),
+            std::string::npos);
+  EXPECT_NE(batch.find("add rule bridge v6guard_fw out_tap0 icmpv6 type @nd_mld return\n"),
             std::string::npos);
   EXPECT_EQ(batch.find("nd-redirect"), std::string::npos);
   EXPECT_EQ(batch.find("tcp flags"), std::string::npos);
@@ -123,9 +129,10 @@ TEST(HostFirewallCompile, StatelessPassesIcmpv6ErrorsAfterTheDestinationFilter) 
   fw.allowed_destinations.push_back(*Ip6Prefix::parse("2001:db8::/32"));
   const std::string batch = compile_port_batch(fw);
   const auto dst = batch.find("in_tap0 ip6 daddr != { 2001:db8::/32 }");
-  const auto errors = batch.find(
-      "in_tap0 icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, "
-      "parameter-problem } return");
+  const auto errors = batch.find("in_tap0 icmpv6 type @icmpv6_errors return");
+  EXPECT_NE(batch.find("icmpv6_errors { type icmpv6_type ; elements = { destination-unreachable, "
+                       "packet-too-big, time-exceeded, parameter-problem } ; }"),
+            std::string::npos);
   ASSERT_NE(dst, std::string::npos);
   ASSERT_NE(errors, std::string::npos);
   EXPECT_LT(dst, errors);
@@ -141,7 +148,7 @@ TEST(HostFirewallCompile, ConntrackReplacesTheStatelessRules) {
   const auto limit = batch.find("out_tap0 limit rate over 10/second");
   const auto est = batch.find("out_tap0 ct state established,related return\n");
   const auto invalid = batch.find("out_tap0 ct state invalid counter drop\n");
-  const auto nd = batch.find("out_tap0 icmpv6 type { nd-router-solicit");
+  const auto nd = batch.find("out_tap0 icmpv6 type @nd_mld return");
   ASSERT_NE(limit, std::string::npos);
   ASSERT_NE(est, std::string::npos);
   ASSERT_NE(invalid, std::string::npos);
@@ -149,7 +156,7 @@ TEST(HostFirewallCompile, ConntrackReplacesTheStatelessRules) {
   EXPECT_LT(est, invalid);
   EXPECT_LT(invalid, nd);
   EXPECT_EQ(batch.find("tcp flags"), std::string::npos);
-  EXPECT_EQ(batch.find("packet-too-big"), std::string::npos);  // related covers errors
+  EXPECT_EQ(batch.find("@icmpv6_errors"), std::string::npos);  // related covers errors
 }
 
 TEST(HostFirewallCompile, LogGroupLogsDeniesBeforeDropping) {
@@ -175,6 +182,28 @@ TEST(HostFirewallCompile, LogGroupLogsDeniesBeforeDropping) {
   EXPECT_EQ(batch.find("dport 80 limit rate 10/second log"), std::string::npos);
   fw.log_group.reset();
   EXPECT_EQ(compile_port_batch(fw).find(" log "), std::string::npos);
+}
+
+TEST(HostFirewallCompile, FingerprintFollowsTheCompiledChains) {
+  PortFirewall fw;
+  fw.port = "tap0";
+  const std::string base = port_fingerprint(fw);
+  EXPECT_EQ(base.size(), 16u);
+  EXPECT_EQ(port_fingerprint(fw), base);
+  fw.egress.push_back(parse("allow tcp from any to any port 80"));
+  const std::string with_rule = port_fingerprint(fw);
+  EXPECT_NE(with_rule, base);
+  fw.packet_rate_limit = 5;
+  EXPECT_NE(port_fingerprint(fw), with_rule);
+  fw.conntrack = true;  // a different kernel gives different chains
+  EXPECT_NE(port_fingerprint(fw), with_rule);
+  // Replacing swaps the elements (add alone would keep the old comment).
+  const std::string batch = compile_port_batch(fw, /*replace=*/true);
+  const auto del = batch.find("delete element bridge v6guard_fw in_ports { \"tap0\" }\n");
+  const auto add = batch.find("add element bridge v6guard_fw in_ports { \"tap0\" comment");
+  ASSERT_NE(del, std::string::npos);
+  ASSERT_NE(add, std::string::npos);
+  EXPECT_LT(del, add);
 }
 
 TEST(HostFirewallCompile, Removal) {

@@ -137,6 +137,32 @@ TEST_F(HostPlanTest, MldSnoopingAndQuerierFollowTheSpec) {
   EXPECT_FALSE(report.front().changed);
 }
 
+TEST_F(HostPlanTest, ChangedFirewallIsReplacedAtomicallyAndReported) {
+  PortSpec s = spec("brt", "tapa");
+  s.firewall = PortFirewall{};
+  ASSERT_TRUE(plan(s).apply(nl(), nft()).ok());
+  s.firewall->egress.push_back(
+      *parse_firewall_rule_text("allow tcp from any to any port 80", nullptr));
+  std::vector<StepReport> report;
+  ASSERT_TRUE(plan(s).apply(nl(), nft(), &report).ok());
+  EXPECT_EQ(report.back().name, "firewall");
+  EXPECT_TRUE(report.back().changed);
+  // A fresh reader (as after a restart) sees the new rules and their fingerprint.
+  Nft fresh;
+  ASSERT_TRUE(fresh.run("list chain bridge v6guard_fw out_tapa").ok());
+  bool changed = true;
+  PortFirewall fw = *s.firewall;
+  fw.port = "tapa";
+  ASSERT_TRUE(fresh.apply(fw, &changed).ok());
+  EXPECT_FALSE(changed);
+  fw.egress.clear();
+  ASSERT_TRUE(fresh.apply(fw, &changed).ok());
+  EXPECT_TRUE(changed);
+  EXPECT_EQ(fresh.ports(), std::vector<std::string>{"tapa"});
+  ASSERT_TRUE(plan(s).remove(nl(), nft()).ok());
+  EXPECT_FALSE(fw_table_present());
+}
+
 TEST_F(HostPlanTest, SharedBridgeDeletedWithItsLastPort) {
   auto a = plan(spec("brt", "tapa"));
   auto b = plan(spec("brt", "tapb"));
