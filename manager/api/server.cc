@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 namespace v6g::api {
 namespace {
@@ -111,6 +112,13 @@ class UnixHttpServer final : public httplib::Server {
     addr.sun_family = AF_UNIX;
     if (path.size() >= sizeof(addr.sun_path)) return Status::error("socket path too long: " + path);
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    // /run/v6guard is tmpfs and gone after a reboot; create the directory
+    // (not world-writable) rather than fail the daemon start.
+    const auto dir = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (!dir.empty() && std::filesystem::create_directories(dir, ec)) {
+      std::filesystem::permissions(dir, std::filesystem::perms(0755), ec);
+    }
     const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return Status::error(std::string("socket: ") + std::strerror(errno));
     // A stale socket from a previous run would make bind fail; only ever

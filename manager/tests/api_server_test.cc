@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "api/client.h"
@@ -281,11 +282,31 @@ TEST_F(ApiServerTest, StopIsPromptWithIdleKeepAliveClientsAndRemovesSocket) {
   EXPECT_EQ(err->code, Code::kUnavailable);
 }
 
-TEST_F(ApiServerTest, RestartOverStaleSocketFile) {
+TEST_F(ApiServerTest, CreatesAMissingSocketDirectoryButNeverReplacesAFile) {
+  options_.socket_path = dir_ + "/run/v6guard/api.sock";
   start();
+  EXPECT_TRUE(std::filesystem::is_socket(options_.socket_path));
   server_.reset();
-  // A crashed daemon leaves its socket behind; the next start must not fail.
-  options_.socket_path = dir_ + "/api.sock";
+  // A regular file where the socket should be is an operator mistake to
+  // report, not something to delete.
+  std::ofstream(options_.socket_path) << "precious";
+  Server other(options_);
+  EXPECT_FALSE(other.start().ok());
+  std::ifstream in(options_.socket_path);
+  std::string content;
+  in >> content;
+  EXPECT_EQ(content, "precious");
+}
+
+TEST_F(ApiServerTest, RestartOverStaleSocketFile) {
+  // A crashed daemon leaves its socket file behind (bound, nobody listening).
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", options_.socket_path.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ::close(fd);
+  ASSERT_TRUE(std::filesystem::is_socket(options_.socket_path));
   start();
   Event in, out;
   EXPECT_FALSE(client_->call(kEcho, in, out));
