@@ -98,8 +98,12 @@ void print_human(const pb::Struct& response, std::ostream& out) {
       printed_table = true;
     } else if (value.has_struct_value()) {
       out << key << ":\n";
-      pb::Struct nested = value.struct_value();
-      for (const auto& [k, v] : nested.fields()) out << "  " << k << ": " << scalar_text(v) << '\n';
+      std::vector<std::string> nested_keys;
+      for (const auto& [k, v] : value.struct_value().fields()) nested_keys.push_back(k);
+      std::sort(nested_keys.begin(), nested_keys.end());
+      for (const auto& k : nested_keys) {
+        out << "  " << k << ": " << scalar_text(value.struct_value().fields().at(k)) << '\n';
+      }
     } else {
       out << key << ": " << scalar_text(value) << '\n';
     }
