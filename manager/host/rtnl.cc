@@ -326,34 +326,19 @@ Status Rtnl::vlan_del(int ifindex, std::uint16_t vid) {
 namespace {
 
 // One port's entry in the AF_BRIDGE link dump: VLANs and IFLA_PROTINFO flags.
-struct BridgePortDump {
+// One port's VLANs out of the AF_BRIDGE link dump (the dump has no ifindex
+// filter; RTM_GETVLAN would have one but needs 5.8+ and range handling).
+struct PortVlanDump {
   int ifindex = 0;
-  bool found = false;
   std::vector<Rtnl::PortVlan> vlans;
-  PortFlags flags;
 };
 
-int collect_bridge_port(const struct nlmsghdr* nlh, void* data) {
-  auto* dump = static_cast<BridgePortDump*>(data);
+int collect_port_vlans(const struct nlmsghdr* nlh, void* data) {
+  auto* dump = static_cast<PortVlanDump*>(data);
   if (nlh->nlmsg_type != RTM_NEWLINK) return MNL_CB_OK;
   const auto* ifm = static_cast<const struct ifinfomsg*>(mnl_nlmsg_get_payload(nlh));
   if (ifm->ifi_index != dump->ifindex) return MNL_CB_OK;
-  dump->found = true;
-  collect_vlans(nlh, &dump->vlans);
-  AttrTable<IFLA_MAX + 1> tb;
-  if (mnl_attr_parse(nlh, sizeof(*ifm), AttrTable<IFLA_MAX + 1>::put, &tb) < 0 ||
-      tb.at[IFLA_PROTINFO] == nullptr)
-    return MNL_CB_OK;
-  AttrTable<IFLA_BRPORT_MAX + 1> port;
-  if (mnl_attr_parse_nested(tb.at[IFLA_PROTINFO], AttrTable<IFLA_BRPORT_MAX + 1>::put, &port) < 0)
-    return MNL_CB_OK;
-  auto flag = [&port](unsigned type, bool fallback) {
-    return port.at[type] != nullptr ? mnl_attr_get_u8(port.at[type]) != 0 : fallback;
-  };
-  dump->flags.isolated = flag(IFLA_BRPORT_ISOLATED, false);
-  dump->flags.learning = flag(IFLA_BRPORT_LEARNING, true);
-  dump->flags.unicast_flood = flag(IFLA_BRPORT_UNICAST_FLOOD, true);
-  return MNL_CB_OK;
+  return collect_vlans(nlh, &dump->vlans);
 }
 
 }  // namespace
@@ -362,9 +347,9 @@ std::vector<Rtnl::PortVlan> Rtnl::port_vlans(int ifindex) {
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   struct nlmsghdr* nlh = put_link_header(buf.data(), RTM_GETLINK, NLM_F_DUMP, AF_BRIDGE, 0);
   mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_BRVLAN);
-  BridgePortDump dump;
+  PortVlanDump dump;
   dump.ifindex = ifindex;
-  if (transact(nlh, collect_bridge_port, &dump) != 0) return {};
+  if (transact(nlh, collect_port_vlans, &dump) != 0) return {};
   return dump.vlans;
 }
 
