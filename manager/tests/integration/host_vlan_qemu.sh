@@ -8,8 +8,8 @@
 # the host) runs with filtering available.
 #
 # Needs an extracted Debian kernel package (dpkg -x) with depmod run:
-#   V6G_GUEST_KIMG (default: the cache scripts/vm-run.sh fills,
-#   /var/cache/v6guard/kimg/<kver>), KVER taken from its /boot.
+#   V6G_GUEST_KIMG (default: $V6G_KIMG_CACHE/<kver>, the cache
+#   scripts/vm-run.sh uses, filled here the same way if empty).
 # Skips (exit 4) when it, qemu or busybox is missing.
 set -u
 SELF=$(readlink -f "$0")
@@ -105,9 +105,25 @@ fi
 
 # ---- on the host ----
 BUILD=$(readlink -f "${V6G_BUILD_DIR:-build}")
-# Default: the unpacked kernel scripts/vm-run.sh caches (one dir per version).
-KIMG=${V6G_GUEST_KIMG:-$(ls -d /var/cache/v6guard/kimg/*/boot 2>/dev/null | head -1 | sed 's|/boot$||')}
-KIMG=${KIMG:-/tmp/v6g-lab/kimg}
+# Default: the unpacked kernel in the cache scripts/vm-run.sh keeps (same
+# layout: $cache/<kver>). On a fresh machine the integration tier runs before
+# the selftests, so fill the cache the same way vm-run.sh does.
+CACHE=${V6G_KIMG_CACHE:-/var/cache/v6guard/kimg}
+if [ -z "${V6G_GUEST_KIMG:-}" ]; then
+  SRC=$(cd "$(dirname "$SELF")/../../.." && pwd)
+  KVER=$(make -s -C "$SRC/kmod" kver 2>/dev/null)
+  if [ -n "$KVER" ] && [ ! -f "$CACHE/$KVER/boot/vmlinuz-$KVER" ] && command -v apt-get >/dev/null; then
+    mkdir -p "$CACHE"
+    (cd "$CACHE" && { ls linux-image-"$KVER"_*.deb >/dev/null 2>&1 ||
+      apt-get download "linux-image-$KVER" >/dev/null 2>&1; }) &&
+      rm -rf "$CACHE/$KVER.tmp.$$" &&
+      dpkg -x "$(ls "$CACHE"/linux-image-"$KVER"_*.deb | tail -1)" "$CACHE/$KVER.tmp.$$" &&
+      depmod -b "$CACHE/$KVER.tmp.$$" "$KVER" &&
+      { mv -T "$CACHE/$KVER.tmp.$$" "$CACHE/$KVER" 2>/dev/null || rm -rf "$CACHE/$KVER.tmp.$$"; }
+  fi
+  V6G_GUEST_KIMG=${KVER:+$CACHE/$KVER}
+fi
+KIMG=${V6G_GUEST_KIMG:-/tmp/v6g-lab/kimg}
 [ -x "$BUILD/manager/host/v6g-hostctl" ] || { echo "SKIP: v6g-hostctl not built"; exit 4; }
 [ -x "$BUILD/manager/tests/host_plan_test" ] || { echo "SKIP: host_plan_test not built"; exit 4; }
 KERNEL=$(ls "$KIMG"/boot/vmlinuz-* 2>/dev/null | head -1)
