@@ -8,11 +8,24 @@
 /* Caps memory per namespace; inserts beyond it fail with -E2BIG. */
 #define V6G_BINDINGS_MAX_BUCKETS (1U << 20)
 
+/*
+ * Tenants choose their source addresses and MACs, so the binding hash is
+ * keyed siphash with a random key (rhashtable's seed is not used). The key
+ * struct is 32 zero-padded, 8-byte aligned bytes: hash it as four words.
+ */
+static u32 v6g_binding_hash(const void *data, u32 len, u32 seed)
+{
+	const u64 *w = data;
+
+	BUILD_BUG_ON(sizeof(struct v6g_binding_key) != 4 * sizeof(u64));
+	return (u32)siphash_4u64(w[0], w[1], w[2], w[3], &v6g_hash_key);
+}
+
 static const struct rhashtable_params v6g_binding_params = {
 	.key_len = sizeof(struct v6g_binding_key),
 	.key_offset = offsetof(struct v6g_binding, key),
 	.head_offset = offsetof(struct v6g_binding, node),
-	.hashfn = v6g_hashfn,
+	.hashfn = v6g_binding_hash,
 	.max_size = V6G_BINDINGS_MAX_BUCKETS,
 	.automatic_shrinking = true,
 };

@@ -89,7 +89,6 @@ bool v6g_binding_known(struct v6g_net *vn, const struct v6g_binding_key *key);
 int v6g_binding_add(struct v6g_net *vn, const struct v6g_binding_key *key);
 int v6g_binding_del(struct v6g_net *vn, const struct v6g_binding_key *key);
 void v6g_bindings_flush(struct v6g_net *vn, u32 ifindex);
-u32 v6g_hashfn(const void *data, u32 len, u32 seed);
 
 /* netlink.c */
 int v6g_genl_init(void);

@@ -29,8 +29,9 @@ list=/tmp/bindings.txt nftset=/tmp/set.nft
 awk -v n="$N" -v port="$a_port" -v mac="$a_mac" 'BEGIN {
 	printf "%s 0 %s 2001:db8::a\n", port, mac
 	for (i = 1; i < n; i++)
-		printf "%s 0 02:00:00:%02x:%02x:%02x 2001:db8:1::%x\n", port,
-			int(i / 65536) % 256, int(i / 256) % 256, i % 256, i
+		printf "%s 0 02:00:00:%02x:%02x:%02x 2001:db8:1::%x:%x\n", port,
+			int(i / 65536) % 256, int(i / 256) % 256, i % 256,
+			int(i / 65536), i % 65536
 }' >"$list"
 awk 'BEGIN { print "add element bridge v6g_bench bound {" }
      { printf "%s%s . %s . %s", (NR > 1 ? ",\n" : ""), $1, $3, $4 }
