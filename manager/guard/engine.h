@@ -8,12 +8,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/net.h"
 #include "common/reason.h"
+#include "common/status.h"
 #include "datapath/datapath.h"
 #include "packet/packet.h"
 
@@ -39,12 +41,12 @@ struct BindingChange {
 struct SecurityEvent {
   Nanos first_seen = 0;
   Nanos last_seen = 0;
-  std::string event_type;     // e.g. "ra_guard", "source_guard", "nd_inspection"
-  std::string severity;       // "low" | "medium" | "high" | "critical"
+  std::string event_type;  // e.g. "ra_guard", "source_guard", "nd_inspection"
+  std::string severity;    // "low" | "medium" | "high" | "critical"
   std::string vm_id;
   std::string tenant_id;
   std::string interface_id;
-  Reason violation{};         // the reason that triggered it
+  Reason violation{};  // the reason that triggered it
   Ip6Addr blocked_source;
   MacAddr blocked_mac;
   std::vector<std::string> expected_sources;
@@ -66,5 +68,148 @@ struct Effects {
     events.clear();
   }
 };
+
+// ---------------------------------------------------------------------------
+// Policy and state types.
+
+using PortRole = datapath::PortRole;
+
+// RA Guard (IETF RA-Guard draft, RFC 6105): device-wide state...
+enum class RaDeviceState : std::uint8_t { kOff, kLearning, kActive };
+// ...and per router port. VM ports never forward RAs whatever the state.
+enum class RaPortState : std::uint8_t { kBlocking, kForwarding, kLearning };
+
+// RFC 6620 FCFS SAVI binding states.
+enum class BindingState : std::uint8_t { kTentative, kValid, kTestingVal };
+
+// M/O flag policy for RAs on router ports.
+enum class RaFlagPolicy : std::uint8_t { kAny, kMustBeClear, kMustBeSet };
+
+// One port's policy. Fields named after the seed API map 1:1
+// (IPv6SecurityConfig, IPv6Config, NetworkSecurityPolicy); rate limits are
+// packets per second, 0 = unlimited, burst = one second's worth.
+struct PortPolicy {
+  PortId port = 0;
+  PortRole role = PortRole::kVm;
+  std::uint16_t vlan = 0;  // 0 = untagged
+  MacAddr mac;             // the VM's MAC; zero = not enforced
+  std::string vm_id, tenant_id, interface_id;
+  bool monitor = false;  // log-only: count and report, never drop
+
+  // IPv6SecurityConfig
+  bool enable_ra_guard = true;
+  std::vector<Ip6Addr> allowed_ra_sources;  // empty = any link-local source
+  bool enable_source_guard = true;
+  bool strict_source_validation = true;  // also match the frame's source MAC
+  bool block_hop_by_hop = false;
+  bool block_routing_header = false;
+  bool block_fragment_header = false;
+  bool block_destination_options = false;
+  std::uint32_t nd_rate_limit = 0;
+  std::uint32_t icmpv6_rate_limit = 0;
+  std::uint32_t ra_rate_limit = 0;
+  bool enable_mld_snooping = true;  // host side (bridge); kept for the API mapping
+  std::uint32_t multicast_rate_limit = 0;
+  // IPv6Config
+  Nanos temp_valid_lifetime = 86400 * kSecond;  // privacy / RFC 7217 bindings
+  bool enable_privacy_extensions = true;
+  bool enable_stable_privacy = true;
+  // NetworkSecurityPolicy
+  std::uint32_t packet_rate_limit = 0;
+  bool log_security_events = true;
+
+  // Bindings.
+  std::vector<Ip6Prefix> allocated_prefixes;  // learning only inside these (+ link-local)
+  std::vector<Ip6Addr> static_addresses;      // VALID forever, count in the cap
+  std::uint32_t max_bindings = 16;            // ND cache exhaustion cap
+  Nanos binding_lifetime = 86400 * kSecond;   // EUI-64 / non-privacy learnt bindings
+  bool block_tunnels = true;                  // IPv6-in-IPv6, GRE, Teredo from VM ports
+
+  // RA Guard criteria (router ports).
+  std::vector<MacAddr> allowed_ra_macs;        // empty = any
+  std::vector<Ip6Prefix> allowed_ra_prefixes;  // empty = any
+  RaFlagPolicy managed_flag = RaFlagPolicy::kAny;
+  RaFlagPolicy other_flag = RaFlagPolicy::kAny;
+  packet::RouterPreference max_router_preference = packet::RouterPreference::kHigh;
+  Nanos ra_learning_period = 0;  // 0 = no learning: straight to Forwarding
+  bool forward_during_learning = false;
+};
+
+struct EngineConfig {
+  RaDeviceState ra_device_state = RaDeviceState::kActive;
+  Nanos dad_timeout = kSecond;               // TENTATIVE -> VALID (RFC 4862 RetransTimer)
+  Nanos testing_val_grace = 5 * kSecond;     // TESTING_VAL -> removed without traffic
+  Nanos event_window = 10 * kSecond;         // aggregation window per (port, reason, source)
+  std::size_t max_pending_events = 65536;    // aggregation slots before overflow folding
+  std::size_t binding_capacity_hint = 1024;  // initial table capacity
+};
+
+struct BindingInfo {
+  PortId port = 0;
+  std::uint16_t vlan = 0;
+  MacAddr mac;
+  Ip6Addr addr;
+  BindingState state = BindingState::kTentative;
+  bool is_static = false;
+  Nanos expires = 0;  // 0 = never (static)
+};
+
+class BindingTable;  // flat open-addressing table, engine.cc
+struct PortState;
+
+class Engine {
+ public:
+  explicit Engine(EngineConfig cfg = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Insert or replace a port's policy. Static addresses become VALID
+  // bindings (reported in Effects.bindings through the next decide/tick
+  // batch via pending_changes()). Router ports enter RA learning.
+  Status upsert_port(const PortPolicy& policy, Nanos now, Effects& out);
+  void remove_port(PortId port, Effects& out);
+  bool has_port(PortId port) const;
+
+  // The hot path: one verdict per frame. Never allocates unless a new event
+  // window or binding is created.
+  Decision decide(PortId port, const packet::ParsedPacket& pkt, Nanos now, Effects& out);
+  // A frame the parser rejected (RFC 7113, RFC 6980, malformed ND...): drop,
+  // count, report. src_mac/src_ip as far as the parser got (zero if not).
+  Decision decide_parse_failure(PortId port, Reason why, const MacAddr& src_mac,
+                                const Ip6Addr& src_ip, Nanos now, Effects& out);
+  // Timers: binding state machine, RA learning periods, event windows.
+  void tick(Nanos now, Effects& out);
+  // Close every open event window now (shutdown, tests).
+  void flush_events(Nanos now, Effects& out);
+
+  // RA Guard administration.
+  void set_ra_device_state(RaDeviceState state, Nanos now);
+  RaDeviceState ra_device_state() const;
+  // Pin a port's RA state (manual configuration); unpin = back to learning.
+  Status set_ra_port_state(PortId port, RaPortState state, Nanos now);
+  Status unpin_ra_port_state(PortId port, Nanos now);
+  std::optional<RaPortState> ra_port_state(PortId port) const;
+
+  // Bindings.
+  Status add_static_binding(PortId port, const Ip6Addr& addr, Effects& out);
+  Status remove_binding(PortId port, const Ip6Addr& addr, Effects& out);
+  std::vector<BindingInfo> bindings(std::optional<PortId> port = std::nullopt) const;
+  std::size_t binding_count() const;
+  std::size_t port_binding_count(PortId port) const;
+  std::size_t binding_memory_bytes() const;  // table storage, for the memory goal
+
+  // Counters per (port, reason).
+  std::uint64_t counter(PortId port, Reason why) const;
+  std::vector<std::pair<Reason, std::uint64_t>> counters(PortId port) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+std::string_view ra_port_state_name(RaPortState s);
+std::string_view ra_device_state_name(RaDeviceState s);
+std::string_view binding_state_name(BindingState s);
 
 }  // namespace v6g::guard
