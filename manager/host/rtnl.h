@@ -89,6 +89,7 @@ class Rtnl {
 
 // Kernel capability probes. Each runs in a throwaway network namespace of a
 // forked child, so they never create anything in the caller's namespace.
+// The child allocates, so call this before starting threads (daemon startup).
 struct KernelCaps {
   bool bridge_vlan_filtering = false;  // CONFIG_BRIDGE_VLAN_FILTERING
   bool vlan_8021q = false;             // CONFIG_VLAN_8021Q (subinterfaces)
