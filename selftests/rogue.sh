@@ -45,6 +45,11 @@ ip -n "$victim" -6 addr flush dev eth0 scope global dynamic
 ip -n "$victim" -6 route del default 2>/dev/null
 
 # 2. Guarded: the evil port is a VM port (fail mode open must not matter).
+# Drops are also announced on the genl "events" multicast group.
+events=$(mktemp)
+trap 'cleanup_ns; rm -f "$events"' EXIT
+ip netns exec "$br" "$KMODCTL" events 8 >"$events" 2>&1 &
+busywait 3000 grep -q listening "$events" || fail "events listener did not start"
 ctl port-set "$evil_port" --role vm --fail open || fail "port-set"
 ra1=$(snmp6 "$victim" Icmp6InRouterAdvertisements)
 send_ra 2001:db8:2::/64
@@ -67,4 +72,10 @@ sleep 0.5
 [ "$(snmp6 "$victim" Udp6NoPorts)" = "$ud1" ] || fail "DHCPv6 ADVERTISE reached the victim"
 [ "$(ctl counter "$evil_port" dhcpv6_server_from_vm_port)" -ge 1 ] || fail "DHCPv6 drop not counted"
 ctl counters | sed 's/^/# /'
+kill %1 2>/dev/null
+wait 2>/dev/null
+grep '^event' "$events" | sort | uniq -c | sed 's/^/# /' | head
+grep -q "^event $evil_port ra_from_vm_port fe80::" "$events" || fail "no RA drop event"
+grep -q "^event $evil_port dhcpv6_server_from_vm_port 2001:db8::e" "$events" ||
+	fail "no DHCPv6 drop event"
 exit 0

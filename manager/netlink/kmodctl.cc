@@ -229,6 +229,8 @@ int bad_attrs(KmodDatapath& dp) {
 int events(KmodDatapath& dp, int seconds) {
   if (dp.events_group() == 0) return fail(Status::error("no events group"));
   if (Status s = dp.socket().join_group(dp.events_group()); !s.ok()) return fail(s);
+  std::printf("listening\n");
+  std::fflush(stdout);
   auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   while (std::chrono::steady_clock::now() < end) {
     Status s = dp.socket().receive(200, [](const nlmsghdr* nlh) {
