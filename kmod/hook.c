@@ -205,19 +205,29 @@ static unsigned int v6g_hook(void *priv, struct sk_buff *skb,
 		return NF_ACCEPT;
 	src_mac = eth_hdr(skb)->h_source;
 
-	if (skb_vlan_tag_present(skb)) {
+	/*
+	 * The receive path moves the outer tag out of band; a second
+	 * (QinQ) tag stays in the frame and must not hide an RA. Bindings
+	 * use the outermost VLAN id.
+	 */
+	if (skb_vlan_tag_present(skb))
 		vlan = skb_vlan_tag_get_id(skb);
-	} else if (eth_type_vlan(proto)) {
+	if (eth_type_vlan(proto)) {
 		struct vlan_hdr _vh;
 		const struct vlan_hdr *vh;
 
 		vh = skb_header_pointer(skb, 0, sizeof(_vh), &_vh);
 		if (!vh)
-			return v6g_drop(state, port, 0, src_mac, NULL,
+			return v6g_drop(state, port, vlan, src_mac, NULL,
 					V6G_R_TRUNCATED);
-		vlan = ntohs(vh->h_vlan_TCI) & VLAN_VID_MASK;
+		if (!skb_vlan_tag_present(skb))
+			vlan = ntohs(vh->h_vlan_TCI) & VLAN_VID_MASK;
 		proto = vh->h_vlan_encapsulated_proto;
 		nhoff = VLAN_HLEN;
+		/* A third tag: an encapsulation we do not look through. */
+		if (eth_type_vlan(proto))
+			return v6g_drop(state, port, vlan, src_mac, NULL,
+					V6G_R_TUNNEL_BLOCKED);
 	}
 
 	if ((port->flags & V6G_PORT_F_MAC_CHECK) &&

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # VLAN-tagged traffic: bindings match on (port, VLAN, MAC, address); a
-# binding on another VLAN is no match; an RA inside a VLAN is still an RA.
+# binding on another VLAN is no match; an RA inside a VLAN, or inside QinQ
+# (outer tag out of band, inner tag in the frame), is still an RA.
 . "$(dirname "$0")/lib.sh"
 trap cleanup_ns EXIT
 require "$KMODCTL" ping ra6
@@ -43,4 +44,29 @@ sleep 0.5
 [ "$(snmp6 "$b" Icmp6InRouterAdvertisements)" = "$before" ] || fail "tagged RA reached b"
 [ -z "$(ip -n "$b" -6 route show default)" ] || fail "b learnt a default route"
 [ "$(ctl counter "$a_port" ra_from_vm_port)" -ge 1 ] || fail "tagged RA drop not counted"
+
+# QinQ: the outer 802.1ad tag is taken out of band on receive, the inner
+# 802.1Q tag stays in the frame. An RA inside must still be seen.
+for ns in "$a" "$b"; do
+	ip -n "$ns" link add link eth0 name eth0.300 type vlan protocol 802.1ad id 300 &&
+		ip -n "$ns" link add link eth0.300 name eth0.300.400 type vlan id 400 ||
+		skip "no 802.1ad"
+	ip -n "$ns" link set eth0.300 up
+	ip -n "$ns" link set eth0.300.400 up
+done
+send_qinq_ra() {
+	ip netns exec "$a" ra6 -i eth0.300.400 -d ff02::1 -t 1800 \
+		-P "2001:db8:300::/64#LA#3600#3600" >/dev/null 2>&1
+}
+ctl port-del "$a_port" || fail "port-del"
+before=$(snmp6 "$b" Icmp6InRouterAdvertisements)
+send_qinq_ra
+busywait 2000 test "$(snmp6 "$b" Icmp6InRouterAdvertisements)" -gt "$before" ||
+	fail "control: QinQ RA did not reach b unguarded"
+ctl port-set "$a_port" --role vm --fail open || fail "port-set again"
+before=$(snmp6 "$b" Icmp6InRouterAdvertisements)
+send_qinq_ra
+sleep 0.5
+[ "$(snmp6 "$b" Icmp6InRouterAdvertisements)" = "$before" ] || fail "QinQ RA reached b"
+[ "$(ctl counter "$a_port" ra_from_vm_port)" -ge 1 ] || fail "QinQ RA drop not counted"
 exit 0
