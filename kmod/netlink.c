@@ -301,6 +301,9 @@ static int v6g_dump_bindings_done(struct netlink_callback *cb)
 		rhashtable_walk_exit(iter);
 		kfree(iter);
 	}
+	/* A dump abandoned mid-way may still hold the entry that did not fit.
+	 */
+	kfree((void *)cb->args[1]);
 	return 0;
 }
 
