@@ -119,6 +119,15 @@ std::string_view severity_for(Reason r) {
   }
 }
 
+bool same_ra_policy(const PortPolicy& a, const PortPolicy& b) {
+  return a.enable_ra_guard == b.enable_ra_guard && a.allowed_ra_sources == b.allowed_ra_sources &&
+         a.ra_rate_limit == b.ra_rate_limit && a.allowed_ra_macs == b.allowed_ra_macs &&
+         a.allowed_ra_prefixes == b.allowed_ra_prefixes && a.managed_flag == b.managed_flag &&
+         a.other_flag == b.other_flag && a.max_router_preference == b.max_router_preference &&
+         a.ra_learning_period == b.ra_learning_period &&
+         a.forward_during_learning == b.forward_during_learning;
+}
+
 }  // namespace
 
 struct RaSource {
@@ -616,8 +625,11 @@ Status Engine::upsert_port(const PortPolicy& policy, Nanos now, Effects& out) {
     ps.bindings = 0;
   }
   const auto old_static = ps.policy.static_addresses;
+  const bool ra_changed = inserted || moved || !same_ra_policy(ps.policy, policy);
   ps.apply(policy);
-  if (inserted || moved) {
+  // New RA criteria or learning settings: what was learnt under the old
+  // ones proves nothing, so learn again. Re-applying the same policy is a no-op.
+  if (ra_changed) {
     if (!ps.ra_pinned) I.enter_learning(ps, now);
   }
   // Static bindings no longer configured go; configured ones are (re)added.
