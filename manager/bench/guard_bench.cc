@@ -41,9 +41,22 @@ Ip6Prefix port_prefix(int p) {
   return pre;
 }
 
+struct Bound {
+  PortId port;
+  MacAddr mac;
+  Ip6Addr addr;
+};
+
+struct Entry {
+  PortId port;
+  bool roam;  // bound-source data: re-aimed at a different binding each time
+  packet::ParsedPacket pkt;
+};
+
 struct Fixture {
   Engine engine;
-  std::vector<std::pair<PortId, packet::ParsedPacket>> stream;
+  std::vector<Entry> stream;
+  std::vector<Bound> bound;  // every binding, so lookups touch the whole table
 
   Fixture() : engine(make_cfg()) {
     Effects fx;
@@ -54,7 +67,10 @@ struct Fixture {
       pol.allocated_prefixes = {port_prefix(p)};
       pol.max_bindings = 128;
       pol.nd_rate_limit = 1'000'000;
-      for (int i = 0; i < kPerPort; ++i) pol.static_addresses.push_back(port_addr(p, i));
+      for (int i = 0; i < kPerPort; ++i) {
+        pol.static_addresses.push_back(port_addr(p, i));
+        bound.push_back({pol.port, pol.mac, port_addr(p, i)});
+      }
       if (!engine.upsert_port(pol, 0, fx)) std::abort();
     }
     std::mt19937 rng(42);
@@ -70,6 +86,7 @@ struct Fixture {
       pkt.upper.present = true;
       pkt.klass = packet::PacketClass::kData;
       pkt.message = packet::Transport{4000, 443};
+      bool roam = false;
       if (pick < 4) {
         pkt.klass = packet::PacketClass::kNeighborSolicit;
         pkt.ip.hop_limit = 255;
@@ -92,8 +109,10 @@ struct Fixture {
         ns.target = pkt.ip.src;
         pkt.ip.src = Ip6Addr{};
         pkt.message = ns;
+      } else {
+        roam = true;
       }
-      stream.emplace_back(static_cast<PortId>(100 + p), pkt);
+      stream.push_back({static_cast<PortId>(100 + p), roam, pkt});
     }
   }
   static EngineConfig make_cfg() {
@@ -107,11 +126,17 @@ void BM_GuardMixed(benchmark::State& state) {
   static Fixture f;
   Effects fx;
   Nanos now = kSecond;
-  std::size_t i = 0, drops = 0;
+  std::size_t i = 0, drops = 0, b = 0;
   for (auto _ : state) {
-    const auto& [port, pkt] = f.stream[i++ & 4095];
+    Entry& e = f.stream[i++ & 4095];
+    if (e.roam) {
+      b = (b + 7919) % f.bound.size();
+      e.port = f.bound[b].port;
+      e.pkt.eth.src = f.bound[b].mac;
+      e.pkt.ip.src = f.bound[b].addr;
+    }
     now += 100;
-    const Decision d = f.engine.decide(port, pkt, now, fx);
+    const Decision d = f.engine.decide(e.port, e.pkt, now, fx);
     drops += d.verdict == Verdict::kDrop;
     benchmark::DoNotOptimize(d);
   }
