@@ -90,7 +90,7 @@ struct ExtHeaders {
   std::uint8_t routing_type = 0;
   bool fragment = false;
   bool destination_options = false;
-  bool router_alert = false;       // hop-by-hop Router Alert option present
+  bool router_alert = false;             // hop-by-hop Router Alert option present
   std::uint16_t router_alert_value = 0;  // 0 = MLD (RFC 2711)
   bool esp_or_ah = false;
   // Fragment header fields (valid when fragment).
@@ -104,9 +104,9 @@ struct ExtHeaders {
 // Upper-layer protocol reached at the end of the chain.
 struct UpperLayer {
   std::uint8_t protocol = kProtoNoNext;  // next header value that ended the chain
-  bool present = false;  // false for non-first fragments / no-next-header
-  std::size_t offset = 0;  // offset from frame start
-  std::size_t length = 0;  // bytes of upper-layer data in this frame
+  bool present = false;                  // false for non-first fragments / no-next-header
+  std::size_t offset = 0;                // offset from frame start
+  std::size_t length = 0;                // bytes of upper-layer data in this frame
 };
 
 // ND options. Fixed capacity: extra occurrences are counted, not stored.
@@ -195,9 +195,9 @@ struct Redirect {
 };
 
 struct Mld {
-  std::uint8_t type = 0;  // kMldQuery / kMldV1Report / kMldV1Done / kMldV2Report
-  std::uint8_t version = 1;  // 1 or 2 (queries: 2 when length >= 28)
-  Ip6Addr group;             // multicast address (v1, v2 query); :: for general query
+  std::uint8_t type = 0;      // kMldQuery / kMldV1Report / kMldV1Done / kMldV2Report
+  std::uint8_t version = 1;   // 1 or 2 (queries: 2 when length >= 28)
+  Ip6Addr group;              // multicast address (v1, v2 query); :: for general query
   std::uint16_t records = 0;  // v2 report: number of records
 };
 
@@ -221,9 +221,9 @@ struct Tunnel {
 };
 struct OtherUpper {};
 
-using Message = std::variant<std::monostate, RouterSolicit, RouterAdvert, NeighborSolicit,
-                             NeighborAdvert, Redirect, Mld, Dhcpv6, OtherIcmpv6, Transport,
-                             Tunnel, OtherUpper>;
+using Message =
+    std::variant<std::monostate, RouterSolicit, RouterAdvert, NeighborSolicit, NeighborAdvert,
+                 Redirect, Mld, Dhcpv6, OtherIcmpv6, Transport, Tunnel, OtherUpper>;
 
 // Coarse class used for rate-limit buckets, counters and kernel punt rules.
 enum class PacketClass : std::uint8_t {
@@ -238,8 +238,8 @@ enum class PacketClass : std::uint8_t {
   kDhcpv6Server,
   kIcmpv6Other,
   kTunnel,
-  kData,           // TCP/UDP/other upper layer
-  kFragmentTail,   // non-first fragment: upper layer not visible
+  kData,          // TCP/UDP/other upper layer
+  kFragmentTail,  // non-first fragment: upper layer not visible
 };
 
 struct ParsedPacket {

@@ -1,0 +1,89 @@
+#include "packet/pcap_reader.h"
+
+#include <pcap/pcap.h>
+
+#include <cstring>
+#include <memory>
+
+namespace v6g::packet {
+namespace {
+
+constexpr int kDltEn10mb = DLT_EN10MB;
+constexpr int kDltLinuxSll = DLT_LINUX_SLL;
+#ifdef DLT_LINUX_SLL2
+constexpr int kDltLinuxSll2 = DLT_LINUX_SLL2;
+#else
+constexpr int kDltLinuxSll2 = 276;
+#endif
+
+std::uint16_t be16(const std::uint8_t* p) { return static_cast<std::uint16_t>((p[0] << 8) | p[1]); }
+
+// Cooked header -> (protocol, source link address, payload offset).
+bool cooked_to_ethernet(int dlt, const std::uint8_t* p, std::size_t len, PcapFrame& out) {
+  std::uint16_t proto = 0;
+  std::uint16_t halen = 0;
+  const std::uint8_t* addr = nullptr;
+  std::size_t hdr = 0;
+  if (dlt == kDltLinuxSll) {  // type(2) arphrd(2) halen(2) addr(8) proto(2)
+    hdr = 16;
+    if (len < hdr) return false;
+    halen = be16(p + 4);
+    addr = p + 6;
+    proto = be16(p + 14);
+  } else {  // SLL2: proto(2) rsvd(2) ifindex(4) arphrd(2) type(1) halen(1) addr(8)
+    hdr = 20;
+    if (len < hdr) return false;
+    proto = be16(p);
+    halen = p[11];
+    addr = p + 12;
+  }
+  std::uint8_t eth[14] = {};
+  if (halen == 6) std::memcpy(eth + 6, addr, 6);
+  eth[12] = static_cast<std::uint8_t>(proto >> 8);
+  eth[13] = static_cast<std::uint8_t>(proto & 0xff);
+  const auto* e = reinterpret_cast<const std::byte*>(eth);
+  const auto* payload = reinterpret_cast<const std::byte*>(p + hdr);
+  out.data.assign(e, e + sizeof eth);
+  out.data.insert(out.data.end(), payload, payload + (len - hdr));
+  return true;
+}
+
+}  // namespace
+
+PcapFile read_pcap(const std::string& path) {
+  PcapFile result;
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  std::unique_ptr<pcap_t, decltype(&pcap_close)> pcap(
+      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf),
+      &pcap_close);
+  if (!pcap) {
+    result.error = errbuf;
+    return result;
+  }
+  const int dlt = pcap_datalink(pcap.get());
+  if (dlt != kDltEn10mb && dlt != kDltLinuxSll && dlt != kDltLinuxSll2) {
+    result.error = std::string("unsupported link type ") +
+                   (pcap_datalink_val_to_name(dlt) ? pcap_datalink_val_to_name(dlt) : "?");
+    return result;
+  }
+  pcap_pkthdr* hdr = nullptr;
+  const u_char* data = nullptr;
+  int rc = 0;
+  while ((rc = pcap_next_ex(pcap.get(), &hdr, &data)) == 1) {
+    PcapFrame f;
+    f.timestamp_ns = static_cast<std::uint64_t>(hdr->ts.tv_sec) * 1000000000ULL +
+                     static_cast<std::uint64_t>(hdr->ts.tv_usec);
+    f.original_length = hdr->len;
+    if (dlt == kDltEn10mb) {
+      const auto* b = reinterpret_cast<const std::byte*>(data);
+      f.data.assign(b, b + hdr->caplen);
+    } else if (!cooked_to_ethernet(dlt, data, hdr->caplen, f)) {
+      continue;  // runt cooked header: nothing to parse
+    }
+    result.frames.push_back(std::move(f));
+  }
+  if (rc == PCAP_ERROR) result.error = pcap_geterr(pcap.get());
+  return result;
+}
+
+}  // namespace v6g::packet
