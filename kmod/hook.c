@@ -169,6 +169,7 @@ static unsigned int v6g_router_verdict(struct v6g_port *port,
 	switch (class) {
 	case V6G_C_ROUTER:
 	case V6G_C_HIDDEN:
+	case V6G_C_MALFORMED: /* may hide an RA: the inspector decides */
 		return v6g_punt(port, false);
 	case V6G_C_CONTROL:
 		return v6g_punt(port, true);

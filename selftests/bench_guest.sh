@@ -13,7 +13,7 @@ set -a; . "$out/env" 2>/dev/null; set +a
 . "$(dirname "$0")/lib.sh"
 N=${V6G_BENCH_BINDINGS:-100000}
 COUNT=${V6G_BENCH_FRAMES:-200000}
-ROUNDS=${V6G_BENCH_ROUNDS:-3}
+ROUNDS=${V6G_BENCH_ROUNDS:-5}
 exec > >(tee "$out/tap.log") 2>&1
 trap cleanup_ns EXIT
 modprobe -a veth bridge pktgen nf_tables nft_chain_bridge 2>/dev/null
