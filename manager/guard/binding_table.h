@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <random>
 #include <vector>
 
 #include "common/net.h"
@@ -138,7 +139,7 @@ class BindingTable {
     std::memcpy(&a, k.addr, 8);
     std::memcpy(&b, k.addr + 8, 8);
     std::uint64_t h = (a ^ seed_) * 0x9e3779b97f4a7c15ULL;
-    h ^= (b + k.vlan) * 0xc2b2ae3d27d4eb4fULL;
+    h ^= ((b ^ (seed_ >> 17 | seed_ << 47)) + k.vlan) * 0xc2b2ae3d27d4eb4fULL;
     h ^= h >> 29;
     h *= 0x94d049bb133111ebULL;
     h ^= h >> 32;
@@ -162,7 +163,14 @@ class BindingTable {
   std::vector<BindingSlot> slots_;
   std::size_t mask_ = 0;
   std::size_t size_ = 0;
-  std::uint64_t seed_ = reinterpret_cast<std::uintptr_t>(this) * 0x2545f4914f6cdd1dULL;
+  // Addresses are guest-chosen: a per-table random seed keeps probe runs
+  // from being steered into one long chain.
+  std::uint64_t seed_ = random_seed();
+
+  static std::uint64_t random_seed() {
+    std::random_device rd;
+    return (std::uint64_t{rd()} << 32) | rd();
+  }
 };
 
 }  // namespace v6g::guard
