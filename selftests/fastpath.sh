@@ -20,7 +20,7 @@ static_neigh "$b" 2001:db8::66 "$a_mac"
 ping_ok() { ip netns exec "$a" ping -c 1 -W 1 -I "$1" 2001:db8::b >/dev/null 2>&1; }
 ctl() { ip netns exec "$br" "$KMODCTL" "$@"; }
 
-ping_ok 2001:db8::a || fail "no connectivity before guarding"
+busywait 5000 ping_ok 2001:db8::a || fail "no connectivity before guarding"
 
 ctl port-set "$a_port" --role vm --queue 3 --fail closed || fail "port-set a"
 ctl port-set "$b_port" --role vm --queue 3 --fail closed || fail "port-set b"
@@ -41,7 +41,7 @@ before=$(ctl counter "$a_port" punt)
 ping_ok 2001:db8::66 && fail "spoofed source 2001:db8::66 passed"
 after=$(ctl counter "$a_port" punt)
 [ "$after" -gt "$before" ] || fail "spoofed frame not counted"
-ping_ok 2001:db8::a || fail "bound source broken by spoof"
+busywait 5000 ping_ok 2001:db8::a || fail "bound source broken by spoof"
 
 # The same binding with another MAC is not a hit.
 ctl bind-del "$a_port" "$a_mac" 2001:db8::a || fail "bind-del"
@@ -51,7 +51,7 @@ ctl bind-add "$a_port" "$a_mac" 2001:db8::a || fail "rebind"
 
 # Fail-open port: the unbound source is queued with bypass and passes.
 ctl port-set "$a_port" --role vm --queue 3 --fail open || fail "fail open"
-ping_ok 2001:db8::66 || fail "fail-open port did not bypass the absent inspector"
+busywait 5000 ping_ok 2001:db8::66 || fail "fail-open port did not bypass the absent inspector"
 ctl port-set "$a_port" --role vm --queue 3 --fail closed || fail "fail closed"
 
 # MAC check: the port expects another MAC, so every frame from a is dropped.
@@ -63,7 +63,7 @@ ping_ok 2001:db8::a && fail "frame from a foreign MAC passed the MAC check"
 # Port removal takes its bindings along and stops enforcement.
 ctl port-del "$a_port" || fail "port-del"
 ctl bindings | grep -q "^$a_port " && fail "bindings of a deleted port remain"
-ping_ok 2001:db8::66 || fail "unguarded port still filtered"
+busywait 5000 ping_ok 2001:db8::66 || fail "unguarded port still filtered"
 
 # A guarded device that disappears takes its port and bindings along
 # (ifindexes get reused).

@@ -60,7 +60,7 @@ busywait 3000 grep -q "in=$evil_port icmp6 type=136 target=2001:db8::b -> DROP" 
 	fail "spoofed NA not dropped by the reader"
 sleep 0.3
 [ "$(lladdr_of_b)" = "$b_mac" ] || fail "spoofed NA poisoned a: $(lladdr_of_b)"
-ping_b || fail "a lost b after the attack"
+busywait 5000 ping_b || fail "a lost b after the attack"
 stop_reader
 grep -c '^pkt' "$qlog" | sed 's/^/# packets seen by the reader: /'
 exit 0

@@ -22,7 +22,7 @@ ip netns exec "$b" sysctl -qw net.ipv6.conf.eth0/100.accept_ra=2
 ctl() { ip netns exec "$br" "$KMODCTL" "$@"; }
 ping_b() { ip netns exec "$a" ping -c 1 -W 1 2001:db8:100::b >/dev/null 2>&1; }
 
-ping_b || fail "no VLAN connectivity before guarding"
+busywait 5000 ping_b || fail "no VLAN connectivity before guarding"
 ctl port-set "$a_port" --role vm || fail "port-set a"
 ctl port-set "$b_port" --role vm || fail "port-set b"
 ctl bind-add "$a_port" "$a_mac" 2001:db8:100::a 100 || fail "bind a"
@@ -35,7 +35,7 @@ ctl bind-del "$a_port" "$a_mac" 2001:db8:100::a 100 || fail "bind-del"
 ctl bind-add "$a_port" "$a_mac" 2001:db8:100::a 0 || fail "bind untagged"
 ping_b && fail "binding on VLAN 0 matched VLAN 100 traffic"
 ctl bind-add "$a_port" "$a_mac" 2001:db8:100::a 100 || fail "rebind"
-ping_b || fail "rebinding VLAN 100 did not restore traffic"
+busywait 5000 ping_b || fail "rebinding VLAN 100 did not restore traffic"
 
 # RA Guard inside the VLAN.
 before=$(snmp6 "$b" Icmp6InRouterAdvertisements)
