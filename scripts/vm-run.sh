@@ -27,6 +27,14 @@ command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 missing"
 [ -x /bin/busybox ] || skip "busybox-static missing"
 [ "$(id -u)" -eq 0 ] || skip "needs root (9p passthrough of the host root)"
 
+# The guest mounts tmpfs over these host paths; what it needs must not be there.
+for p in "$root" "$cache" "${V6G_BUILD_DIR:-$root/build}"; do
+	case "$(readlink -f "$p")/" in
+	/tmp/* | /run/* | /var/tmp/* | /var/log/*)
+		die "$p is hidden from the guest (tmpfs there): use another location" ;;
+	esac
+done
+
 ko="$root/kmod/v6guard.ko"
 if [ ! -f "$ko" ] || [ -n "$(find "$root/kmod" -name '*.[ch]' -newer "$ko")" ]; then
 	make -s -C "$root/kmod" KVER="$kver" >/dev/null || die "module build failed"
@@ -74,9 +82,6 @@ mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 root /n
 kver=$(cat /proc/sys/kernel/osrelease)
 kimg=$(sed -n 's/.*v6g_kimg=\([^ ]*\).*/\1/p' /proc/cmdline)
 script=$(sed -n 's/.*v6g_run=\([^ ]*\).*/\1/p' /proc/cmdline)
-for d in tmp run var/tmp var/log var/lib root; do
-	mount -t tmpfs -o mode=1777 tmpfs /newroot/$d
-done
 # The guest kernel's modules come from the unpacked package on the host.
 if [ -d /newroot/lib/modules/$kver ]; then
 	mount -o bind /newroot$kimg/lib/modules/$kver /newroot/lib/modules/$kver
@@ -84,11 +89,15 @@ else
 	mount -t tmpfs tmpfs /newroot/lib/modules && mkdir /newroot/lib/modules/$kver &&
 		mount -o bind /newroot$kimg/lib/modules/$kver /newroot/lib/modules/$kver
 fi
+# Writable scratch space (hides these host dirs from the guest).
+for d in tmp run var/tmp var/log; do
+	mount -t tmpfs -o mode=1777 tmpfs /newroot/$d
+done
 mkdir -p /newroot/tmp/out
 mount -t 9p -o trans=virtio,version=9p2000.L out /newroot/tmp/out ||
 	echo "init: results share missing"
 mount --move /proc /newroot/proc; mount --move /sys /newroot/sys; mount --move /dev /newroot/dev
-exec switch_root /newroot /bin/sh -c "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root; mount -t tmpfs tmpfs /dev/shm; ln -sfn /proc/self/fd /dev/fd; mkdir -p /dev/pts; mount -t devpts devpts /dev/pts; $script; echo \$? > /tmp/out/rc; sync; busybox poweroff -f"
+exec switch_root /newroot /bin/sh -c "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp; mount -t tmpfs tmpfs /dev/shm; ln -sfn /proc/self/fd /dev/fd; mkdir -p /dev/pts; mount -t devpts devpts /dev/pts; $script; echo \$? > /tmp/out/rc; sync; busybox poweroff -f"
 INIT
 	chmod +x "$work/init"
 	(cd "$work" && find . | /bin/busybox cpio -o -H newc 2>/dev/null | gzip -1) >"$initrd.tmp"
