@@ -397,43 +397,68 @@ v6g_reason parse_chain(ParsedPacket& p, Bytes frame, Reader r) {
   auto short_read = [&ext] {
     return ext.fragment && ext.more_fragments ? V6G_R_FRAG_FIRST_NO_UPPER : V6G_R_TRUNCATED;
   };
+  // Chain faults (order, limits, RH0) are noted and the walk goes on: if the
+  // chain then runs out of a first fragment, the RFC 7113 verdict wins, since
+  // that is the evasion (atk6-fake_router26 -E F hides the RA behind RH0 and a
+  // repeated routing header). The walk is bounded by the bytes: every header
+  // consumes at least 8.
+  v6g_reason fault = V6G_R_NONE;
+  auto note = [&fault](v6g_reason why) {
+    if (fault == V6G_R_NONE) fault = why;
+  };
+  auto short_read_or_fault = [&] {
+    const v6g_reason short_why = short_read();
+    return short_why == V6G_R_FRAG_FIRST_NO_UPPER || fault == V6G_R_NONE ? short_why : fault;
+  };
+  std::size_t headers = 0;
   for (;;) {
     const bool generic = is_generic_ext_header(nh);
     if (!generic && nh != kProtoFragment && nh != kProtoAh) break;
-    if (++ext.count > kMaxExtHeaders) return V6G_R_EXTHDR_TOO_MANY;
+    if (++headers > kMaxExtHeaders)
+      note(V6G_R_EXTHDR_TOO_MANY);
+    else
+      ext.count = static_cast<std::uint8_t>(headers);
 
     std::uint8_t next = 0;
     std::uint8_t len_field = 0;
-    if (!(r.read_u8(next) && r.read_u8(len_field))) return short_read();
+    if (!(r.read_u8(next) && r.read_u8(len_field))) return short_read_or_fault();
     std::size_t hdr_len = 8;
     if (generic) hdr_len = (std::size_t{len_field} + 1) * 8;
     if (nh == kProtoAh) hdr_len = (std::size_t{len_field} + 2) * 4;
-    if (std::size_t{ext.bytes} + hdr_len > kMaxExtHeaderBytes) return V6G_R_EXTHDR_TOO_LONG;
-    ext.bytes = static_cast<std::uint16_t>(ext.bytes + hdr_len);
     Bytes body;  // the header after its first two bytes
-    if (!r.read_span(hdr_len - 2, body)) return short_read();
+    if (!r.read_span(hdr_len - 2, body)) return short_read_or_fault();
+    if (std::size_t{ext.bytes} + hdr_len > kMaxExtHeaderBytes)
+      note(V6G_R_EXTHDR_TOO_LONG);
+    else
+      ext.bytes = static_cast<std::uint16_t>(ext.bytes + hdr_len);
     Reader b(body);
 
     switch (nh) {
       case kProtoHopByHop:  // RFC 8200 4.1: only immediately after the IPv6 header
-        if (ext.count != 1) return V6G_R_EXTHDR_ORDER;
+        if (headers != 1) note(V6G_R_EXTHDR_ORDER);
         ext.hop_by_hop = true;
-        if (!scan_options(body, ext, true)) return V6G_R_TRUNCATED;
+        if (!scan_options(body, ext, true)) note(V6G_R_TRUNCATED);
         break;
       case kProtoDestOpts:  // once before routing, once before the upper layer
-        if (++dest_opts_seen > 2) return V6G_R_EXTHDR_ORDER;
+        if (++dest_opts_seen > 2) note(V6G_R_EXTHDR_ORDER);
         ext.destination_options = true;
-        if (!scan_options(body, ext, false)) return V6G_R_TRUNCATED;
+        if (!scan_options(body, ext, false)) note(V6G_R_TRUNCATED);
         break;
       case kProtoRouting: {
-        if (ext.routing) return V6G_R_EXTHDR_ORDER;
+        if (ext.routing) {
+          note(V6G_R_EXTHDR_ORDER);
+          break;
+        }
         ext.routing = true;
         (void)b.read_u8(ext.routing_type);
-        if (ext.routing_type == 0) return V6G_R_ROUTING_TYPE0;  // RFC 5095
+        if (ext.routing_type == 0) note(V6G_R_ROUTING_TYPE0);  // RFC 5095
         break;
       }
       case kProtoFragment: {
-        if (ext.fragment) return V6G_R_EXTHDR_ORDER;
+        if (ext.fragment) {
+          note(V6G_R_EXTHDR_ORDER);
+          break;
+        }
         ext.fragment = true;
         std::uint16_t off_flags = 0;
         (void)(b.read_u16(off_flags) && b.read_u32(ext.fragment_id));
@@ -441,8 +466,9 @@ v6g_reason parse_chain(ParsedPacket& p, Bytes frame, Reader r) {
         ext.more_fragments = (off_flags & 1) != 0;
         // RFC 8200 4.5: every fragment but the last carries a multiple of 8.
         const std::size_t frag_payload = frame.size() - r.pos();
-        if (ext.more_fragments && (frag_payload % 8) != 0) return V6G_R_FRAG_ATOMIC_BAD;
+        if (ext.more_fragments && (frag_payload % 8) != 0) note(V6G_R_FRAG_ATOMIC_BAD);
         if (ext.fragment_offset != 0) {
+          if (fault != V6G_R_NONE) return fault;  // in the unfragmentable part
           // Non-first fragment: what follows is the middle of someone's
           // payload, not headers. Reassembly (the receiver's job) decides.
           p.upper.protocol = next;
@@ -460,6 +486,12 @@ v6g_reason parse_chain(ParsedPacket& p, Bytes frame, Reader r) {
     }
     nh = next;
   }
+  // The chain ended exactly where the first fragment ends: the upper-layer
+  // header itself is in a later fragment (RFC 7113 again, -E F's shape).
+  if (ext.fragment && ext.more_fragments && nh != kProtoNoNext &&
+      r.remaining() < std::max<std::size_t>(1, min_upper_header(nh)))
+    return V6G_R_FRAG_FIRST_NO_UPPER;
+  if (fault != V6G_R_NONE) return fault;
 
   p.upper.protocol = nh;
   p.upper.offset = r.pos();

@@ -552,6 +552,27 @@ TEST(PacketParse, Fragments) {
   EXPECT_TRUE(r->ext.atomic_fragment());
 }
 
+// RFC 7113 wins over chain faults when the first fragment ends before the
+// upper-layer header (the -E F shape: RH0 and a repeated routing header).
+TEST(PacketParse, FirstFragmentEvasionBeatsChainFaults) {
+  Frame f;
+  f.first_nh = 44;
+  f.upper_nh = 58;
+  Buf rh0 = {60, 0, 0, 0, 0, 0, 0, 0};
+  f.ext = frag_hdr(43, 0, true);
+  append(f.ext, rh0);
+  rh0[0] = 58;
+  append(f.ext, Buf{43, 0, 0, 0, 0, 0, 0, 0});  // dest opts -> second routing header
+  append(f.ext, rh0);
+  f.ext[8 + 0] = 60;  // RH0 -> dest opts
+  f.upper.clear();    // ICMPv6 header is in the next fragment
+  EXPECT_REJECT(f, V6G_R_FRAG_FIRST_NO_UPPER);
+  // The same chain unfragmented (atomic): the chain faults are reported.
+  f.ext[3] = 0;  // M = 0
+  f.upper = {128, 0, 0, 0, 0, 1, 0, 1};
+  EXPECT_REJECT(f, V6G_R_ROUTING_TYPE0);
+}
+
 TEST(PacketParse, ClassNames) {
   EXPECT_EQ(packet_class_name(PacketClass::kFragmentTail), "fragment_tail");
   EXPECT_EQ(packet_class_name(PacketClass::kNotIpv6), "not_ipv6");
