@@ -267,6 +267,12 @@ Result<ParsedPacket> parse_frame(Bytes frame);
 // network header only); eth fields are left default except l3_offset = 0.
 Result<ParsedPacket> parse_ipv6(Bytes packet);
 
+// Hot-path forms of the two above: parse into a caller-owned ParsedPacket
+// (reset first) and return V6G_R_NONE or the drop reason. Same checks, no
+// copy of the ~770-byte result (see docs/packet.md for the numbers).
+Reason parse_frame_into(Bytes frame, ParsedPacket& out);
+Reason parse_ipv6_into(Bytes packet, ParsedPacket& out);
+
 std::string_view packet_class_name(PacketClass c);
 
 }  // namespace v6g::packet

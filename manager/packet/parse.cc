@@ -61,17 +61,20 @@ Ip6Prefix make_prefix(const Ip6Addr& addr, std::uint8_t len) {
 // (source, destination, upper-layer length, next header 58) and the message.
 // Returns true when the stored checksum is correct.
 bool icmpv6_checksum_ok(const Ip6Addr& src, const Ip6Addr& dst, Bytes msg) {
-  std::uint64_t sum = 0;
-  auto add_words = [&sum](const std::uint8_t* p, std::size_t n) {
-    std::size_t i = 0;
-    for (; i + 1 < n; i += 2) sum += static_cast<std::uint32_t>((p[i] << 8) | p[i + 1]);
-    if (i < n) sum += static_cast<std::uint32_t>(p[i] << 8);
+  // Sum big-endian 32-bit words into 64 bits and fold at the end: the same
+  // one's-complement sum as 16-bit words (RFC 1071), a quarter of the adds.
+  auto be32 = [](const void* at) {
+    std::uint32_t v = 0;
+    std::memcpy(&v, at, sizeof v);
+    return __builtin_bswap32(v);
   };
-  add_words(src.bytes.data(), 16);
-  add_words(dst.bytes.data(), 16);
-  sum += msg.size();
-  sum += kProtoIcmpv6;
-  add_words(reinterpret_cast<const std::uint8_t*>(msg.data()), msg.size());
+  std::uint64_t sum = msg.size() + kProtoIcmpv6;
+  for (std::size_t i = 0; i < 16; i += 4)
+    sum += be32(src.bytes.data() + i) + std::uint64_t{be32(dst.bytes.data() + i)};
+  const auto* p = reinterpret_cast<const std::uint8_t*>(msg.data());
+  std::size_t i = 0;
+  for (; i + 4 <= msg.size(); i += 4) sum += be32(p + i);
+  for (; i < msg.size(); ++i) sum += std::uint32_t{p[i]} << (((i & 1) == 0) ? 8 : 0);
   while ((sum >> 16) != 0) sum = (sum & 0xffff) + (sum >> 16);
   return sum == 0xffff;
 }
@@ -195,16 +198,15 @@ v6g_reason parse_nd(ParsedPacket& p, std::uint8_t type, Reader body) {
   const Ip6Addr& dst = p.ip.dst;
   switch (type) {
     case kNdRouterSolicit: {
-      RouterSolicit rs;
+      auto& rs = p.message.emplace<RouterSolicit>();
       if (!body.skip(4)) return V6G_R_ND_LENGTH;
       if (auto why = parse_nd_options(body, rs.options); why != V6G_R_NONE) return why;
       if (src.is_unspecified() && rs.options.has_slla) return V6G_R_ND_SLLA_UNSPEC;
-      p.message = rs;
       p.klass = PacketClass::kRouterSolicit;
       return V6G_R_NONE;
     }
     case kNdRouterAdvert: {
-      RouterAdvert ra;
+      auto& ra = p.message.emplace<RouterAdvert>();
       std::uint8_t flags = 0;
       if (!(body.read_u8(ra.cur_hop_limit) && body.read_u8(flags) &&
             body.read_u16(ra.router_lifetime) && body.read_u32(ra.reachable_time) &&
@@ -218,12 +220,11 @@ v6g_reason parse_nd(ParsedPacket& p, std::uint8_t type, Reader body) {
       ra.home_agent = (flags & 0x20) != 0;
       ra.preference = static_cast<RouterPreference>((flags >> 3) & 3);
       if (auto why = parse_nd_options(body, ra.options); why != V6G_R_NONE) return why;
-      p.message = ra;
       p.klass = PacketClass::kRouterAdvert;
       return V6G_R_NONE;
     }
     case kNdNeighborSolicit: {
-      NeighborSolicit ns;
+      auto& ns = p.message.emplace<NeighborSolicit>();
       if (!(body.skip(4) && read_addr(body, ns.target))) return V6G_R_ND_LENGTH;
       if (ns.target.is_multicast()) return V6G_R_ND_MULTICAST_TARGET;
       if (auto why = parse_nd_options(body, ns.options); why != V6G_R_NONE) return why;
@@ -231,12 +232,11 @@ v6g_reason parse_nd(ParsedPacket& p, std::uint8_t type, Reader body) {
         if (!dst.is_solicited_node_multicast()) return V6G_R_ND_BAD_DESTINATION;
         if (ns.options.has_slla) return V6G_R_ND_SLLA_UNSPEC;
       }
-      p.message = ns;
       p.klass = PacketClass::kNeighborSolicit;
       return V6G_R_NONE;
     }
     case kNdNeighborAdvert: {
-      NeighborAdvert na;
+      auto& na = p.message.emplace<NeighborAdvert>();
       std::uint32_t flags = 0;
       if (!(body.read_u32(flags) && read_addr(body, na.target))) return V6G_R_ND_LENGTH;
       na.router = (flags & 0x80000000U) != 0;
@@ -245,18 +245,16 @@ v6g_reason parse_nd(ParsedPacket& p, std::uint8_t type, Reader body) {
       if (na.target.is_multicast()) return V6G_R_ND_MULTICAST_TARGET;
       if (na.solicited && dst.is_multicast()) return V6G_R_ND_BAD_DESTINATION;
       if (auto why = parse_nd_options(body, na.options); why != V6G_R_NONE) return why;
-      p.message = na;
       p.klass = PacketClass::kNeighborAdvert;
       return V6G_R_NONE;
     }
     default: {  // kNdRedirect
-      Redirect rd;
+      auto& rd = p.message.emplace<Redirect>();
       if (!(body.skip(4) && read_addr(body, rd.target) && read_addr(body, rd.destination)))
         return V6G_R_ND_LENGTH;
       if (!src.is_link_local()) return V6G_R_ND_BAD_SOURCE;                // RFC 4861 8.1
       if (rd.destination.is_multicast()) return V6G_R_ND_BAD_DESTINATION;  // ditto
       if (auto why = parse_nd_options(body, rd.options); why != V6G_R_NONE) return why;
-      p.message = rd;
       p.klass = PacketClass::kRedirect;
       return V6G_R_NONE;
     }
@@ -529,30 +527,22 @@ v6g_reason parse_ipv6_at(ParsedPacket& p, Bytes frame, std::size_t l3) {
   return parse_chain(p, packet, Reader(packet, l3 + kIpv6HeaderLen));
 }
 
-R finish(ParsedPacket& p, v6g_reason why) {
-  if (why != V6G_R_NONE) return R::fail(why);
-  return R(std::move(p));
-}
-
-}  // namespace
-
-Result<ParsedPacket> parse_frame(Bytes frame) {
-  ParsedPacket p;
+v6g_reason parse_frame_at(ParsedPacket& p, Bytes frame) {
   Reader r(frame);
   std::uint16_t ethertype = 0;
   if (!(r.read_bytes(p.eth.dst.bytes) && r.read_bytes(p.eth.src.bytes) && r.read_u16(ethertype)))
-    return R::fail(V6G_R_TRUNCATED);
+    return V6G_R_TRUNCATED;
   // 802.1ad outer tag (QinQ): the service VLAN is the host's business; the
   // inner customer tag, if any, is the one ports are configured with.
   if (ethertype == kEtherTypeQinQ) {
     std::uint16_t tci = 0;
-    if (!(r.read_u16(tci) && r.read_u16(ethertype))) return R::fail(V6G_R_TRUNCATED);
+    if (!(r.read_u16(tci) && r.read_u16(ethertype))) return V6G_R_TRUNCATED;
     p.eth.vlan_tagged = true;
     p.eth.vlan_id = tci & 0x0fff;
   }
   if (ethertype == kEtherTypeVlan) {
     std::uint16_t tci = 0;
-    if (!(r.read_u16(tci) && r.read_u16(ethertype))) return R::fail(V6G_R_TRUNCATED);
+    if (!(r.read_u16(tci) && r.read_u16(ethertype))) return V6G_R_TRUNCATED;
     p.eth.vlan_tagged = true;
     p.eth.vlan_id = tci & 0x0fff;
   }
@@ -560,15 +550,37 @@ Result<ParsedPacket> parse_frame(Bytes frame) {
   p.eth.l3_offset = r.pos();
   if (ethertype != kEtherTypeIpv6) {
     p.klass = PacketClass::kNotIpv6;
-    return R(std::move(p));
+    return V6G_R_NONE;
   }
-  return finish(p, parse_ipv6_at(p, frame, r.pos()));
+  return parse_ipv6_at(p, frame, r.pos());
+}
+
+}  // namespace
+
+Reason parse_frame_into(Bytes frame, ParsedPacket& out) {
+  out = ParsedPacket{};
+  return reason(parse_frame_at(out, frame));
+}
+
+Reason parse_ipv6_into(Bytes packet, ParsedPacket& out) {
+  out = ParsedPacket{};
+  out.eth.ethertype = kEtherTypeIpv6;
+  return reason(parse_ipv6_at(out, packet, 0));
+}
+
+Result<ParsedPacket> parse_frame(Bytes frame) {
+  Result<ParsedPacket> result{ParsedPacket{}};
+  if (const auto why = parse_frame_at(result.value(), frame); why != V6G_R_NONE)
+    return R::fail(why);
+  return result;
 }
 
 Result<ParsedPacket> parse_ipv6(Bytes packet) {
-  ParsedPacket p;
-  p.eth.ethertype = kEtherTypeIpv6;
-  return finish(p, parse_ipv6_at(p, packet, 0));
+  Result<ParsedPacket> result{ParsedPacket{}};
+  result.value().eth.ethertype = kEtherTypeIpv6;
+  if (const auto why = parse_ipv6_at(result.value(), packet, 0); why != V6G_R_NONE)
+    return R::fail(why);
+  return result;
 }
 
 std::string_view packet_class_name(PacketClass c) {
