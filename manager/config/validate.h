@@ -1,0 +1,56 @@
+#pragma once
+
+// CreateVm validation: every rule of issue 6 as a FieldViolation carrying the
+// request field path, a Connect code and a machine-readable error name, so the
+// API can answer like the spec's error examples. Pure: no I/O, no clock.
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/net.h"
+#include "config/host_config.h"
+#include "vmprovisioner/v1/vm.pb.h"
+
+namespace v6g::config {
+
+struct FieldViolation {
+  std::string field;             // "config.network[0].ipv6.address"
+  std::string code;              // Connect code: invalid_argument, permission_denied, ...
+  std::string message;           // for humans
+  std::string validation_error;  // for machines: "not_from_allocated_block"
+  std::vector<std::pair<std::string, std::string>> context;  // allocated_blocks, ...
+
+  std::string context_value(std::string_view key) const;
+};
+
+// What the store already holds (all VMs on this host).
+struct ExistingState {
+  std::map<std::string, std::string> bridge_owner;               // bridge -> tenant
+  std::set<std::pair<std::string, std::uint16_t>> vlans_in_use;  // (bridge, vlan)
+  std::set<MacAddr> macs_in_use;
+  std::set<Ip6Addr> addresses_in_use;
+  std::set<std::string> taps_in_use;
+};
+
+std::vector<FieldViolation> validate_create_vm(const vmprovisioner::v1::CreateVmRequest& request,
+                                               const HostConfig& host,
+                                               const ExistingState& existing);
+
+// Linux interface name: 1..15 bytes (IFNAMSIZ - 1), [A-Za-z0-9._-], not "." / "..".
+bool valid_ifname(std::string_view name);
+
+// "2600:beef:1000:100::50/64" -> address and prefix length, or a message that
+// names the offending character.
+struct AddressWithPrefix {
+  Ip6Addr address;
+  std::uint8_t prefix_len = 0;
+};
+std::optional<AddressWithPrefix> parse_address_with_prefix(std::string_view text,
+                                                           std::string* error);
+
+}  // namespace v6g::config
