@@ -1,0 +1,49 @@
+// Datapath for hosts that cannot load v6guard.ko: a bridge-family nftables
+// table (see ruleset.h) programmed through libnftables. Every call renders one
+// script and applies it as one netlink batch. Works inside a network
+// namespace: it programs whichever netns the process runs in.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "datapath/datapath.h"
+
+struct nft_ctx;
+
+namespace v6g::nft {
+
+class NftDatapath final : public datapath::Datapath {
+ public:
+  NftDatapath();
+  ~NftDatapath() override;
+  NftDatapath(const NftDatapath&) = delete;
+  NftDatapath& operator=(const NftDatapath&) = delete;
+
+  // Creates (or re-creates the chain of) the v6guard table.
+  Status init();
+
+  std::string_view name() const override { return "nft"; }
+  Status add_port(const datapath::PortSpec& port) override;
+  Status remove_port(std::uint32_t ifindex) override;
+  Status add_bindings(std::span<const datapath::Binding> bindings) override;
+  Status remove_bindings(std::span<const datapath::Binding> bindings) override;
+  Status list_bindings(std::vector<datapath::Binding>& out) override;
+  Status counters(std::vector<datapath::PortCounters>& out) override;
+  Status flush() override;
+
+  // nft-specific: drop IPv6 from this port unless (port, MAC, source) is bound
+  // (link-local and :: stay allowed for ND/DAD).
+  Status set_source_guard(const std::string& ifname, bool on);
+
+  // Runs one nft script; returns nft's error text on failure.
+  Status run(const std::string& script);
+  // Runs a command and returns its JSON output.
+  Status run_json(const std::string& command, std::string& out);
+
+ private:
+  nft_ctx* ctx_ = nullptr;
+  std::map<std::uint32_t, datapath::PortSpec> ports_;
+};
+
+}  // namespace v6g::nft
