@@ -140,7 +140,10 @@ class Parser {
 
   bool ports(FirewallRule& r) {
     if (at_ >= tokens_.size()) return true;
-    if (!keyword("port")) return false;
+    if (!iequals(tokens_[at_].text, "port"))
+      return error(tokens_[at_].position,
+                   "unexpected trailing text '" + std::string(tokens_[at_].text) + "'");
+    ++at_;
     if (r.protocol != kProtoTcp && r.protocol != kProtoUdp)
       return error(tokens_[at_ - 1].position, "'port' needs protocol tcp or udp");
     const Token* t = next("a port list");
