@@ -1,0 +1,131 @@
+// The nft datapath against the real kernel, inside a private network
+// namespace this test process creates (never the host's own ruleset).
+#include "nft/nft_datapath.h"
+
+#include <gtest/gtest.h>
+#include <sched.h>
+
+#include <chrono>
+
+#include "nft/ruleset.h"
+
+namespace v6g::nft {
+namespace {
+
+using datapath::Binding;
+using datapath::PortRole;
+using datapath::PortSpec;
+
+Binding make_binding(std::uint32_t i) {
+  Binding b;
+  b.ifname = "tap" + std::to_string(i % 97);
+  b.mac = *MacAddr::parse("02:00:00:00:00:01");
+  b.mac.bytes[4] = static_cast<std::uint8_t>(i >> 8);
+  b.mac.bytes[5] = static_cast<std::uint8_t>(i);
+  b.addr = *Ip6Addr::parse("2600:beef:1000:100::");
+  b.addr.bytes[12] = static_cast<std::uint8_t>(i >> 24);
+  b.addr.bytes[13] = static_cast<std::uint8_t>(i >> 16);
+  b.addr.bytes[14] = static_cast<std::uint8_t>(i >> 8);
+  b.addr.bytes[15] = static_cast<std::uint8_t>(i);
+  return b;
+}
+
+class NftDatapathTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static const bool in_private_netns = unshare(CLONE_NEWNET) == 0;
+    if (!in_private_netns) GTEST_SKIP() << "needs root (unshare CLONE_NEWNET)";
+    ASSERT_TRUE(dp_.flush().ok());
+    const Status s = dp_.init();
+    ASSERT_TRUE(s.ok()) << s.message();
+  }
+  NftDatapath dp_;
+};
+
+TEST(NftRuleset, BindingsRenderAsConcatenatedElements) {
+  const Binding b[] = {make_binding(1), make_binding(2)};
+  EXPECT_EQ(render_bindings(b, true),
+            "add element bridge v6guard bindings { \"tap1\" . 02:00:00:00:00:01 . "
+            "2600:beef:1000:100::1, \"tap2\" . 02:00:00:00:00:02 . 2600:beef:1000:100::2 }\n");
+  EXPECT_EQ(render_bindings({}, true), "");
+}
+
+TEST(NftRuleset, VmPortsGetTheRogueServerDrops) {
+  const std::string table = render_table();
+  EXPECT_NE(table.find("iifname @vm_ports ether type ip6 icmpv6 type { nd-router-advert, "
+                       "nd-redirect } counter drop"),
+            std::string::npos);
+  EXPECT_NE(table.find("udp sport 547 counter drop"), std::string::npos);
+  PortSpec vm;
+  vm.ifname = "tapA";
+  EXPECT_EQ(render_port(vm, true), "add element bridge v6guard vm_ports { \"tapA\" }\n");
+  vm.role = PortRole::kRouter;
+  EXPECT_EQ(render_port(vm, true), "add element bridge v6guard router_ports { \"tapA\" }\n");
+}
+
+TEST_F(NftDatapathTest, InitTwiceKeepsOneCopyOfTheRules) {
+  ASSERT_TRUE(dp_.init().ok());
+  std::string json;
+  ASSERT_TRUE(dp_.run_json("list chain bridge v6guard pre", json).ok());
+  std::size_t count = 0;
+  for (std::size_t at = json.find("ra_from_vm"); at != std::string::npos;
+       at = json.find("ra_from_vm", at + 1))
+    ++count;
+  EXPECT_EQ(count, 1u);
+}
+
+TEST_F(NftDatapathTest, HundredThousandBindingsAddListRemove) {
+  std::vector<Binding> all;
+  for (std::uint32_t i = 0; i < 100000; ++i) all.push_back(make_binding(i));
+  const auto t0 = std::chrono::steady_clock::now();
+  Status s = dp_.add_bindings(all);
+  ASSERT_TRUE(s.ok()) << s.message();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  std::printf("100k bindings added in %lld ms\n", static_cast<long long>(ms));
+
+  std::vector<Binding> listed;
+  ASSERT_TRUE(dp_.list_bindings(listed).ok());
+  ASSERT_EQ(listed.size(), all.size());
+
+  // Adding again and removing half plus some never-added ones are not errors.
+  ASSERT_TRUE(dp_.add_bindings(std::span(all).first(10)).ok());
+  std::vector<Binding> removal(all.begin(), all.begin() + 50000);
+  removal.push_back(make_binding(200000));
+  s = dp_.remove_bindings(removal);
+  ASSERT_TRUE(s.ok()) << s.message();
+  listed.clear();
+  ASSERT_TRUE(dp_.list_bindings(listed).ok());
+  EXPECT_EQ(listed.size(), 50000u);
+  EXPECT_NE(std::find(listed.begin(), listed.end(), make_binding(99999)), listed.end());
+  EXPECT_EQ(std::find(listed.begin(), listed.end(), make_binding(0)), listed.end());
+}
+
+TEST_F(NftDatapathTest, PortRoleChangeMovesTheName) {
+  PortSpec p;
+  p.ifindex = 7;
+  p.ifname = "tapR";
+  ASSERT_TRUE(dp_.add_port(p).ok());
+  p.role = PortRole::kRouter;
+  ASSERT_TRUE(dp_.add_port(p).ok());
+  std::string json;
+  ASSERT_TRUE(dp_.run_json("list set bridge v6guard vm_ports", json).ok());
+  EXPECT_EQ(json.find("tapR"), std::string::npos);
+  ASSERT_TRUE(dp_.run_json("list set bridge v6guard router_ports", json).ok());
+  EXPECT_NE(json.find("tapR"), std::string::npos);
+  ASSERT_TRUE(dp_.remove_port(7).ok());
+  ASSERT_TRUE(dp_.remove_port(7).ok());
+  ASSERT_TRUE(dp_.run_json("list set bridge v6guard router_ports", json).ok());
+  EXPECT_EQ(json.find("tapR"), std::string::npos);
+}
+
+TEST_F(NftDatapathTest, FlushRemovesTheTable) {
+  ASSERT_TRUE(dp_.flush().ok());
+  std::string json;
+  EXPECT_FALSE(dp_.run_json("list table bridge v6guard", json).ok());
+  EXPECT_TRUE(dp_.flush().ok());  // flushing nothing is fine
+}
+
+}  // namespace
+}  // namespace v6g::nft
