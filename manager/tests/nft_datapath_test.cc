@@ -6,6 +6,7 @@
 #include <sched.h>
 
 #include <chrono>
+#include <memory>
 
 #include "nft/ruleset.h"
 
@@ -35,11 +36,14 @@ class NftDatapathTest : public ::testing::Test {
   void SetUp() override {
     static const bool in_private_netns = unshare(CLONE_NEWNET) == 0;
     if (!in_private_netns) GTEST_SKIP() << "needs root (unshare CLONE_NEWNET)";
-    ASSERT_TRUE(dp_.flush().ok());
-    const Status s = dp_.init();
+    // Created only now: libnftables binds its netlink socket to the netns
+    // current at construction, which must be the private one.
+    dp_ = std::make_unique<NftDatapath>();
+    ASSERT_TRUE(dp_->flush().ok());
+    const Status s = dp_->init();
     ASSERT_TRUE(s.ok()) << s.message();
   }
-  NftDatapath dp_;
+  std::unique_ptr<NftDatapath> dp_;
 };
 
 TEST(NftRuleset, BindingsRenderAsConcatenatedElements) {
@@ -64,9 +68,9 @@ TEST(NftRuleset, VmPortsGetTheRogueServerDrops) {
 }
 
 TEST_F(NftDatapathTest, InitTwiceKeepsOneCopyOfTheRules) {
-  ASSERT_TRUE(dp_.init().ok());
+  ASSERT_TRUE(dp_->init().ok());
   std::string json;
-  ASSERT_TRUE(dp_.run_json("list chain bridge v6guard pre", json).ok());
+  ASSERT_TRUE(dp_->run_json("list chain bridge v6guard pre", json).ok());
   std::size_t count = 0;
   for (std::size_t at = json.find("ra_from_vm"); at != std::string::npos;
        at = json.find("ra_from_vm", at + 1))
@@ -78,7 +82,7 @@ TEST_F(NftDatapathTest, HundredThousandBindingsAddListRemove) {
   std::vector<Binding> all;
   for (std::uint32_t i = 0; i < 100000; ++i) all.push_back(make_binding(i));
   const auto t0 = std::chrono::steady_clock::now();
-  Status s = dp_.add_bindings(all);
+  Status s = dp_->add_bindings(all);
   ASSERT_TRUE(s.ok()) << s.message();
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
@@ -86,17 +90,17 @@ TEST_F(NftDatapathTest, HundredThousandBindingsAddListRemove) {
   std::printf("100k bindings added in %lld ms\n", static_cast<long long>(ms));
 
   std::vector<Binding> listed;
-  ASSERT_TRUE(dp_.list_bindings(listed).ok());
+  ASSERT_TRUE(dp_->list_bindings(listed).ok());
   ASSERT_EQ(listed.size(), all.size());
 
   // Adding again and removing half plus some never-added ones are not errors.
-  ASSERT_TRUE(dp_.add_bindings(std::span(all).first(10)).ok());
+  ASSERT_TRUE(dp_->add_bindings(std::span(all).first(10)).ok());
   std::vector<Binding> removal(all.begin(), all.begin() + 50000);
   removal.push_back(make_binding(200000));
-  s = dp_.remove_bindings(removal);
+  s = dp_->remove_bindings(removal);
   ASSERT_TRUE(s.ok()) << s.message();
   listed.clear();
-  ASSERT_TRUE(dp_.list_bindings(listed).ok());
+  ASSERT_TRUE(dp_->list_bindings(listed).ok());
   EXPECT_EQ(listed.size(), 50000u);
   EXPECT_NE(std::find(listed.begin(), listed.end(), make_binding(99999)), listed.end());
   EXPECT_EQ(std::find(listed.begin(), listed.end(), make_binding(0)), listed.end());
@@ -106,25 +110,25 @@ TEST_F(NftDatapathTest, PortRoleChangeMovesTheName) {
   PortSpec p;
   p.ifindex = 7;
   p.ifname = "tapR";
-  ASSERT_TRUE(dp_.add_port(p).ok());
+  ASSERT_TRUE(dp_->add_port(p).ok());
   p.role = PortRole::kRouter;
-  ASSERT_TRUE(dp_.add_port(p).ok());
+  ASSERT_TRUE(dp_->add_port(p).ok());
   std::string json;
-  ASSERT_TRUE(dp_.run_json("list set bridge v6guard vm_ports", json).ok());
+  ASSERT_TRUE(dp_->run_json("list set bridge v6guard vm_ports", json).ok());
   EXPECT_EQ(json.find("tapR"), std::string::npos);
-  ASSERT_TRUE(dp_.run_json("list set bridge v6guard router_ports", json).ok());
+  ASSERT_TRUE(dp_->run_json("list set bridge v6guard router_ports", json).ok());
   EXPECT_NE(json.find("tapR"), std::string::npos);
-  ASSERT_TRUE(dp_.remove_port(7).ok());
-  ASSERT_TRUE(dp_.remove_port(7).ok());
-  ASSERT_TRUE(dp_.run_json("list set bridge v6guard router_ports", json).ok());
+  ASSERT_TRUE(dp_->remove_port(7).ok());
+  ASSERT_TRUE(dp_->remove_port(7).ok());
+  ASSERT_TRUE(dp_->run_json("list set bridge v6guard router_ports", json).ok());
   EXPECT_EQ(json.find("tapR"), std::string::npos);
 }
 
 TEST_F(NftDatapathTest, FlushRemovesTheTable) {
-  ASSERT_TRUE(dp_.flush().ok());
+  ASSERT_TRUE(dp_->flush().ok());
   std::string json;
-  EXPECT_FALSE(dp_.run_json("list table bridge v6guard", json).ok());
-  EXPECT_TRUE(dp_.flush().ok());  // flushing nothing is fine
+  EXPECT_FALSE(dp_->run_json("list table bridge v6guard", json).ok());
+  EXPECT_TRUE(dp_->flush().ok());  // flushing nothing is fine
 }
 
 }  // namespace
