@@ -4,6 +4,7 @@
 // (block fragments, rate limits...) is the guard's job, not ours: we only
 // reject what the RFCs say must never be accepted.
 #include <algorithm>
+#include <cstring>
 
 #include "packet/packet.h"
 #include "packet/reader.h"

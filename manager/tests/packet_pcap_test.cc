@@ -117,6 +117,33 @@ TEST(PacketPcap, HostNdMldAndPing) {
   EXPECT_EQ(adv.target.to_string(), "fe80::ff:fe00:2");
 }
 
+// The in-place form gives the same verdicts and leaves nothing behind from
+// the previous packet when a ParsedPacket is reused.
+TEST(PacketPcap, ParseIntoMatchesParseFrame) {
+  ParsedPacket reused;
+  int frames = 0;
+  for (const char* n : {"radvd", "fake_router26_E_F", "ra6_y8", "ndisc6_ns_na", "ping6", "mld_dad",
+                        "fake_router26_E_D", "radvd"}) {
+    const auto file = read_pcap(std::string(V6G_TEST_DATA) + "/pcap/" + n + ".pcap");
+    ASSERT_TRUE(file.ok());
+    for (const auto& f : file.frames) {
+      ++frames;
+      const auto r = parse_frame(f.data);
+      const Reason why = parse_frame_into(f.data, reused);
+      ASSERT_EQ(raw(why), raw(r.ok() ? reason(V6G_R_NONE) : r.error())) << n;
+      if (!r.ok()) continue;
+      EXPECT_EQ(reused.klass, r->klass);
+      EXPECT_EQ(reused.message.index(), r->message.index());
+      EXPECT_EQ(reused.ext.count, r->ext.count);
+      EXPECT_EQ(reused.upper.offset, r->upper.offset);
+    }
+    const auto ip = parse_ipv6_into(std::span(file.frames.at(0).data).subspan(14), reused);
+    const auto ref = parse_ipv6(std::span(file.frames.at(0).data).subspan(14));
+    EXPECT_EQ(raw(ip), raw(ref.ok() ? reason(V6G_R_NONE) : ref.error())) << n;
+  }
+  EXPECT_GT(frames, 20);
+}
+
 TEST(PacketPcap, MissingFileIsAnError) { EXPECT_FALSE(read_pcap("/nonexistent/v6g.pcap").ok()); }
 
 // tcpdump -i any writes Linux cooked captures; they become Ethernet frames
