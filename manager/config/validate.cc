@@ -17,6 +17,30 @@ std::string FieldViolation::context_value(std::string_view key) const {
   return {};
 }
 
+google::protobuf::Struct violation_details(const FieldViolation& violation) {
+  google::protobuf::Struct details;
+  auto& fields = *details.mutable_fields();
+  fields["field"].set_string_value(violation.field);
+  fields["validation_error"].set_string_value(violation.validation_error);
+  for (const auto& [key, value] : violation.context) {
+    auto& out = fields[key];
+    if (value == "true" || value == "false") {
+      out.set_bool_value(value == "true");
+    } else if (key == "allocated_blocks" || key == "allowed_pools") {
+      auto& list = *out.mutable_list_value();
+      std::size_t start = 0;
+      while (start < value.size()) {
+        const auto comma = std::min(value.find(',', start), value.size());
+        list.add_values()->set_string_value(value.substr(start, comma - start));
+        start = comma + 1;
+      }
+    } else {
+      out.set_string_value(value);
+    }
+  }
+  return details;
+}
+
 bool valid_ifname(std::string_view name) {
   if (name.empty() || name.size() > 15 || name == "." || name == "..") return false;
   return std::all_of(name.begin(), name.end(), [](char c) {

@@ -4,6 +4,8 @@
 // request field path, a Connect code and a machine-readable error name, so the
 // API can answer like the spec's error examples. Pure: no I/O, no clock.
 
+#include <google/protobuf/struct.pb.h>
+
 #include <cstdint>
 #include <map>
 #include <set>
@@ -40,6 +42,11 @@ struct ExistingState {
 std::vector<FieldViolation> validate_create_vm(const vmprovisioner::v1::CreateVmRequest& request,
                                                const HostConfig& host,
                                                const ExistingState& existing);
+
+// The spec's error "details" object: field, validation_error and the context;
+// list-valued keys (allocated_blocks, allowed_pools, ...) become JSON arrays and
+// "true"/"false" become booleans, as in the spec's examples.
+google::protobuf::Struct violation_details(const FieldViolation& violation);
 
 // Linux interface name: 1..15 bytes (IFNAMSIZ - 1), [A-Za-z0-9._-], not "." / "..".
 bool valid_ifname(std::string_view name);

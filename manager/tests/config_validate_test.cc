@@ -146,6 +146,27 @@ TEST(ConfigSpec, ErrorExamplesReproduced) {
   }
 }
 
+TEST(ConfigSpec, DetailsRenderLikeTheSpec) {
+  auto r = load_request("create_vm_single.json");
+  r.mutable_config()->mutable_network(0)->mutable_ipv6()->set_address("2001:db8::g/64");
+  auto v = validate_create_vm(r, spec_host(), {});
+  ASSERT_FALSE(v.empty());
+  std::string json;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(violation_details(v[0]), &json).ok());
+  EXPECT_NE(json.find(R"("field":"config.network[0].ipv6.address")"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("allocated_blocks":["2600:beef:1000::/44"])"), std::string::npos) << json;
+
+  r = load_request("create_vm_single.json");
+  r.mutable_config()->mutable_network(0)->mutable_ipv6()->mutable_security()->set_enable_ra_guard(
+      false);
+  v = validate_create_vm(r, spec_host(), {});
+  ASSERT_EQ(v.size(), 1u);
+  json.clear();
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(violation_details(v[0]), &json).ok());
+  EXPECT_NE(json.find(R"("required_value":true)"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("security_profile":"high")"), std::string::npos) << json;
+}
+
 // Table-driven: one mutation of the valid single-interface request -> one
 // expected violation (field, code, machine error), or none.
 struct Case {
