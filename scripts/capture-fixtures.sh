@@ -4,7 +4,8 @@
 # receiver, real tools on the sender (thc-ipv6 RA Guard evasions, ipv6toolkit
 # ra6 with extension headers, radvd, rdisc6, ndisc6, ping, MLD from address
 # configuration). Root only; touches nothing outside its own namespaces.
-# Usage: scripts/capture-fixtures.sh [out-dir]
+# Usage: scripts/capture-fixtures.sh [out-dir]   (V6G_DEBUG=1 shows tcpdump stats)
+# Exit 4 = skip (a tool missing or not root).
 set -euo pipefail
 
 OUT=${1:-$(cd "$(dirname "$0")/.." && pwd)/manager/tests/data/pcap}
@@ -53,7 +54,7 @@ capture() {
 	sleep 0.5
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
-	[ -n "${V6G_DEBUG:-}" ] && cat "$TMP/tcpdump.log" >&2
+	if [ -n "${V6G_DEBUG:-}" ]; then cat "$TMP/tcpdump.log" >&2; fi
 	cp "$TMP/$name.pcap" "$OUT/$name.pcap"
 	echo "$name: $(tcpdump -nr "$OUT/$name.pcap" 2>/dev/null | wc -l) frames"
 }
