@@ -5,6 +5,8 @@
 # ra6 with extension headers, radvd, rdisc6, ndisc6, ping, MLD from address
 # configuration). Root only; touches nothing outside its own namespaces.
 # Usage: scripts/capture-fixtures.sh [out-dir]   (V6G_DEBUG=1 shows tcpdump stats)
+# Incidental frames (the receiver's own MLD reports, DAD) depend on timing:
+# after regenerating, re-check packet_pcap_test's expected verdicts.
 # Exit 4 = skip (a tool missing or not root).
 set -euo pipefail
 
@@ -55,8 +57,14 @@ capture() {
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
 	if [ -n "${V6G_DEBUG:-}" ]; then cat "$TMP/tcpdump.log" >&2; fi
+	local frames
+	frames=$(tcpdump -nr "$TMP/$name.pcap" 2>/dev/null | wc -l)
+	if [ "$frames" -eq 0 ]; then
+		echo "$name: nothing on the wire, not kept"
+		return
+	fi
 	cp "$TMP/$name.pcap" "$OUT/$name.pcap"
-	echo "$name: $(tcpdump -nr "$OUT/$name.pcap" 2>/dev/null | wc -l) frames"
+	echo "$name: $frames frames"
 }
 
 mkdir -p "$OUT"
