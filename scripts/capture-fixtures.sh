@@ -78,7 +78,8 @@ capture fake_router26_E_o tx atk6-fake_router26 -n 1 -E o -A 2001:db8:1::/64 eth
 RA6="ra6 -i eth0 -d ff02::1 -P 2001:db8:1::/64 -e -t 1800"
 capture ra6_plain tx $RA6
 capture ra6_u8 tx $RA6 -u 8
-capture ra6_U8 tx $RA6 -U 8
+capture ra6_U8 tx $RA6 -U 8  # refused by ra6 2.0: needs -y
+capture ra6_U8_y64 tx $RA6 -U 8 -y 64
 capture ra6_H8 tx $RA6 -H 8
 capture ra6_y8 tx $RA6 -y 8
 capture ra6_u1500_y1280 tx $RA6 -u 1500 -y 1280

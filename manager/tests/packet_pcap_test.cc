@@ -59,6 +59,9 @@ TEST(PacketPcap, Ipv6ToolkitRa6) {
   // -y 8: seven 8-byte fragments; the first carries the RA type: RFC 6980.
   EXPECT_EQ(verdicts("ra6_y8"),
             (V{"drop:nd_in_fragment", kTail, kTail, kTail, kTail, kTail, kTail}));
+  // -U 8 -y 64: unfragmentable dest opts, then an atomic fragment holding the
+  // whole RA (ra6 refuses -U without -y): RFC 6980 covers atomic fragments.
+  EXPECT_EQ(verdicts("ra6_U8_y64"), V{"drop:nd_in_fragment"});
   // -u 1500 -y 1280: the 1500-byte dest opts can't fit the first fragment.
   EXPECT_EQ(verdicts("ra6_u1500_y1280"), (V{"drop:frag_first_no_upper", kTail}));
 }
