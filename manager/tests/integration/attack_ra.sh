@@ -49,8 +49,10 @@ ip netns exec $LAB_VM2 ping -6 -c 2 -i 0.2 -W 2 "$VM1_ADDR" >/dev/null && ok "pi
 RTR_LL=$(ip -n $LAB_RTR -6 addr show dev eth0 scope link | awk '/inet6/{sub("/.*","",$2);print $2}')
 
 # Attack frames as seen at the victim: anything IPv6 from the attacker's MAC
-# except its own kernel's RS/NS/NA/MLDv2 (fragments and ext headers count).
-ATTACK_FILTER="ether src $LAB_MAC_VM3 and ip6 and not (ip6[6] == 58 and (ip6[40] == 133 or ip6[40] == 135 or ip6[40] == 136 or ip6[40] == 143))"
+# except its own kernel's RS/NS/NA/MLDv2 (fragments and ext headers count),
+# plus anything the attacker sends with a forged MAC: every Redirect (never
+# legitimate in this lab) and any packet from the rogue 2001:db8::/32 space.
+ATTACK_FILTER="(ether src $LAB_MAC_VM3 and ip6 and not (ip6[6] == 58 and (ip6[40] == 133 or ip6[40] == 135 or ip6[40] == 136 or ip6[40] == 143))) or (ip6 and ip6[6] == 58 and ip6[40] == 137) or (ip6 and src net 2001:db8::/32)"
 
 # run_case NAME ROGUE_PREFIX CMD...   (CMD runs in the attacker's netns)
 run_case() {
@@ -65,7 +67,8 @@ run_case() {
   local seen
   seen=$(tcpdump -nnr $cap 2>/dev/null | wc -l)
   local bad_route
-  bad_route=$( (ip -n $LAB_VM2 -6 route show; ip -n $LAB_VM2 -6 addr show) | grep -c "${rogue%%::*}:")
+  bad_route=$( (ip -n $LAB_VM2 -6 route show; ip -n $LAB_VM2 -6 route show cache
+    ip -n $LAB_VM2 -6 addr show) | grep -c "${rogue%%::*}:")
   local bad_gw
   bad_gw=$(ip -n $LAB_VM2 -6 route show default | grep -vc "via $RTR_LL ")
   if [ "$NO_GUARD" = 1 ]; then
@@ -96,6 +99,8 @@ run_case "ra6 -u 8" 2001:db8:a7::/64 ra6 -i eth0 -d ff02::1 -P 2001:db8:a7::/64 
 run_case "ra6 -H 8" 2001:db8:a8::/64 ra6 -i eth0 -d ff02::1 -P 2001:db8:a8::/64 -e -t 1800 -H 8
 run_case "ra6 -y 8" 2001:db8:a9::/64 ra6 -i eth0 -d ff02::1 -P 2001:db8:a9::/64 -e -t 1800 -y 8
 run_case "ra6 -u 1500 -y 1280" 2001:db8:aa::/64 ra6 -i eth0 -d ff02::1 -P 2001:db8:aa::/64 -e -t 1800 -u 1500 -y 1280
+# Redirect for 2001:db8:bb::1 via a fake next hop (spoofed echo + Redirect).
+run_case "atk6-redir6" 2001:db8:bb::/64 atk6-redir6 eth0 "$VM2_ADDR" 2001:db8:bb::1 "$RTR_LL" fe80::bad
 
 # --- source spoofing: vm3 is bound to $VM3_STATIC only.
 ip -n $LAB_VM3 -6 addr add $VM3_STATIC/64 dev eth0 nodad
