@@ -50,6 +50,11 @@ for fuzzer in "${fuzzers[@]}"; do
 		echo "FAIL: $name crashed; see $BUILD/fuzz-$name.log and $artifacts" >&2
 		tail -40 "$BUILD/fuzz-$name.log" >&2
 		status=1
+	elif grep -q "runtime error:" "$BUILD/fuzz-$name.log"; then
+		# UBSan reports that didn't abort (a build without -fno-sanitize-recover)
+		echo "FAIL: $name: sanitizer report; see $BUILD/fuzz-$name.log" >&2
+		grep -m5 "runtime error:" "$BUILD/fuzz-$name.log" >&2
+		status=1
 	else
 		grep -E "stat::number_of_executed_units|cov:" "$BUILD/fuzz-$name.log" | tail -2
 	fi
