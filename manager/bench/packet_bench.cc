@@ -103,6 +103,28 @@ void BM_ParseMixInto(benchmark::State& state) {
 }
 BENCHMARK(BM_ParseMixInto);
 
+// Under attack: every frame of the RA Guard evasion captures (drops and
+// fragment tails), through the in-place form.
+void BM_ParseEvasionsInto(benchmark::State& state) {
+  std::vector<Frame> frames;
+  for (const char* name : {"fake_router26_E_D.pcap", "fake_router26_E_F.pcap",
+                           "fake_router26_E_o.pcap", "ra6_y8.pcap", "ra6_u1500_y1280.pcap"}) {
+    for (auto& f : v6g::packet::read_pcap(std::string(V6G_TEST_DATA) + "/pcap/" + name).frames)
+      frames.push_back(std::move(f.data));
+  }
+  v6g::packet::ParsedPacket packet;
+  std::size_t i = 0;
+  std::size_t dropped = 0;
+  for (auto _ : state) {
+    dropped += v6g::is_drop(v6g::packet::parse_frame_into(frames[i], packet)) ? 1 : 0;
+    benchmark::DoNotOptimize(packet);
+    if (++i == frames.size()) i = 0;
+  }
+  benchmark::DoNotOptimize(dropped);
+  report(state);
+}
+BENCHMARK(BM_ParseEvasionsInto);
+
 void BM_ParseRouterAdvert(benchmark::State& state) {
   run(state, {first_of_class("radvd.pcap", PacketClass::kRouterAdvert)});
 }

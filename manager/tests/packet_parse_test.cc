@@ -490,6 +490,19 @@ TEST(PacketParse, ExtensionHeaderOrderAndLimits) {
   EXPECT_REJECT(f, V6G_R_TRUNCATED);
 }
 
+TEST(PacketParse, HopByHopOptionPastItsHeader) {
+  Frame f;
+  f.upper = {128, 0, 0, 0, 0, 1, 0, 1};
+  f.first_nh = 0;
+  f.ext = {58, 0, 1, 9, 0, 0, 0, 0};  // PadN claiming 9 bytes in a 6-byte body
+  EXPECT_REJECT(f, V6G_R_TRUNCATED);
+  f.ext = hbh_router_alert(58);
+  auto r = parse(f);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->ext.router_alert);
+  EXPECT_EQ(r->ext.router_alert_value, 0);
+}
+
 TEST(PacketParse, RoutingHeader) {
   Frame f;
   f.upper_nh = 59;
