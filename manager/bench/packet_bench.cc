@@ -65,8 +65,9 @@ std::vector<Frame> mix() {
 
 void report(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
-  state.counters["ns_per_packet"] =
-      benchmark::Counter(static_cast<double>(state.iterations()) * 1e-9,
+  // Seconds per packet (inverted rate), printed with an SI prefix: "45.5ns".
+  state.counters["time_per_packet"] =
+      benchmark::Counter(static_cast<double>(state.iterations()),
                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
