@@ -79,7 +79,7 @@ lab_global_addr() {
 }
 
 lab_down() {
-  [ -n "$LAB_RADVD_PID" ] && kill "$LAB_RADVD_PID" 2>/dev/null
+  [ -n "${LAB_RADVD_PID:-}" ] && kill "$LAB_RADVD_PID" 2>/dev/null
   local ns
   for ns in $LAB_BR $LAB_RTR $LAB_VM1 $LAB_VM2 $LAB_VM3; do
     [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null
