@@ -85,6 +85,8 @@ int main(int argc, char** argv) {
       "datapath", po::value<std::string>()->default_value("nft"), "datapath: nft")(
       "port", po::value<std::vector<std::string>>()->composing(), "NAME:ROLE[:MAC]")(
       "bind", po::value<std::vector<std::string>>()->composing(), "IFNAME,MAC,ADDR")(
+      "ra-source", po::value<std::vector<std::string>>()->composing(),
+      "IFNAME,LLADDR: RAs from router port IFNAME only from this source (repeatable)")(
       "flush-on-exit", po::bool_switch(),
       "remove the datapath's rules on exit (default: "
       "keep them, fail closed)");
@@ -143,6 +145,14 @@ int main(int argc, char** argv) {
   for (const auto& b : bindings) guarded.insert(b.ifname);
   for (const auto& name : guarded)
     if (!check(dp.set_source_guard(name, true))) return 1;
+
+  if (vm.count("ra-source"))
+    for (const auto& text : vm["ra-source"].as<std::vector<std::string>>()) {
+      const auto parts = split(text, ',');
+      const auto addr = parts.size() == 2 ? v6g::Ip6Addr::parse(parts[1]) : std::nullopt;
+      if (!addr) return std::cerr << "v6guardd: ra-source needs IFNAME,ADDR: " << text << "\n", 2;
+      if (!check(dp.allow_ra_source(parts[0], *addr))) return 1;
+    }
 
   std::printf("v6guardd: ready datapath=nft ports=%zu bindings=%zu\n", ports.size(),
               bindings.size());

@@ -72,6 +72,10 @@ Status NftDatapath::set_source_guard(const std::string& ifname, bool on) {
   return run(render_source_guard(ifname, on));
 }
 
+Status NftDatapath::allow_ra_source(const std::string& ifname, const Ip6Addr& source) {
+  return run(render_ra_source(ifname, source));
+}
+
 Status NftDatapath::add_bindings(std::span<const datapath::Binding> bindings) {
   for (std::size_t i = 0; i < bindings.size(); i += kBindingChunk) {
     const auto chunk = bindings.subspan(i, std::min(kBindingChunk, bindings.size() - i));
@@ -147,6 +151,7 @@ Status NftDatapath::counters(std::vector<datapath::PortCounters>& out) {
       {"frag_hidden_l4", reason(V6G_R_FRAG_FIRST_NO_UPPER)},
       {"frag_nonfirst_from_vm", reason(V6G_R_FRAG_FIRST_NO_UPPER)},
       {"source_not_bound", reason(V6G_R_SOURCE_NOT_BOUND)},
+      {"ra_source_not_allowed", reason(V6G_R_RA_SOURCE_NOT_ALLOWED)},
   };
   for (const auto& n : named) {
     const std::size_t at = json.find(std::string("\"comment\": \"") + n.comment + "\"");

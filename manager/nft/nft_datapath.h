@@ -36,6 +36,9 @@ class NftDatapath final : public datapath::Datapath {
   // (link-local and :: stay allowed for ND/DAD).
   Status set_source_guard(const std::string& ifname, bool on);
 
+  // nft-specific: RAs from this (router) port pass only from listed sources.
+  Status allow_ra_source(const std::string& ifname, const Ip6Addr& source);
+
   // Runs one nft script; returns nft's error text on failure.
   Status run(const std::string& script);
   // Runs a command and returns its JSON output.

@@ -18,14 +18,21 @@ std::string render_table() {
   const std::string rule = "add rule " + t + " pre ";
   // Idempotent: "add" keeps existing sets and their elements; the chain is
   // flushed and rebuilt so a restart never stacks duplicate rules.
-  return "add table " + t + "\n" +                              //
-         "add set " + t + " vm_ports { type ifname; }\n" +      //
-         "add set " + t + " router_ports { type ifname; }\n" +  //
-         "add set " + t + " sg_ports { type ifname; }\n" +      //
-         "add set " + t +                                       //
+  return "add table " + t + "\n" +                                        //
+         "add set " + t + " vm_ports { type ifname; }\n" +                //
+         "add set " + t + " router_ports { type ifname; }\n" +            //
+         "add set " + t + " sg_ports { type ifname; }\n" +                //
+         "add set " + t + " ra_guarded_ports { type ifname; }\n" +        //
+         "add set " + t + " ra_sources { type ifname . ipv6_addr; }\n" +  //
+         "add set " + t +                                                 //
          " bindings { type ifname . ether_addr . ipv6_addr; size 1048576; }\n" + "add chain " + t +
          " pre { type filter hook prerouting priority -200; policy accept; }\n" + "flush chain " +
          t + " pre\n" +
+         // RA Guard source criterion: a router port with configured RA sources
+         // only passes RAs from those link-local addresses.
+         rule +
+         "iifname @ra_guarded_ports icmpv6 type nd-router-advert iifname . ip6 saddr != "
+         "@ra_sources counter drop comment \"ra_source_not_allowed\"\n" +
          // Router advertisements and redirects only ever come from router ports.
          rule +
          "iifname @vm_ports ether type ip6 icmpv6 type { nd-router-advert, nd-redirect } "
@@ -69,6 +76,11 @@ std::string render_port(const datapath::PortSpec& port, bool add) {
 std::string render_source_guard(const std::string& ifname, bool add) {
   return add ? element("add", "sg_ports", quoted(ifname))
              : idempotent_delete("sg_ports", quoted(ifname));
+}
+
+std::string render_ra_source(const std::string& ifname, const Ip6Addr& source) {
+  return element("add", "ra_guarded_ports", quoted(ifname)) +
+         element("add", "ra_sources", quoted(ifname) + " . " + source.to_string());
 }
 
 std::string render_bindings(std::span<const datapath::Binding> bindings, bool add) {

@@ -24,6 +24,9 @@ std::string render_port(const datapath::PortSpec& port, bool add);
 // Source guard membership for one port name.
 std::string render_source_guard(const std::string& ifname, bool add);
 
+// Restricts RAs from a router port to the given sources (called per source).
+std::string render_ra_source(const std::string& ifname, const Ip6Addr& source);
+
 // "add element"/"delete element" for a batch of bindings; empty when the span is.
 std::string render_bindings(std::span<const datapath::Binding> bindings, bool add);
 

@@ -67,6 +67,15 @@ TEST(NftRuleset, VmPortsGetTheRogueServerDrops) {
   EXPECT_EQ(render_port(vm, true), "add element bridge v6guard router_ports { \"tapA\" }\n");
 }
 
+TEST(NftRuleset, RaSourcesGuardTheRouterPort) {
+  EXPECT_EQ(render_ra_source("up0", *Ip6Addr::parse("fe80::1")),
+            "add element bridge v6guard ra_guarded_ports { \"up0\" }\n"
+            "add element bridge v6guard ra_sources { \"up0\" . fe80::1 }\n");
+  EXPECT_NE(render_table().find("iifname @ra_guarded_ports icmpv6 type nd-router-advert iifname . "
+                                "ip6 saddr != @ra_sources counter drop"),
+            std::string::npos);
+}
+
 TEST_F(NftDatapathTest, InitTwiceKeepsOneCopyOfTheRules) {
   ASSERT_TRUE(dp_->init().ok());
   std::string json;

@@ -27,8 +27,9 @@ trap cleanup EXIT INT TERM
 
 lab_up || { echo "not ok - lab setup"; exit 1; }
 VM3_STATIC=2600:beef:1000:100::33
+RTR_LL=$(ip -n $LAB_RTR -6 addr show dev eth0 scope link | awk '/inet6/{sub("/.*","",$2);print $2}')
 if [ "$NO_GUARD" != 1 ]; then
-  ip netns exec $LAB_BR "$V6GUARDD" --port $LAB_P_RTR:router --port $LAB_P_VM1:vm \
+  ip netns exec $LAB_BR "$V6GUARDD" --port $LAB_P_RTR:router --ra-source $LAB_P_RTR,$RTR_LL --port $LAB_P_VM1:vm \
     --port $LAB_P_VM2:vm --port $LAB_P_VM3:vm:$LAB_MAC_VM3 \
     --bind $LAB_P_VM3,$LAB_MAC_VM3,$VM3_STATIC >$LAB_TMP/v6guardd.log 2>&1 &
   DAEMON_PID=$!
@@ -46,13 +47,12 @@ if lab_wait_slaac $LAB_VM1 && lab_wait_slaac $LAB_VM2; then ok "radvd SLAAC: vm1
 else fail "radvd SLAAC"; fi
 VM1_ADDR=$(lab_global_addr $LAB_VM1) VM2_ADDR=$(lab_global_addr $LAB_VM2)
 ip netns exec $LAB_VM2 ping -6 -c 2 -i 0.2 -W 2 "$VM1_ADDR" >/dev/null && ok "ping vm2 -> vm1" || fail "ping vm2 -> vm1"
-RTR_LL=$(ip -n $LAB_RTR -6 addr show dev eth0 scope link | awk '/inet6/{sub("/.*","",$2);print $2}')
 
 # Attack frames as seen at the victim: anything IPv6 from the attacker's MAC
 # except its own kernel's RS/NS/NA/MLDv2 (fragments and ext headers count),
 # plus anything the attacker sends with a forged MAC: every Redirect (never
 # legitimate in this lab) and any packet from the rogue 2001:db8::/32 space.
-ATTACK_FILTER="(ether src $LAB_MAC_VM3 and ip6 and not (ip6[6] == 58 and (ip6[40] == 133 or ip6[40] == 135 or ip6[40] == 136 or ip6[40] == 143))) or (ip6 and ip6[6] == 58 and ip6[40] == 137) or (ip6 and src net 2001:db8::/32)"
+ATTACK_FILTER="(ether src $LAB_MAC_VM3 and ip6 and not (ip6[6] == 58 and (ip6[40] == 133 or ip6[40] == 135 or ip6[40] == 136 or ip6[40] == 143))) or (ip6 and ip6[6] == 58 and ip6[40] == 137) or (ip6 and src net 2001:db8::/32) or (ip6 and src host fe80::bad)"
 
 # run_case NAME ROGUE_PREFIX CMD...   (CMD runs in the attacker's netns)
 run_case() {
@@ -61,7 +61,7 @@ run_case() {
   ip netns exec $LAB_VM2 timeout 6 tcpdump -nni eth0 -w $cap "$ATTACK_FILTER" 2>/dev/null &
   local tp=$!
   sleep 0.8
-  ip netns exec $LAB_VM3 timeout 3 "$@" >/dev/null 2>&1
+  ip netns exec ${ATTACK_NS:-$LAB_VM3} timeout 3 "$@" >/dev/null 2>&1
   sleep 1.2
   kill $tp 2>/dev/null; wait $tp 2>/dev/null
   local seen
@@ -101,6 +101,9 @@ run_case "ra6 -y 8" 2001:db8:a9::/64 ra6 -i eth0 -d ff02::1 -P 2001:db8:a9::/64 
 run_case "ra6 -u 1500 -y 1280" 2001:db8:aa::/64 ra6 -i eth0 -d ff02::1 -P 2001:db8:aa::/64 -e -t 1800 -u 1500 -y 1280
 # Redirect for 2001:db8:bb::1 via a fake next hop (spoofed echo + Redirect).
 run_case "atk6-redir6" 2001:db8:bb::/64 atk6-redir6 eth0 "$VM2_ADDR" 2001:db8:bb::1 "$RTR_LL" fe80::bad
+# RA from the allowed router port, but from a source not in its RA sources.
+ATTACK_NS=$LAB_RTR run_case "RA from router port, disallowed source" 2001:db8:ac::/64 \
+  atk6-fake_router26 -s fe80::bad -n 2 -i 1 -A 2001:db8:ac::/64 eth0
 
 # --- source spoofing: vm3 is bound to $VM3_STATIC only.
 ip -n $LAB_VM3 -6 addr add $VM3_STATIC/64 dev eth0 nodad
