@@ -1,6 +1,5 @@
-// v6guardd: programs the datapath from a config file / flags and keeps it in
-// place until SIGTERM/SIGINT. This first cut drives the nft datapath only;
-// the nfqueue inspector and the kmod datapath are composed in later.
+// v6guardd: picks and programs the datapath, then runs the daemon's parts
+// (daemon/part.h: inspector, control plane) until SIGTERM/SIGINT.
 //
 // Config (Boost.Program_options syntax, same keys as the flags):
 //   port = vm1p:vm            # NAME:ROLE[:MAC], ROLE is vm | router | trusted
@@ -16,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/part.h"
 #include "nft/nft_datapath.h"
 
 namespace po = boost::program_options;
@@ -90,6 +90,11 @@ int main(int argc, char** argv) {
       "flush-on-exit", po::bool_switch(),
       "remove the datapath's rules on exit (default: "
       "keep them, fail closed)");
+  std::vector<std::unique_ptr<v6g::daemon::Part>> parts;
+  parts.push_back(v6g::daemon::make_inspector_part());
+  parts.push_back(v6g::daemon::make_control_part());
+  for (auto& part : parts) part->add_options(opts);
+
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, opts), vm);
@@ -148,11 +153,22 @@ int main(int argc, char** argv) {
 
   if (vm.count("ra-source"))
     for (const auto& text : vm["ra-source"].as<std::vector<std::string>>()) {
-      const auto parts = split(text, ',');
-      const auto addr = parts.size() == 2 ? v6g::Ip6Addr::parse(parts[1]) : std::nullopt;
+      const auto fields = split(text, ',');
+      const auto addr = fields.size() == 2 ? v6g::Ip6Addr::parse(fields[1]) : std::nullopt;
       if (!addr) return std::cerr << "v6guardd: ra-source needs IFNAME,ADDR: " << text << "\n", 2;
-      if (!check(dp.allow_ra_source(parts[0], *addr))) return 1;
+      if (!check(dp.allow_ra_source(fields[0], *addr))) return 1;
     }
+
+  v6g::daemon::DaemonContext ctx;
+  ctx.datapath = &dp;
+  ctx.datapath_reason = "nft (selected with --datapath)";
+  std::size_t started = 0;
+  for (; started < parts.size(); ++started)
+    if (!check(parts[started]->start(vm, ctx))) break;
+  if (started < parts.size()) {
+    while (started > 0) parts[--started]->stop();
+    return 1;
+  }
 
   std::printf("v6guardd: ready datapath=nft ports=%zu bindings=%zu\n", ports.size(),
               bindings.size());
@@ -160,6 +176,7 @@ int main(int argc, char** argv) {
 
   int sig = 0;
   sigwait(&stop, &sig);
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) (*it)->stop();
   std::printf("v6guardd: signal %d, %s\n", sig,
               vm["flush-on-exit"].as<bool>() ? "flushing" : "leaving drops in place");
   if (vm["flush-on-exit"].as<bool>() && !check(dp.flush())) return 1;
