@@ -20,7 +20,8 @@ build: $(BUILD_DIR)/CMakeCache.txt
 kmod:
 	$(MAKE) -C kmod
 
-# The README's test command: unit + host integration (netns) + kernel selftests in QEMU.
+# The README's test command: unit (release and ASan+UBSan in build-asan/) + host
+# integration (netns) + kernel selftests in QEMU. V6G_ASAN=0 skips the ASan tier.
 test: deps build
 	scripts/run-tests.sh $(BUILD_DIR)
 
@@ -33,17 +34,17 @@ integration: build
 selftest: deps build kmod
 	scripts/vm-run.sh
 
+# Every benchmark; writes docs/BENCHMARKS.md (V6G_BENCH_KMOD=0 skips the QEMU one).
 bench: deps build
-	scripts/bench.sh $(BUILD_DIR)
+	scripts/bench.sh $(BUILD_DIR) docs/BENCHMARKS.md
 
-# libFuzzer targets under ASan+UBSan (clang), each for FUZZ_SECONDS.
-FUZZ_SECONDS ?= 60
+# libFuzzer targets under ASan+UBSan (clang, CMake preset `fuzz` in build-fuzz/),
+# each for V6G_FUZZ_SECONDS (default 30); seeds from the tests' data.
+V6G_FUZZ_SECONDS ?= 30
 fuzz: deps
-	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-	  -DV6G_FUZZ=ON -DV6G_SANITIZE=ON -DV6G_TESTS=OFF -DV6G_BENCH=OFF \
-	  -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link
-	cmake --build build-fuzz -j$(JOBS)
-	scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+	cmake --preset fuzz
+	cmake --build build-fuzz -j$(JOBS) --target $(notdir $(basename $(wildcard manager/fuzz/*_fuzz.cc)))
+	scripts/fuzz.sh build-fuzz $(V6G_FUZZ_SECONDS)
 
 demo: deps build
 	scripts/demo.sh $(BUILD_DIR)
@@ -55,5 +56,5 @@ tidy: build
 	git ls-files 'manager/*.cc' | xargs clang-tidy -p $(BUILD_DIR) --quiet
 
 clean:
-	rm -rf $(BUILD_DIR) build-fuzz build-asan
+	rm -rf $(BUILD_DIR) build-fuzz build-asan build-tsan
 	-$(MAKE) -C kmod clean
