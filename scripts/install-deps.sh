@@ -15,7 +15,7 @@ packages=(
 	kmod cpio busybox-static qemu-system-x86 linux-headers-amd64
 	# network lab, peers and attackers
 	iproute2 nftables iptables radvd ndisc6 thc-ipv6 ipv6toolkit tcpdump
-	iperf3 iputils-ping python3-scapy curl jq socat bc
+	iperf3 iputils-ping python3-scapy curl jq socat bc isc-dhcp-client
 )
 
 missing=()
