@@ -15,6 +15,7 @@ v6guard::v1::SecurityEvent to_proto(const guard::SecurityEvent& ev, guard::Nanos
   out.set_tenant_id(ev.tenant_id);
   out.set_interface_id(ev.interface_id);
   out.set_violation_type(std::string(reason_name(ev.violation)));
+  out.set_monitor(ev.monitor);
   auto* d = out.mutable_details();
   // An all-zero source means "folded / unknown" (spoofed-source floods).
   if (!ev.blocked_source.is_unspecified()) d->set_blocked_source(ev.blocked_source.to_string());

@@ -184,7 +184,7 @@ struct Engine::Impl {
     if (ps.policy.log_security_events) record_event(ps, reason(r), mac, src, now);
     if (ps.policy.monitor) {
       ++ps.counters[V6G_R_ACCEPT_MONITOR];
-      return {Verdict::kAccept, reason(V6G_R_ACCEPT_MONITOR)};
+      return {Verdict::kAccept, reason(V6G_R_ACCEPT_MONITOR), reason(r)};
     }
     return {Verdict::kDrop, reason(r)};
   }
@@ -216,6 +216,7 @@ struct Engine::Impl {
         ev.blocked_source = key.src;
         ev.blocked_mac = key.mac;
         ev.expected_sources = expected_sources(ps, r);
+        ev.monitor = ps.policy.monitor;
         it = windows.emplace(key, std::move(ev)).first;
       }
     }

@@ -51,11 +51,15 @@ struct SecurityEvent {
   MacAddr blocked_mac;
   std::vector<std::string> expected_sources;
   std::uint64_t packet_count = 0;
+  bool monitor = false;  // port in monitor (log-only) mode: the packets were accepted
 };
 
 struct Decision {
   Verdict verdict = Verdict::kAccept;
   Reason reason{};
+  // Monitor ports: the drop reason that was waived (reason is then
+  // accept_monitor); V6G_R_NONE otherwise. Lets callers say "would drop: X".
+  Reason waived{};
 };
 
 // Side effects of decisions, drained by the caller after each batch so the

@@ -45,6 +45,15 @@ TEST(Events, ToProtoMapsEveryField) {
   EXPECT_EQ(p.details().expected_sources(0), "fe80::1");
   EXPECT_EQ(p.details().packet_count(), 123456u);
   EXPECT_DOUBLE_EQ(p.details().duration_seconds(), 4.5);
+  EXPECT_FALSE(p.monitor());
+}
+
+TEST(Events, MonitorMarkerTravelsToJson) {
+  auto ev = sample();
+  EXPECT_EQ(to_json_line(ev).find("\"monitor\""), std::string::npos);  // enforcing: omitted
+  ev.monitor = true;
+  EXPECT_TRUE(to_proto(ev).monitor());
+  EXPECT_NE(to_json_line(ev).find("\"monitor\":true"), std::string::npos) << to_json_line(ev);
 }
 
 TEST(Events, JsonLineRoundTrips) {

@@ -559,10 +559,33 @@ TEST_F(GuardTest, MonitorModeAcceptsButCountsAndReports) {
   auto d = decide(kVmA, ra(kMacA, ip("fe80::a")));
   EXPECT_EQ(d.verdict, Verdict::kAccept);
   EXPECT_EQ(d.reason, V6G_R_ACCEPT_MONITOR);
+  EXPECT_EQ(d.waived, V6G_R_RA_FROM_VM_PORT);  // what it would have dropped for
   EXPECT_EQ(engine_->counter(kVmA, reason(V6G_R_RA_FROM_VM_PORT)), 1u);
+  EXPECT_EQ(engine_->counter(kVmA, reason(V6G_R_ACCEPT_MONITOR)), 1u);
   engine_->flush_events(now_, fx_);
   ASSERT_EQ(fx_.events.size(), 1u);
   EXPECT_EQ(fx_.events[0].violation, V6G_R_RA_FROM_VM_PORT);
+  EXPECT_TRUE(fx_.events[0].monitor);
+  // Parse rejections (RFC 7113) are waived too, and the same port out of
+  // monitor mode drops again with no marker on its events.
+  fx_.clear();
+  d = engine_->decide_parse_failure(kVmA, reason(V6G_R_FRAG_FIRST_NO_UPPER), kMacA, ip("fe80::a"),
+                                    now_, fx_);
+  EXPECT_EQ(d.verdict, Verdict::kAccept);
+  EXPECT_EQ(d.waived, V6G_R_FRAG_FIRST_NO_UPPER);
+  p.monitor = false;
+  ASSERT_TRUE(engine_->upsert_port(p, now_, fx_));
+  d = decide(kVmA, ra(kMacA, ip("fe80::b")));
+  EXPECT_EQ(d.verdict, Verdict::kDrop);
+  EXPECT_EQ(d.waived, V6G_R_NONE);
+  engine_->flush_events(now_, fx_);
+  int enforced = 0;
+  for (const auto& ev : fx_.events) {
+    if (ev.blocked_source != ip("fe80::b")) continue;
+    ++enforced;
+    EXPECT_FALSE(ev.monitor);
+  }
+  EXPECT_EQ(enforced, 1);
 }
 
 TEST_F(GuardTest, UnknownAndTrustedPorts) {
