@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "api/client.h"
+#include "cli/explain.h"
 #include "cli/table.h"
 
 namespace v6g::cli {
@@ -33,7 +34,8 @@ commands:
   counters                 per-port verdict counters by reason
   events [--follow]        security events (--follow keeps polling)
   status                   daemon, datapath and fail-mode status
-  explain --pcap FILE      replay a capture through the guard (not yet: issue 7)
+  explain --pcap FILE      replay a capture through the guard engine, offline
+                           (--port-role vm|router, --policy JSON, --monitor; --help)
 )";
 
 struct Global {
@@ -277,10 +279,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
 
   if (command == "vm") return vm_command(g, io, args);
   if (command == "events") return events_command(g, io, args);
-  if (command == "explain") {
-    err << "v6guardctl explain: offline pcap replay is not implemented yet (issue 7)\n";
-    return 2;
-  }
+  if (command == "explain") return explain_command(args, g.json, out, err);  // offline, no daemon
   static const std::pair<const char*, const char*> kSimple[] = {{"ports", "ListPorts"},
                                                                 {"bindings", "ListBindings"},
                                                                 {"counters", "GetCounters"},
