@@ -13,56 +13,8 @@ namespace v6g::host {
 
 namespace {
 
-std::vector<std::string_view> split(std::string_view text, char sep) {
-  std::vector<std::string_view> out;
-  while (!text.empty()) {
-    auto pos = text.find(sep);
-    auto token = text.substr(0, pos);
-    if (!token.empty()) out.push_back(token);
-    if (pos == std::string_view::npos) break;
-    text.remove_prefix(pos + 1);
-  }
-  return out;
-}
-
-std::vector<std::string_view> split_ws(std::string_view text) {
-  std::vector<std::string_view> out;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
-    std::size_t start = i;
-    while (i < text.size() && text[i] != ' ' && text[i] != '\t') ++i;
-    if (i > start) out.push_back(text.substr(start, i - start));
-  }
-  return out;
-}
-
-std::optional<std::uint16_t> parse_port(std::string_view text) {
-  unsigned value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size() || value == 0 || value > 65535)
-    return std::nullopt;
-  return static_cast<std::uint16_t>(value);
-}
-
-// "any", a prefix, or a bare address (= /128).
-bool parse_endpoint(std::string_view text, std::optional<Ip6Prefix>* out) {
-  if (text == "any") {
-    out->reset();
-    return true;
-  }
-  if (text.find('/') != std::string_view::npos) {
-    *out = Ip6Prefix::parse(text);
-    return out->has_value();
-  }
-  auto addr = Ip6Addr::parse(text);
-  if (!addr) return false;
-  *out = Ip6Prefix{*addr, 128};
-  return true;
-}
-
-std::string ports_expr(const std::vector<FirewallRule::PortRange>& ports) {
-  auto one = [](const FirewallRule::PortRange& r) {
+std::string ports_expr(const std::vector<config::PortRange>& ports) {
+  auto one = [](const config::PortRange& r) {
     return r.first == r.last ? std::to_string(r.first)
                              : std::to_string(r.first) + "-" + std::to_string(r.last);
   };
@@ -110,6 +62,14 @@ std::string match_only(const std::string& compiled) {
   return compiled;
 }
 
+// The smallest non-zero of the port-wide and the direction's own limit.
+std::uint64_t effective_mbps(const PortFirewall& fw, bool from_vm) {
+  const std::uint64_t own = from_vm ? fw.from_vm_mbps : fw.to_vm_mbps;
+  if (fw.bandwidth_limit_mbps == 0) return own;
+  if (own == 0) return fw.bandwidth_limit_mbps;
+  return std::min(own, fw.bandwidth_limit_mbps);
+}
+
 void port_chain(std::string& out, const std::string& chain, const PortFirewall& fw,
                 const std::vector<FirewallRule>& rules, bool from_vm) {
   const std::string add = "add rule " + table() + " " + chain + " ";
@@ -121,9 +81,9 @@ void port_chain(std::string& out, const std::string& chain, const PortFirewall& 
     out += add + "limit rate over " + std::to_string(fw.packet_rate_limit) + "/second burst " +
            std::to_string(burst) + " packets counter drop\n";
   }
-  if (fw.bandwidth_limit_mbps != 0) {
+  if (const std::uint64_t mbps = effective_mbps(fw, from_vm); mbps != 0) {
     // Megabits per second -> bytes per second; 100 ms worth of burst, at least 64 KiB.
-    const std::uint64_t rate = std::uint64_t{fw.bandwidth_limit_mbps} * 125000;
+    const std::uint64_t rate = mbps * 125000;
     const std::uint64_t burst = std::max<std::uint64_t>(rate / 10, 65536);
     out += add + "limit rate over " + std::to_string(rate) + " bytes/second burst " +
            std::to_string(burst) + " bytes counter drop\n";
@@ -148,7 +108,7 @@ void port_chain(std::string& out, const std::string& chain, const PortFirewall& 
                                              std::to_string(*fw.log_group)
                                        : std::string();
   for (const auto& rule : rules) {
-    if (!log.empty() && rule.action == FirewallRule::Action::kDeny)
+    if (!log.empty() && rule.action == FirewallAction::kDeny)
       out += add + match_only(compile_rule(rule)) + " " + log + "\n";
     out += add + compile_rule(rule) + "\n";
   }
@@ -160,96 +120,60 @@ void port_chain(std::string& out, const std::string& chain, const PortFirewall& 
 
 }  // namespace
 
-std::optional<FirewallRule> parse_firewall_rule_text(std::string_view text, std::string* error) {
-  auto fail = [error](std::string why) -> std::optional<FirewallRule> {
-    if (error != nullptr) *error = std::move(why);
-    return std::nullopt;
-  };
-  auto tokens = split_ws(text);
-  if (tokens.size() != 6 && tokens.size() != 8)
-    return fail("expected: allow|deny <proto> from <src> to <dst> [port a,b-c]");
-  FirewallRule rule;
-  if (tokens[0] == "allow") {
-    rule.action = FirewallRule::Action::kAllow;
-  } else if (tokens[0] == "deny") {
-    rule.action = FirewallRule::Action::kDeny;
-  } else {
-    return fail("action must be allow or deny, got '" + std::string(tokens[0]) + "'");
-  }
-  if (tokens[1] == "tcp") {
-    rule.proto = FirewallRule::Proto::kTcp;
-  } else if (tokens[1] == "udp") {
-    rule.proto = FirewallRule::Proto::kUdp;
-  } else if (tokens[1] == "icmpv6") {
-    rule.proto = FirewallRule::Proto::kIcmpv6;
-  } else if (tokens[1] == "any") {
-    rule.proto = FirewallRule::Proto::kAny;
-  } else {
-    return fail("unknown protocol '" + std::string(tokens[1]) + "'");
-  }
-  if (tokens[2] != "from" || tokens[4] != "to") return fail("expected 'from <src> to <dst>'");
-  if (!parse_endpoint(tokens[3], &rule.src))
-    return fail("bad source '" + std::string(tokens[3]) + "'");
-  if (!parse_endpoint(tokens[5], &rule.dst))
-    return fail("bad destination '" + std::string(tokens[5]) + "'");
-  if (tokens.size() == 8) {
-    if (tokens[6] != "port" && tokens[6] != "ports") return fail("expected 'port a,b-c'");
-    if (rule.proto == FirewallRule::Proto::kIcmpv6) return fail("icmpv6 has no ports");
-    const std::string_view list = tokens[7];
-    if (list.front() == ',' || list.back() == ',' || list.find(",,") != std::string_view::npos)
-      return fail("empty entry in port list '" + std::string(list) + "'");
-    for (auto item : split(list, ',')) {
-      FirewallRule::PortRange range;
-      auto dash = item.find('-');
-      auto first = parse_port(item.substr(0, dash));
-      auto last = dash == std::string_view::npos ? first : parse_port(item.substr(dash + 1));
-      if (!first || !last || *last < *first) return fail("bad port '" + std::string(item) + "'");
-      range.first = *first;
-      range.last = *last;
-      rule.ports.push_back(range);
-    }
-    if (rule.ports.empty()) return fail("empty port list");
-  }
-  return rule;
-}
-
 std::string compile_rule(const FirewallRule& rule) {
   std::string out = "meta protocol ip6";
-  if (rule.src) out += " ip6 saddr " + rule.src->to_string();
-  if (rule.dst) out += " ip6 daddr " + rule.dst->to_string();
-  switch (rule.proto) {
-    case FirewallRule::Proto::kTcp:
-      out += " meta l4proto tcp";
-      break;
-    case FirewallRule::Proto::kUdp:
-      out += " meta l4proto udp";
-      break;
-    case FirewallRule::Proto::kIcmpv6:
-      out += " meta l4proto ipv6-icmp";
-      break;
-    case FirewallRule::Proto::kAny:
-      // A port list needs a transport header: "any" then means TCP or UDP.
-      if (!rule.ports.empty()) out += " meta l4proto { tcp, udp }";
-      break;
+  if (rule.source) out += " ip6 saddr " + rule.source->to_string();
+  if (rule.destination) out += " ip6 daddr " + rule.destination->to_string();
+  if (rule.protocol) {
+    switch (*rule.protocol) {
+      case config::kProtoTcp:
+        out += " meta l4proto tcp";
+        break;
+      case config::kProtoUdp:
+        out += " meta l4proto udp";
+        break;
+      case config::kProtoIcmpv6:
+        out += " meta l4proto ipv6-icmp";
+        break;
+      default:  // any other IP protocol by number (the grammar allows 0-255)
+        out += " meta l4proto " + std::to_string(*rule.protocol);
+        break;
+    }
+  } else if (!rule.ports.empty()) {
+    // The config grammar only puts ports on tcp/udp; if a port list ever
+    // comes without a protocol, it still needs a transport header.
+    out += " meta l4proto { tcp, udp }";
   }
   if (!rule.ports.empty()) out += " th dport " + ports_expr(rule.ports);
-  out += rule.action == FirewallRule::Action::kAllow ? " return" : " counter drop";
+  out += rule.action == FirewallAction::kAllow ? " return" : " counter drop";
   return out;
 }
 
 Status validate(const PortFirewall& fw) {
   if (!valid_ifname(fw.port)) return Status::error("invalid port name '" + fw.port + "'");
-  for (const auto* rules : {&fw.ingress, &fw.egress})
-    for (const auto& rule : *rules)
-      if (rule.proto == FirewallRule::Proto::kIcmpv6 && !rule.ports.empty())
-        return Status::error("icmpv6 rule with ports");
+  // 10 Tbit/s: far above any NIC, far below where Mbit/s -> bytes/s overflows.
+  constexpr std::uint64_t kMaxMbps = 10'000'000;
+  for (std::uint64_t mbps : {fw.bandwidth_limit_mbps, fw.from_vm_mbps, fw.to_vm_mbps})
+    if (mbps > kMaxMbps)
+      return Status::error("bandwidth limit out of range: " + std::to_string(mbps));
+  for (const auto* rules : {&fw.from_vm, &fw.to_vm})
+    for (const auto& rule : *rules) {
+      if (rule.ports.empty()) continue;
+      if (rule.protocol && *rule.protocol != config::kProtoTcp &&
+          *rule.protocol != config::kProtoUdp)
+        return Status::error("ports on a rule that is neither tcp nor udp");
+      for (const auto& range : rule.ports)
+        if (range.first == 0 || range.last < range.first)
+          return Status::error("bad port range " + std::to_string(range.first) + "-" +
+                               std::to_string(range.last));
+    }
   return Status();
 }
 
 std::string port_fingerprint(const PortFirewall& fw) {
   std::string chains;
-  port_chain(chains, in_chain(fw.port), fw, fw.ingress, true);
-  port_chain(chains, out_chain(fw.port), fw, fw.egress, false);
+  port_chain(chains, in_chain(fw.port), fw, fw.from_vm, true);
+  port_chain(chains, out_chain(fw.port), fw, fw.to_vm, false);
   std::uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a 64
   for (unsigned char c : chains) hash = (hash ^ c) * 0x100000001b3ULL;
   char hex[17];
@@ -257,7 +181,7 @@ std::string port_fingerprint(const PortFirewall& fw) {
   return hex;
 }
 
-std::string compile_port_batch(const PortFirewall& fw, bool replace) {
+std::string compile_table_header() {
   const std::string t = table();
   std::string out;
   out += "add table " + t + "\n";
@@ -286,8 +210,14 @@ std::string compile_port_batch(const PortFirewall& fw, bool replace) {
     if (base.out)
       out += std::string("add rule ") + t + " " + base.name + " oifname vmap @out_ports\n";
   }
-  port_chain(out, in_chain(fw.port), fw, fw.ingress, true);
-  port_chain(out, out_chain(fw.port), fw, fw.egress, false);
+  return out;
+}
+
+std::string compile_port_chains(const PortFirewall& fw, bool replace) {
+  const std::string t = table();
+  std::string out;
+  port_chain(out, in_chain(fw.port), fw, fw.from_vm, true);
+  port_chain(out, out_chain(fw.port), fw, fw.to_vm, false);
   const std::string comment = " comment \"v6g:" + port_fingerprint(fw) + "\"";
   for (const auto& [map, chain] :
        {std::pair{"in_ports", in_chain(fw.port)}, std::pair{"out_ports", out_chain(fw.port)}}) {
@@ -298,14 +228,24 @@ std::string compile_port_batch(const PortFirewall& fw, bool replace) {
   return out;
 }
 
+std::string compile_port_batch(const PortFirewall& fw, bool replace) {
+  return compile_table_header() + compile_port_chains(fw, replace);
+}
+
 std::string compile_port_removal_batch(const std::string& port, bool last_port) {
+  return compile_ports_removal_batch({port}, last_port);
+}
+
+std::string compile_ports_removal_batch(const std::vector<std::string>& ports, bool drop_table) {
   const std::string t = table();
-  if (last_port) return "delete table " + t + "\n";
+  if (drop_table) return "delete table " + t + "\n";
   std::string out;
-  out += "delete element " + t + " in_ports { \"" + port + "\" }\n";
-  out += "delete element " + t + " out_ports { \"" + port + "\" }\n";
-  out += "delete chain " + t + " " + in_chain(port) + "\n";
-  out += "delete chain " + t + " " + out_chain(port) + "\n";
+  for (const auto& port : ports) {
+    out += "delete element " + t + " in_ports { \"" + port + "\" }\n";
+    out += "delete element " + t + " out_ports { \"" + port + "\" }\n";
+    out += "delete chain " + t + " " + in_chain(port) + "\n";
+    out += "delete chain " + t + " " + out_chain(port) + "\n";
+  }
   return out;
 }
 
@@ -370,21 +310,40 @@ std::vector<std::string> Nft::ports() {
 bool Nft::has_port(const std::string& port) { return state().count(port) != 0; }
 
 Status Nft::apply(const PortFirewall& fw, bool* changed) {
-  if (changed != nullptr) *changed = false;
-  if (auto st = validate(fw); !st.ok()) return st;
-  PortFirewall effective = fw;
-  effective.conntrack = bridge_conntrack();
-  const std::string fingerprint = port_fingerprint(effective);
+  int n = 0;
+  Status st = apply(std::vector<PortFirewall>{fw}, &n);
+  if (changed != nullptr) *changed = n != 0;
+  return st;
+}
+
+Status Nft::apply(const std::vector<PortFirewall>& fws, int* changed) {
+  if (changed != nullptr) *changed = 0;
+  std::set<std::string> seen;
+  for (const auto& fw : fws) {
+    if (auto st = validate(fw); !st.ok()) return st;
+    if (!seen.insert(fw.port).second) return Status::error("port " + fw.port + " listed twice");
+  }
+  const bool ct = bridge_conntrack();
   const auto& known = state();
-  auto it = known.find(fw.port);
-  if (it != known.end() && it->second == fingerprint) return Status();
-  Status st = run(compile_port_batch(effective, it != known.end()));
+  std::string batch;
+  std::vector<std::pair<std::string, std::string>> updates;  // port -> new fingerprint
+  for (const auto& fw : fws) {
+    PortFirewall effective = fw;
+    effective.conntrack = ct;
+    std::string fingerprint = port_fingerprint(effective);
+    auto it = known.find(fw.port);
+    if (it != known.end() && it->second == fingerprint) continue;
+    batch += compile_port_chains(effective, it != known.end());
+    updates.emplace_back(fw.port, std::move(fingerprint));
+  }
+  if (updates.empty()) return Status();
+  Status st = run(compile_table_header() + batch);
   if (!st.ok()) {
     state_.reset();
     return st;
   }
-  (*state_)[fw.port] = fingerprint;
-  if (changed != nullptr) *changed = true;
+  for (auto& [port, fingerprint] : updates) (*state_)[port] = std::move(fingerprint);
+  if (changed != nullptr) *changed = static_cast<int>(updates.size());
   return Status();
 }
 
@@ -401,16 +360,25 @@ bool Nft::bridge_conntrack() {
   return *conntrack_;
 }
 
-Status Nft::remove(const std::string& port) {
-  if (!valid_ifname(port)) return Status::error("invalid port name '" + port + "'");
+Status Nft::remove(const std::string& port) { return remove(std::vector<std::string>{port}); }
+
+Status Nft::remove(const std::vector<std::string>& ports, int* removed) {
+  if (removed != nullptr) *removed = 0;
+  for (const auto& port : ports)
+    if (!valid_ifname(port)) return Status::error("invalid port name '" + port + "'");
   const auto& known = state();
-  if (known.count(port) == 0) return Status();
-  Status st = run(compile_port_removal_batch(port, known.size() == 1));
+  std::set<std::string> present;
+  for (const auto& port : ports)
+    if (known.count(port) != 0) present.insert(port);
+  if (present.empty()) return Status();
+  const std::vector<std::string> list(present.begin(), present.end());
+  Status st = run(compile_ports_removal_batch(list, present.size() == known.size()));
   if (!st.ok()) {
     state_.reset();
     return st;
   }
-  state_->erase(port);
+  for (const auto& port : list) state_->erase(port);
+  if (removed != nullptr) *removed = static_cast<int>(list.size());
   return Status();
 }
 

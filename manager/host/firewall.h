@@ -20,6 +20,7 @@
 
 #include "common/net.h"
 #include "common/status.h"
+#include "config/firewall.h"
 
 struct nft_ctx;
 
@@ -27,34 +28,25 @@ namespace v6g::host {
 
 inline constexpr std::string_view kFirewallTable = "v6guard_fw";
 
-// One rule of the API grammar:
-//   allow|deny <tcp|udp|icmpv6|any> from <prefix|any> to <prefix|any> [port a,b-c]
-// TODO(config): replace with manager/config's parse_firewall_rule AST once it lands.
-struct FirewallRule {
-  enum class Action { kAllow, kDeny };
-  enum class Proto { kAny, kTcp, kUdp, kIcmpv6 };
-  struct PortRange {
-    std::uint16_t first = 0;
-    std::uint16_t last = 0;
-  };
-  Action action = Action::kDeny;
-  Proto proto = Proto::kAny;
-  std::optional<Ip6Prefix> src;  // nullopt = any
-  std::optional<Ip6Prefix> dst;
-  std::vector<PortRange> ports;  // destination ports; empty = all
-};
-
-// Parses one rule; on failure returns nullopt and says why in *error.
-std::optional<FirewallRule> parse_firewall_rule_text(std::string_view text, std::string* error);
+// Rules are manager/config's AST (parse_firewall_rule), the same one the API
+// validated, so what the operator wrote is what gets compiled.
+using config::FirewallAction;
+using config::FirewallRule;
 
 struct PortFirewall {
-  std::string port;                             // interface name of the VM port
-  std::vector<FirewallRule> ingress;            // from the VM (iifname)
-  std::vector<FirewallRule> egress;             // to the VM (oifname)
-  std::vector<Ip6Prefix> allowed_destinations;  // empty = no restriction
-  std::uint32_t bandwidth_limit_mbps = 0;       // 0 = unlimited; per direction
-  std::uint32_t packet_rate_limit = 0;          // packets/second, 0 = unlimited; per direction
-  bool allow_non_ipv6 = false;                  // ARP/IPv4 etc.: default deny like the rest
+  std::string port;  // interface name of the VM port
+  // Directions are the VM's: the API's egress_rules filter what the VM sends
+  // (the port's `in_` chain, iifname), ingress_rules what it receives (`out_`).
+  std::vector<FirewallRule> from_vm;            // egress_rules
+  std::vector<FirewallRule> to_vm;              // ingress_rules
+  std::vector<Ip6Prefix> allowed_destinations;  // what the VM may send to; empty = anywhere
+  std::uint64_t bandwidth_limit_mbps = 0;       // 0 = unlimited; each direction
+  // Optional tighter per-direction caps (QoSConfig.egress_mbps/ingress_mbps);
+  // the effective limit is the smallest non-zero one.
+  std::uint64_t from_vm_mbps = 0;
+  std::uint64_t to_vm_mbps = 0;
+  std::uint32_t packet_rate_limit = 0;  // packets/second, 0 = unlimited; each direction
+  bool allow_non_ipv6 = false;          // ARP/IPv4 etc.: default deny like the rest
   // Without bridge conntrack (CONFIG_NF_CONNTRACK_BRIDGE) the chains are
   // stateless; this lets TCP segments without a bare SYN through (the classic
   // ACL "established"), so replies to allowed connections work. New
@@ -79,11 +71,20 @@ Status validate(const PortFirewall& fw);
 // Fingerprint of a port's compiled chains; stored as the comment of its map
 // elements so a re-apply can tell "already exactly this" from one read.
 std::string port_fingerprint(const PortFirewall& fw);
-// Adds one port; with `replace`, the port exists and its elements are swapped
-// (an `add element` on an existing key would keep the old comment).
+// The table, its maps and sets and the base chains (idempotent `add`s; the
+// base chains are flushed and refilled so an upgrade converges).
+std::string compile_table_header();
+// One port's chains and map elements; with `replace`, the port exists and its
+// elements are swapped (an `add element` on an existing key would keep the old
+// comment).
+std::string compile_port_chains(const PortFirewall& fw, bool replace);
+// Header + one port: a complete transaction.
 std::string compile_port_batch(const PortFirewall& fw, bool replace = false);
 std::string compile_port_removal_batch(const std::string& port,  // remove one port
                                        bool last_port);          // ...and the table
+// Several ports in one transaction; with `drop_table` the whole table goes
+// instead (they were the last ports).
+std::string compile_ports_removal_batch(const std::vector<std::string>& ports, bool drop_table);
 
 // Thin I/O shell over libnftables.
 class Nft {
@@ -99,10 +100,15 @@ class Nft {
   // Installs or replaces the port's chains in one transaction; a port already
   // programmed with the same fingerprint is left alone (*changed = false).
   Status apply(const PortFirewall& fw, bool* changed = nullptr);
+  // Several ports (one VM) in ONE transaction: all of them or none. Ports
+  // whose fingerprint already matches are left out; *changed counts the rest.
+  Status apply(const std::vector<PortFirewall>& fws, int* changed = nullptr);
   // Whether `ct state` works in the bridge family here (checked once, with a
   // dry-run transaction that the kernel validates but never commits).
   bool bridge_conntrack();
   Status remove(const std::string& port);  // idempotent; drops the table with the last port
+  // Several ports in one transaction; idempotent; *removed counts the ones present.
+  Status remove(const std::vector<std::string>& ports, int* removed = nullptr);
 
  private:
   // port -> fingerprint, read from the kernel once per Nft and then kept in

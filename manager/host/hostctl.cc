@@ -1,13 +1,19 @@
 // v6g-hostctl: apply/remove one VM port's host plan (bridge, tap, VLAN,
 // isolation, firewall/QoS) from the command line. The daemon uses the same
 // library; this tool exists for operators and the integration tests.
+#include <google/protobuf/util/json_util.h>
+
 #include <boost/program_options.hpp>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "host/plan.h"
+#include "host/vm_programmer.h"
+#include "vmprovisioner/v1/vm.pb.h"
 
 namespace po = boost::program_options;
 using namespace v6g::host;
@@ -32,6 +38,59 @@ int caps_cmd() {
   std::printf("vlan_8021q %s\n", caps.vlan_8021q ? "yes" : "no");
   std::printf("tun %s\n", caps.tun ? "yes" : "no");
   std::printf("vlan_mode_auto %s\n", caps.bridge_vlan_filtering ? "filtering" : "bridge-per-vlan");
+  // The same lines v6guardd shows in `v6guardctl status`.
+  Nft nft;
+  for (const auto& [key, value] : capability_status(caps, nft.bridge_conntrack()))
+    std::printf("%s %s\n", key.c_str(), value.c_str());
+  return 0;
+}
+
+// A VmConfig from JSON: either a CreateVmRequest ({"config": {...}}, the
+// spec's examples) or a bare VmConfig.
+bool load_vm_config(const std::string& path, vmprovisioner::v1::VmConfig* out) {
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "cannot read %s\n", path.c_str());
+    return false;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  vmprovisioner::v1::CreateVmRequest request;
+  if (google::protobuf::util::JsonStringToMessage(text.str(), &request).ok() &&
+      request.has_config()) {
+    *out = request.config();
+    return true;
+  }
+  auto st = google::protobuf::util::JsonStringToMessage(text.str(), out);
+  if (!st.ok()) {
+    std::fprintf(stderr, "%s: not a VmConfig or CreateVmRequest: %s\n", path.c_str(),
+                 st.ToString().c_str());
+    return false;
+  }
+  return true;
+}
+
+int vm_cmd(const std::string& command, const std::string& config_path, const std::string& vm_id,
+           const VmProgrammerOptions& opts) {
+  vmprovisioner::v1::VmConfig config;
+  if (!load_vm_config(config_path, &config)) return 2;
+  std::string why;
+  auto plan = plan_from_config(vm_id, config, &why);
+  if (!plan) {
+    std::fprintf(stderr, "invalid: %s\n", why.c_str());
+    return 2;
+  }
+  VmHostProgrammer programmer(opts);
+  ProgramReport report;
+  v6g::Status st = command == "vm-program" ? programmer.program(*plan, &report)
+                                           : programmer.unprogram(*plan, &report);
+  for (const auto& r : report.steps)
+    std::printf("step %-40s %s\n", r.name.c_str(), r.changed ? "changed" : "unchanged");
+  std::printf("vm %s ports %zu changed %d\n", vm_id.c_str(), plan->ports.size(), report.changed());
+  if (!st.ok()) {
+    std::fprintf(stderr, "%s failed: %s\n", command.c_str(), st.message().c_str());
+    return 1;
+  }
   return 0;
 }
 
@@ -57,8 +116,11 @@ int main(int argc, char** argv) {
   unsigned vlan = 0, owner = ~0U, group = ~0U, bandwidth = 0, packet_rate = 0;
   int fail_at = -1;
   int log_group = -1;
-  std::vector<std::string> ingress, egress, allowed;
-  po::options_description opts("v6g-hostctl <caps|apply|remove|show> [options]");
+  std::vector<std::string> ingress, egress, allowed, vm_uplinks;
+  std::string config_path, vm_id = "vm";
+  int fail_after_port = -1;
+  po::options_description opts(
+      "v6g-hostctl <caps|apply|remove|show|vm-program|vm-unprogram> [options]");
   // clang-format off
   opts.add_options()
       ("help,h", "this text")
@@ -76,14 +138,20 @@ int main(int argc, char** argv) {
       ("group", po::value(&group), "tap group gid")
       ("multi-queue", "create the tap with IFF_MULTI_QUEUE")
       ("firewall", "install the per-port firewall (implied by the options below)")
-      ("ingress", po::value(&ingress), "rule for traffic from the VM (repeatable)")
-      ("egress", po::value(&egress), "rule for traffic to the VM (repeatable)")
+      ("ingress", po::value(&ingress), "ingress_rules: rule for traffic to the VM (repeatable)")
+      ("egress", po::value(&egress), "egress_rules: rule for traffic from the VM (repeatable)")
       ("allowed-destination", po::value(&allowed), "prefix the VM may send to (repeatable)")
       ("bandwidth-mbps", po::value(&bandwidth), "per-direction bandwidth limit, Mbit/s")
       ("packet-rate", po::value(&packet_rate), "per-direction packets/second limit")
       ("allow-non-ipv6", "let ARP/IPv4 through the firewall")
       ("log-group", po::value(&log_group), "log denied packets to this NFLOG group")
-      ("inject-failure-at", po::value(&fail_at), "testing: fail step N (0-based)");
+      ("inject-failure-at", po::value(&fail_at), "testing: fail step N (0-based)")
+      ("config", po::value(&config_path), "vm-*: VmConfig or CreateVmRequest JSON file")
+      ("vm-id", po::value(&vm_id), "vm-*: the VM's id")
+      ("vm-uplink", po::value(&vm_uplinks), "vm-*: BRIDGE=UPLINK (repeatable)")
+      ("inject-failure-after-port", po::value(&fail_after_port),
+       "vm-program testing: fail after port N's link steps")
+      ("inject-firewall-failure", "vm-program testing: fail the firewall transaction");
   // clang-format on
   po::positional_options_description pos;
   pos.add("command", 1);
@@ -101,6 +169,38 @@ int main(int argc, char** argv) {
   }
   if (command == "caps") return caps_cmd();
   if (command == "show") return show_cmd(port.empty() ? bridge : port);
+  if (command == "vm-program" || command == "vm-unprogram") {
+    VmProgrammerOptions vopts;
+    vopts.tap.owner = owner;
+    vopts.tap.group = group;
+    vopts.tap.multi_queue = vm.count("multi-queue") != 0;
+    vopts.allow_non_ipv6 = vm.count("allow-non-ipv6") != 0;
+    if (log_group >= 0 && log_group <= 65535)
+      vopts.log_group = static_cast<std::uint16_t>(log_group);
+    if (vlan_mode == "filtering") {
+      vopts.vlan_mode = VlanMode::kFiltering;
+    } else if (vlan_mode == "bridge-per-vlan") {
+      vopts.vlan_mode = VlanMode::kBridgePerVlan;
+    } else if (vlan_mode != "auto") {
+      std::cerr << "unknown --vlan-mode " << vlan_mode << "\n";
+      return 2;
+    }
+    for (const auto& entry : vm_uplinks) {
+      auto eq = entry.find('=');
+      if (eq == std::string::npos) {
+        std::cerr << "--vm-uplink wants BRIDGE=UPLINK\n";
+        return 2;
+      }
+      vopts.uplinks[entry.substr(0, eq)] = entry.substr(eq + 1);
+    }
+    vopts.fail_after_port = fail_after_port;
+    vopts.fail_firewall = vm.count("inject-firewall-failure") != 0;
+    if (config_path.empty()) {
+      std::cerr << command << " needs --config\n";
+      return 2;
+    }
+    return vm_cmd(command, config_path, vm_id, vopts);
+  }
 
   PortSpec spec;
   spec.bridge = bridge;
@@ -129,15 +229,15 @@ int main(int argc, char** argv) {
     fw.packet_rate_limit = packet_rate;
     fw.allow_non_ipv6 = vm.count("allow-non-ipv6") != 0;
     if (log_group >= 0 && log_group <= 65535) fw.log_group = static_cast<std::uint16_t>(log_group);
-    for (auto [texts, rules] : {std::pair{&ingress, &fw.ingress}, std::pair{&egress, &fw.egress}}) {
+    for (auto [texts, rules] : {std::pair{&ingress, &fw.to_vm}, std::pair{&egress, &fw.from_vm}}) {
       for (const auto& text : *texts) {
-        std::string why;
-        auto rule = parse_firewall_rule_text(text, &why);
-        if (!rule) {
-          std::cerr << "bad rule '" << text << "': " << why << "\n";
+        auto parsed = v6g::config::parse_firewall_rule(text);
+        if (!parsed.ok()) {
+          std::cerr << "bad rule '" << text << "' at " << parsed.error.position << ": "
+                    << parsed.error.message << "\n";
           return 2;
         }
-        rules->push_back(*rule);
+        rules->push_back(*parsed.rule);
       }
     }
     for (const auto& text : allowed) {

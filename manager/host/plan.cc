@@ -66,7 +66,23 @@ std::optional<HostPlan> HostPlan::build(const PortSpec& spec, const KernelCaps& 
   return plan;
 }
 
-Status HostPlan::apply(Rtnl& nl, Nft& nft, std::vector<StepReport>* report) const {
+void Rollback::append(Rollback&& other) {
+  for (auto& entry : other.undo_) undo_.push_back(std::move(entry));
+  other.undo_.clear();
+}
+
+Status Rollback::run() {
+  std::string failures;
+  for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
+    if (auto st = it->second(); !st.ok())
+      failures += (failures.empty() ? "" : "; ") + it->first + ": " + st.message();
+  }
+  undo_.clear();
+  return failures.empty() ? Status() : Status::error("rollback failed: " + failures);
+}
+
+Status HostPlan::apply(Rtnl& nl, Nft& nft, std::vector<StepReport>* report,
+                       Rollback* rollback) const {
   if (auto st = nl.open_status(); !st.ok()) return st;
   const PortSpec& s = spec_;
   const bool filtering = mode_ == VlanMode::kFiltering;
@@ -74,33 +90,42 @@ Status HostPlan::apply(Rtnl& nl, Nft& nft, std::vector<StepReport>* report) cons
   LinkInfo port;
   std::vector<Step> steps;
 
-  steps.push_back({"ensure bridge " + bridge_, [&](bool* changed, auto* undo) {
-                     BridgeOptions opts;
-                     opts.vlan_filtering = filtering;
-                     opts.mld_snooping = s.mld_snooping;
-                     opts.mcast_querier = s.mcast_querier;
-                     if (auto existing = nl.find_link(bridge_)) {
-                       if (existing->kind != "bridge")
-                         return Status::error(bridge_ + " exists and is not a bridge");
-                       br = *existing;
-                       // Converge options (snooping/querier/filtering) on adopted bridges
-                       // too: they are per-bridge settings the API owns. Only write what
-                       // differs, so re-applying really changes nothing.
-                       const auto& now = br.bridge;
-                       if (now && now->mld_snooping == opts.mld_snooping &&
-                           now->mcast_querier == opts.mcast_querier &&
-                           (!filtering || now->vlan_filtering))
-                         return Status();
-                       *changed = true;
-                       return nl.set_bridge_options(br.ifindex, opts);
-                     }
-                     if (auto st = nl.create_bridge(bridge_, opts); !st.ok()) return st;
-                     if (auto st = need_link(nl, bridge_, &br); !st.ok()) return st;
-                     *changed = true;
-                     undo->push_back({"delete bridge",
-                                      [&nl, idx = br.ifindex] { return nl.delete_link(idx); }});
-                     return nl.set_alias(br.ifindex, kOwnerMarker);
-                   }});
+  steps.push_back(
+      {"ensure bridge " + bridge_, [&](bool* changed, auto* undo) {
+         BridgeOptions opts;
+         opts.vlan_filtering = filtering;
+         opts.mld_snooping = s.mld_snooping;
+         opts.mcast_querier = s.mcast_querier;
+         if (auto existing = nl.find_link(bridge_)) {
+           if (existing->kind != "bridge")
+             return Status::error(bridge_ + " exists and is not a bridge");
+           br = *existing;
+           // Converge options (snooping/querier/filtering) on adopted bridges
+           // too: they are per-bridge settings the API owns. Only write what
+           // differs, so re-applying really changes nothing.
+           const auto& now = br.bridge;
+           if (s.mld_snooping_only_enable && now && now->mld_snooping) opts.mld_snooping = true;
+           if (now && now->mld_snooping == opts.mld_snooping &&
+               now->mcast_querier == opts.mcast_querier && (!filtering || now->vlan_filtering))
+             return Status();
+           *changed = true;
+           if (auto st = nl.set_bridge_options(br.ifindex, opts); !st.ok()) return st;
+           if (now) {
+             // Snooping and querier go back; VLAN filtering, once on, stays
+             // (the netlink attribute is only ever sent to turn it on).
+             undo->push_back({"restore bridge options", [&nl, idx = br.ifindex, old = *now] {
+                                return nl.set_bridge_options(idx, old);
+                              }});
+           }
+           return Status();
+         }
+         if (auto st = nl.create_bridge(bridge_, opts); !st.ok()) return st;
+         if (auto st = need_link(nl, bridge_, &br); !st.ok()) return st;
+         *changed = true;
+         undo->push_back(
+             {"delete bridge", [&nl, idx = br.ifindex] { return nl.delete_link(idx); }});
+         return nl.set_alias(br.ifindex, kOwnerMarker);
+       }});
   steps.push_back({"bridge up", [&](bool* changed, auto*) {
                      *changed = !br.up;
                      return br.up ? Status() : nl.set_up(br.ifindex, true);
@@ -256,6 +281,8 @@ Status HostPlan::apply(Rtnl& nl, Nft& nft, std::vector<StepReport>* report) cons
       return Status::error(why);
     }
   }
+  if (rollback != nullptr)
+    for (auto& [name, fn] : undo) rollback->add(s.port + ": " + name, std::move(fn));
   return Status();
 }
 

@@ -36,7 +36,12 @@ struct PortSpec {
   TapOptions tap;
   std::uint16_t vlan = 0;  // 0 = untagged bridge, no VLAN config
   VlanMode vlan_mode = VlanMode::kAuto;
-  bool mld_snooping = true;    // enable_mld_snooping
+  bool mld_snooping = true;  // enable_mld_snooping
+  // Snooping is a per-bridge setting while the API sets it per VM: with this,
+  // a plan turns snooping on when asked but never off on a bridge that has it
+  // (another VM on the bridge may rely on it). A bridge the plan creates gets
+  // exactly `mld_snooping`.
+  bool mld_snooping_only_enable = false;
   bool mcast_querier = false;  // the router is the querier
   bool isolated = false;       // tenant_isolation_level: strict
   bool learning = true;
@@ -54,6 +59,25 @@ struct StepReport {
   bool changed = false;
 };
 
+// What an apply changed, as undo actions, for a caller that must roll back
+// several plans together (one VM's ports): run() undoes them newest first.
+// The actions hold references to the Rtnl/Nft the apply used.
+class Rollback {
+ public:
+  void add(std::string name, std::function<Status()> undo) {
+    undo_.emplace_back(std::move(name), std::move(undo));
+  }
+  void append(Rollback&& other);
+  bool empty() const { return undo_.empty(); }
+  std::size_t size() const { return undo_.size(); }
+  // Undoes everything (newest first), keeps going past failures and returns
+  // them joined; the log is empty afterwards.
+  Status run();
+
+ private:
+  std::vector<std::pair<std::string, std::function<Status()>>> undo_;
+};
+
 class HostPlan {
  public:
   // Validates the spec and resolves kAuto against the kernel's capabilities.
@@ -68,7 +92,10 @@ class HostPlan {
 
   // Applies every step; on the first failure undoes the completed ones in
   // reverse and returns the failure. Re-applying an applied plan changes nothing.
-  Status apply(Rtnl& nl, Nft& nft, std::vector<StepReport>* report = nullptr) const;
+  // On success, what it changed is appended to *rollback (if given), so a
+  // caller can undo this apply later, e.g. when a later port of the VM fails.
+  Status apply(Rtnl& nl, Nft& nft, std::vector<StepReport>* report = nullptr,
+               Rollback* rollback = nullptr) const;
   // Deletes what apply added (owned interfaces, the port's firewall chains),
   // releases adopted ports. Idempotent.
   Status remove(Rtnl& nl, Nft& nft, std::vector<StepReport>* report = nullptr) const;

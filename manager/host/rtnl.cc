@@ -17,6 +17,8 @@
 #include <ctime>
 #include <vector>
 
+#include "host/tap.h"
+
 namespace v6g::host {
 
 namespace {
@@ -419,6 +421,33 @@ KernelCaps probe_kernel_caps() {
     if (!br) return false;
     bool ok = nl.create_vlan_subif("v6gprobe0.7", br->ifindex, 7).ok();
     return ok;
+  });
+  // Both settings are silently ignored by kernels without them, so each
+  // probe writes the setting and reads it back.
+  caps.mld_snooping = probe_in_scratch_netns([] {
+    Rtnl nl;
+    BridgeOptions opts;
+    opts.vlan_filtering = false;
+    opts.mld_snooping = true;
+    if (!nl.create_bridge("v6gprobe0", opts).ok()) return false;
+    auto br = nl.find_link("v6gprobe0");
+    return br && br->bridge && br->bridge->mld_snooping;
+  });
+  caps.port_isolation = probe_in_scratch_netns([] {
+    Rtnl nl;
+    BridgeOptions opts;
+    opts.vlan_filtering = false;
+    if (!nl.create_bridge("v6gprobe0", opts).ok()) return false;
+    // A tap needs no peer; it vanishes with the namespace.
+    if (!create_persistent_tap("v6gprobe1", TapOptions{}).ok()) return false;
+    auto br = nl.find_link("v6gprobe0");
+    auto port = nl.find_link("v6gprobe1");
+    if (!br || !port || !nl.set_master(port->ifindex, br->ifindex).ok()) return false;
+    PortFlags flags;
+    flags.isolated = true;
+    if (!nl.set_port_flags(port->ifindex, flags).ok()) return false;
+    auto now = nl.port_flags(port->ifindex);
+    return now && now->isolated;
   });
   int fd = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);
   caps.tun = fd >= 0;

@@ -94,6 +94,8 @@ struct KernelCaps {
   bool bridge_vlan_filtering = false;  // CONFIG_BRIDGE_VLAN_FILTERING
   bool vlan_8021q = false;             // CONFIG_VLAN_8021Q (subinterfaces)
   bool tun = false;                    // /dev/net/tun usable
+  bool port_isolation = false;         // IFLA_BRPORT_ISOLATED sticks (4.18+)
+  bool mld_snooping = false;           // CONFIG_BRIDGE_IGMP_SNOOPING: IFLA_BR_MCAST_SNOOPING sticks
 };
 KernelCaps probe_kernel_caps();
 

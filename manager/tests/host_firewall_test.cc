@@ -6,46 +6,12 @@
 namespace v6g::host {
 namespace {
 
+// Rules come from manager/config's parser (its grammar is tested in
+// config_firewall_test); here only the AST -> nft compilation is checked.
 FirewallRule parse(std::string_view text) {
-  std::string why;
-  auto rule = parse_firewall_rule_text(text, &why);
-  EXPECT_TRUE(rule.has_value()) << text << ": " << why;
-  return rule.value_or(FirewallRule{});
-}
-
-TEST(HostFirewallParse, FullRule) {
-  auto rule = parse("allow tcp from 2001:db8::/32 to any port 22,80-90");
-  EXPECT_EQ(rule.action, FirewallRule::Action::kAllow);
-  EXPECT_EQ(rule.proto, FirewallRule::Proto::kTcp);
-  ASSERT_TRUE(rule.src.has_value());
-  EXPECT_EQ(rule.src->to_string(), "2001:db8::/32");
-  EXPECT_FALSE(rule.dst.has_value());
-  ASSERT_EQ(rule.ports.size(), 2u);
-  EXPECT_EQ(rule.ports[0].first, 22);
-  EXPECT_EQ(rule.ports[0].last, 22);
-  EXPECT_EQ(rule.ports[1].first, 80);
-  EXPECT_EQ(rule.ports[1].last, 90);
-}
-
-TEST(HostFirewallParse, BareAddressIsHostPrefix) {
-  auto rule = parse("deny any from any to 2001:db8::1");
-  ASSERT_TRUE(rule.dst.has_value());
-  EXPECT_EQ(rule.dst->len, 128);
-  EXPECT_EQ(rule.action, FirewallRule::Action::kDeny);
-}
-
-TEST(HostFirewallParse, RejectsMalformed) {
-  for (const char* bad :
-       {"", "allow", "permit tcp from any to any", "allow sctp from any to any",
-        "allow tcp to any from any", "allow tcp from 2001:db8::1/64 to any",
-        "allow tcp from any to any port", "allow tcp from any to any port 0",
-        "allow tcp from any to any port 70000", "allow tcp from any to any port 9-1",
-        "allow tcp from any to any port 80,", "allow icmpv6 from any to any port 1",
-        "allow tcp from any to any proto 80", "allow tcp from nope to any"}) {
-    std::string why;
-    EXPECT_FALSE(parse_firewall_rule_text(bad, &why).has_value()) << bad;
-    EXPECT_FALSE(std::string_view(bad).size() > 6 && why.empty()) << bad;
-  }
+  auto parsed = config::parse_firewall_rule(text);
+  EXPECT_TRUE(parsed.ok()) << text << ": " << parsed.error.message;
+  return parsed.rule.value_or(FirewallRule{});
 }
 
 TEST(HostFirewallCompile, Rules) {
@@ -54,18 +20,71 @@ TEST(HostFirewallCompile, Rules) {
             "return");
   EXPECT_EQ(compile_rule(parse("deny udp from any to fd00::/8 port 53")),
             "meta protocol ip6 ip6 daddr fd00::/8 meta l4proto udp th dport 53 counter drop");
-  EXPECT_EQ(compile_rule(parse("allow any from any to any port 443")),
-            "meta protocol ip6 meta l4proto { tcp, udp } th dport 443 return");
   EXPECT_EQ(compile_rule(parse("allow icmpv6 from any to any")),
             "meta protocol ip6 meta l4proto ipv6-icmp return");
   EXPECT_EQ(compile_rule(parse("deny any from any to any")), "meta protocol ip6 counter drop");
+  EXPECT_EQ(compile_rule(parse("deny all from any to any")), "meta protocol ip6 counter drop");
+  EXPECT_EQ(compile_rule(parse("ALLOW TCP FROM 2001:db8::1 TO any PORT 22")),
+            "meta protocol ip6 ip6 saddr 2001:db8::1/128 meta l4proto tcp th dport 22 return");
+  // Any other protocol by number (GRE here).
+  EXPECT_EQ(compile_rule(parse("deny 47 from any to any")),
+            "meta protocol ip6 meta l4proto 47 counter drop");
+  // The grammar only puts ports on tcp/udp; a hand-built AST with ports but no
+  // protocol still gets a transport-header match.
+  FirewallRule any_with_port;
+  any_with_port.action = FirewallAction::kAllow;
+  any_with_port.ports.push_back({443, 443});
+  EXPECT_EQ(compile_rule(any_with_port),
+            "meta protocol ip6 meta l4proto { tcp, udp } th dport 443 return");
+}
+
+TEST(HostFirewallCompile, ValidateRejectsPortsWithoutTcpOrUdp) {
+  PortFirewall fw;
+  fw.port = "tap0";
+  FirewallRule icmp = parse("allow icmpv6 from any to any");
+  icmp.ports.push_back({1, 1});
+  fw.to_vm.push_back(icmp);
+  EXPECT_FALSE(validate(fw).ok());
+  fw.to_vm.clear();
+  FirewallRule inverted = parse("allow tcp from any to any port 80");
+  inverted.ports[0] = {90, 80};
+  fw.from_vm.push_back(inverted);
+  EXPECT_FALSE(validate(fw).ok());
+}
+
+TEST(HostFirewallCompile, PerDirectionBandwidthTakesTheSmallerLimit) {
+  PortFirewall fw;
+  fw.port = "tap0";
+  fw.bandwidth_limit_mbps = 100;
+  fw.from_vm_mbps = 8;  // QoS egress: tighter than the port-wide limit
+  fw.to_vm_mbps = 0;
+  const std::string batch = compile_port_batch(fw);
+  EXPECT_NE(batch.find("in_tap0 limit rate over 1000000 bytes/second"), std::string::npos) << batch;
+  EXPECT_NE(batch.find("out_tap0 limit rate over 12500000 bytes/second"), std::string::npos);
+  fw.bandwidth_limit_mbps = 0;
+  const std::string only_qos = compile_port_batch(fw);
+  EXPECT_NE(only_qos.find("in_tap0 limit rate over 1000000 bytes/second"), std::string::npos);
+  EXPECT_EQ(only_qos.find("out_tap0 limit"), std::string::npos);
+}
+
+TEST(HostFirewallCompile, SeveralPortsShareOneHeader) {
+  PortFirewall a;
+  a.port = "tapa";
+  PortFirewall b;
+  b.port = "tapb";
+  const std::string header = compile_table_header();
+  EXPECT_EQ(compile_port_batch(a), header + compile_port_chains(a, false));
+  EXPECT_EQ(compile_ports_removal_batch({"tapa", "tapb"}, false),
+            compile_port_removal_batch("tapa", false) + compile_port_removal_batch("tapb", false));
+  EXPECT_EQ(compile_ports_removal_batch({"tapa", "tapb"}, true),
+            "delete table bridge v6guard_fw\n");
 }
 
 TEST(HostFirewallCompile, PortBatchOrderAndLimits) {
   PortFirewall fw;
   fw.port = "tap-a.1";
-  fw.egress.push_back(parse("allow tcp from any to any port 80"));
-  fw.ingress.push_back(parse("allow udp from any to any port 53"));
+  fw.to_vm.push_back(parse("allow tcp from any to any port 80"));
+  fw.from_vm.push_back(parse("allow udp from any to any port 53"));
   fw.allowed_destinations.push_back(*Ip6Prefix::parse("2001:db8::/32"));
   fw.bandwidth_limit_mbps = 8;
   fw.packet_rate_limit = 1000;
@@ -81,7 +100,8 @@ TEST(HostFirewallCompile, PortBatchOrderAndLimits) {
      "drop\n");
   at("add rule bridge v6guard_fw in_tap-a.1 limit rate over 1000000 bytes/second burst 100000 "
      "bytes counter drop\n");
-  // Order inside the ingress chain: limits, ND/MLD, destination filter, rules, TCP return, drop.
+  // Order inside the in_ chain (from the VM): limits, ND/MLD, destination filter, rules, TCP
+  // return, drop.
   const auto nd = at("add rule bridge v6guard_fw in_tap-a.1 icmpv6 type @nd_mld return\n");
   const auto dst =
       at("add rule bridge v6guard_fw in_tap-a.1 ip6 daddr != { 2001:db8::/32 } counter drop");
@@ -163,8 +183,8 @@ TEST(HostFirewallCompile, LogGroupLogsDeniesBeforeDropping) {
   PortFirewall fw;
   fw.port = "tap0";
   fw.log_group = 7;
-  fw.egress.push_back(parse("deny udp from any to any port 53"));
-  fw.egress.push_back(parse("allow tcp from any to any port 80"));
+  fw.to_vm.push_back(parse("deny udp from any to any port 53"));
+  fw.to_vm.push_back(parse("allow tcp from any to any port 80"));
   const std::string batch = compile_port_batch(fw);
   const std::string log = "limit rate 10/second log prefix \"v6g:firewall_deny:tap0:out\" group 7";
   const auto deny_log =
@@ -190,7 +210,7 @@ TEST(HostFirewallCompile, FingerprintFollowsTheCompiledChains) {
   const std::string base = port_fingerprint(fw);
   EXPECT_EQ(base.size(), 16u);
   EXPECT_EQ(port_fingerprint(fw), base);
-  fw.egress.push_back(parse("allow tcp from any to any port 80"));
+  fw.to_vm.push_back(parse("allow tcp from any to any port 80"));
   const std::string with_rule = port_fingerprint(fw);
   EXPECT_NE(with_rule, base);
   fw.packet_rate_limit = 5;

@@ -141,8 +141,8 @@ TEST_F(HostPlanTest, ChangedFirewallIsReplacedAtomicallyAndReported) {
   PortSpec s = spec("brt", "tapa");
   s.firewall = PortFirewall{};
   ASSERT_TRUE(plan(s).apply(nl(), nft()).ok());
-  s.firewall->egress.push_back(
-      *parse_firewall_rule_text("allow tcp from any to any port 80", nullptr));
+  s.firewall->to_vm.push_back(
+      *config::parse_firewall_rule("allow tcp from any to any port 80").rule);
   std::vector<StepReport> report;
   ASSERT_TRUE(plan(s).apply(nl(), nft(), &report).ok());
   EXPECT_EQ(report.back().name, "firewall");
@@ -155,7 +155,7 @@ TEST_F(HostPlanTest, ChangedFirewallIsReplacedAtomicallyAndReported) {
   fw.port = "tapa";
   ASSERT_TRUE(fresh.apply(fw, &changed).ok());
   EXPECT_FALSE(changed);
-  fw.egress.clear();
+  fw.to_vm.clear();
   ASSERT_TRUE(fresh.apply(fw, &changed).ok());
   EXPECT_TRUE(changed);
   EXPECT_EQ(fresh.ports(), std::vector<std::string>{"tapa"});

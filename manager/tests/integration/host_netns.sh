@@ -71,7 +71,7 @@ check "re-apply is a no-op" grep -q "changed 0$" <<<"$out"
 
 echo "# 3. firewall on vm1: only tcp/8080 in, ND always"
 hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --isolated --log-group 7 \
-  --egress "allow tcp from 2001:db8:10::/64 to any port 8080" >/dev/null || nok "apply firewall"
+  --ingress "allow tcp from 2001:db8:10::/64 to any port 8080" >/dev/null || nok "apply firewall"
 # log_security_events: denied packets reach NFLOG group 7 with the reason as prefix.
 NFLOG_PCAP=$(mktemp /tmp/v6g-host-nflog.XXXXXX)
 ip netns exec "$H" timeout 10 tcpdump -i nflog:7 -c 1 -U -w "$NFLOG_PCAP" 2>/dev/null &

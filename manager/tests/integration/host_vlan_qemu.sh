@@ -70,13 +70,13 @@ if [ "${1:-}" = --guest ]; then
   # stateful. vm1 may only send ICMPv6; the echo replies it gets back pass as
   # established, while vm2's own echo requests to vm1 stay denied.
   hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --vlan-mode filtering $U \
-    --ingress "allow icmpv6 from any to any" >/dev/null || nok "apply firewall"
+    --egress "allow icmpv6 from any to any" >/dev/null || nok "apply firewall"
   check "firewall is stateful (ct state in the port chain)" \
     eval 'ip netns exec $H nft list chain bridge v6guard_fw out_h-vm1 | grep -q "ct state established,related"'
   check "replies to vm1's pings pass (established)" try_ping vm1 2001:db8::12
   check "new pings to vm1 are denied" eval '! try_ping vm2 2001:db8::11'
   out=$(hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --vlan-mode filtering $U \
-    --ingress "allow icmpv6 from any to any")
+    --egress "allow icmpv6 from any to any")
   check "re-apply with firewall is a no-op" grep -q "changed 0$" <<<"$out"
   hc apply --bridge brt --port tapz --vlan 4095 --vlan-mode filtering >/dev/null 2>&1
   check "vlan 4095 refused" test $? -ne 0
