@@ -2,6 +2,7 @@
 
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
+#include <net/if.h>
 
 #include <charconv>
 
@@ -117,26 +118,66 @@ void register_guard_status(Server& server, GuardStatusSources src) {
             put(r, "in_kernel", found ? "yes" : "NO");
           }
         }
+        if (!src.guard_bindings) return std::nullopt;
+        // Addresses the inspector learned (ND/DAD, DHCPv6): the store holds
+        // only static ones, so these complete the picture.
+        std::vector<store::PortRecord> ports;
+        (void)src.vms->with_store([&](store::Store& s) { return s.list_ports(ports); });
+        for (const auto& b : src.guard_bindings()) {
+          if (b.is_static) continue;
+          char name[IF_NAMESIZE] = {};
+          const std::string ifname =
+              if_indextoname(b.port, name) ? name : "if" + std::to_string(b.port);
+          std::string vm_id = "-";
+          for (const auto& p : ports) {
+            if (p.ifname == ifname) vm_id = p.vm_id;
+          }
+          auto& r = row(resp, "bindings");
+          put(r, "ifname", ifname);
+          put_number(r, "vlan", b.vlan);
+          put(r, "mac", b.mac.to_string());
+          put(r, "ip6", b.addr.to_string());
+          put(r, "state", std::string(guard::binding_state_name(b.state)));
+          put(r, "source", "learned");
+          put(r, "vm_id", vm_id);
+          if (have_live) {
+            bool found = false;
+            for (const auto& l : live) {
+              found = found || (l.ifindex == b.port && l.mac == b.mac && l.addr == b.addr);
+            }
+            put(r, "in_kernel", found ? "yes" : "NO");
+          }
+        }
         return std::nullopt;
       });
   server.handle<pb::Struct, pb::Struct>(
       service + "GetCounters",
       [src](const CallContext&, const pb::Struct&, pb::Struct& resp) -> std::optional<Error> {
         empty_list(resp, "counters");
-        if (!src.datapath) return std::nullopt;
-        std::vector<datapath::PortCounters> counters;
-        if (auto s = src.datapath->counters(counters); !s) {
-          return make_error(Code::kUnavailable, "datapath counters: " + s.message());
-        }
-        for (const auto& port : counters) {
-          for (const auto& [why, packets] : port.by_reason) {
-            auto& r = row(resp, "counters");
-            put(r, "ifname", port.ifname);
-            put(r, "reason", std::string(reason_name(why)));
-            put(r, "verdict", is_drop(why) ? "drop" : "accept");
-            put_number(r, "packets", static_cast<double>(packets));
+        auto add = [&](const std::vector<datapath::PortCounters>& counters, const char* from) {
+          for (const auto& port : counters) {
+            char name[IF_NAMESIZE] = {};
+            const std::string ifname = !port.ifname.empty()                 ? port.ifname
+                                       : if_indextoname(port.ifindex, name) ? std::string(name)
+                                                                            : "-";
+            for (const auto& [why, packets] : port.by_reason) {
+              auto& r = row(resp, "counters");
+              put(r, "ifname", ifname);
+              put(r, "reason", std::string(reason_name(why)));
+              put(r, "verdict", is_drop(why) ? "drop" : "accept");
+              put_number(r, "packets", static_cast<double>(packets));
+              if (src.guard_counters) put(r, "from", from);
+            }
           }
+        };
+        if (src.datapath) {
+          std::vector<datapath::PortCounters> counters;
+          if (auto s = src.datapath->counters(counters); !s) {
+            return make_error(Code::kUnavailable, "datapath counters: " + s.message());
+          }
+          add(counters, "datapath");
         }
+        if (src.guard_counters) add(src.guard_counters(), "inspector");
         return std::nullopt;
       });
   server.handle<pb::Struct, pb::Struct>(

@@ -14,6 +14,7 @@
 #include "api/server.h"
 #include "api/vm_manager.h"
 #include "datapath/datapath.h"
+#include "guard/engine.h"
 #include "v6guard/v1/events.pb.h"
 
 namespace v6g::api {
@@ -26,6 +27,11 @@ struct GuardStatusSources {
   std::function<std::uint64_t(std::uint64_t after, std::size_t limit,
                               std::vector<v6guard::v1::SecurityEvent>& out)>
       events;
+  // The inspector's live state (optional): bindings its engines hold (learned
+  // ones are listed next to the store's; static ones are already there) and
+  // its per-port verdict counters (listed with from=inspector).
+  std::function<std::vector<guard::BindingInfo>()> guard_bindings;
+  std::function<std::vector<datapath::PortCounters>()> guard_counters;
   // Free-form daemon status lines (version, datapath, fail modes...).
   std::function<std::vector<std::pair<std::string, std::string>>()> status;
 };

@@ -38,7 +38,7 @@ struct Fixture {
       existing.macs_in_use.insert(generate_mac("vm-" + std::to_string(i), "eth0", 0));
       existing.taps_in_use.insert(generate_tap_name("vm-" + std::to_string(i), "eth0", 0));
       existing.bridge_owner["br-t" + std::to_string(i)] = "t" + std::to_string(i);
-      existing.vlans_in_use.insert({"br-t" + std::to_string(i), 200});
+      existing.vlan_owner[{"br-t" + std::to_string(i), 200}] = "t" + std::to_string(i);
     }
   }
 };

@@ -214,7 +214,9 @@ class Validator {
                                              std::to_string(host_.management_vlan_last)}};
       return;
     }
-    if (existing_.vlans_in_use.contains({bridge, id}) || !vlans_.insert({bridge, id}).second)
+    const auto owner = existing_.vlan_owner.find({bridge, id});
+    if ((owner != existing_.vlan_owner.end() && owner->second != tenant_) ||
+        !vlans_.insert({bridge, id}).second)
       add(f, "already_exists", "VLAN " + text + " already in use on bridge '" + bridge + "'",
           "vlan_in_use");
   }

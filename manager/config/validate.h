@@ -32,8 +32,10 @@ struct FieldViolation {
 
 // What the store already holds (all VMs on this host).
 struct ExistingState {
-  std::map<std::string, std::string> bridge_owner;               // bridge -> tenant
-  std::set<std::pair<std::string, std::uint16_t>> vlans_in_use;  // (bridge, vlan)
+  std::map<std::string, std::string> bridge_owner;  // bridge -> tenant
+  // (bridge, vlan) -> the tenant whose VMs use it. A tenant's VMs share their
+  // VLANs; another tenant asking for the same pair is refused (vlan_in_use).
+  std::map<std::pair<std::string, std::uint16_t>, std::string> vlan_owner;
   std::set<MacAddr> macs_in_use;
   std::set<Ip6Addr> addresses_in_use;
   std::set<std::string> taps_in_use;

@@ -1,21 +1,241 @@
-// Placeholder until the control plane (store + API server) lands.
+// The control plane of v6guardd: the SQLite store, the VM programming chain
+// and the Connect API server (VmService + GuardService).
+//
+// Start-up: open the store -> build the HostProgrammer chain
+//   [host step (taps/bridges/VLANs, TODO: manager/host) ->
+//    DatapathProgrammer (ports + static bindings into ctx.datapath) ->
+//    nft source guard (ports whose NIC asks for it) ->
+//    GuardPolicyProgrammer (port policies into ctx.guard, the inspector)]
+// -> VmManager + VmService -> reprogram every stored VM (a restart, even after
+// kill -9, puts back exactly what the store holds; every step is idempotent)
+// -> serve the API. Stop: the server first (no call in flight), then the rest.
+#include <grp.h>
+#include <net/if.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "api/datapath_programmer.h"
+#include "api/guard_status.h"
+#include "api/port_policy.h"
+#include "api/server.h"
+#include "api/vm_manager.h"
+#include "api/vm_service.h"
+#include "config/host_config.h"
 #include "daemon/part.h"
+#include "nft/nft_datapath.h"
+#include "store/store.h"
 
 namespace v6g::daemon {
 namespace {
 
-class NoControlPlane final : public Part {
+namespace po = boost::program_options;
+namespace vmp = vmprovisioner::v1;
+
+// nft only: source guard is a per-port set membership there (the kmod takes
+// it from the port's bindings). On for every NIC whose config enables it.
+class NftSourceGuardStep final : public api::HostProgrammer {
  public:
-  void add_options(boost::program_options::options_description&) override {}
-  Status start(const boost::program_options::variables_map&, DaemonContext& ctx) override {
-    ctx.status.emplace_back("api", "not built");
+  explicit NftSourceGuardStep(nft::NftDatapath& nft) : nft_(nft) {}
+
+  Status program_vm(const api::VmPlan& plan) override {
+    vmp::VmConfig config;
+    if (!config.ParseFromString(plan.vm.config)) return Status::error("unreadable VM config");
+    for (const auto& nic : config.network()) {
+      if (!nic.ipv6().security().enable_source_guard()) continue;
+      if (auto s = nft_.set_source_guard(nic.tap_device(), true); !s) return s;
+    }
     return {};
   }
-  void stop() override {}
+  Status unprogram_vm(const api::VmPlan& plan) override {
+    // Best effort: the element may be gone with the port already.
+    for (const auto& port : plan.ports) (void)nft_.set_source_guard(port.ifname, false);
+    return {};
+  }
+
+ private:
+  nft::NftDatapath& nft_;
+};
+
+Status read_tokens(const std::string& path,
+                   std::vector<std::pair<std::string, std::string>>& tokens) {
+  std::ifstream in(path);
+  if (!in) return Status::error("cannot read token file " + path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    // "ID:TOKEN" names the caller in the audit log; a bare token is "tokenN".
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) {
+      tokens.emplace_back(line, "token" + std::to_string(tokens.size() + 1));
+    } else {
+      tokens.emplace_back(line.substr(colon + 1), line.substr(0, colon));
+    }
+  }
+  if (tokens.empty()) return Status::error("token file " + path + " holds no token");
+  return {};
+}
+
+class ControlPlane final : public Part {
+ public:
+  void add_options(po::options_description& opts) override {
+    opts.add_options()("state-dir", po::value<std::string>()->default_value("/var/lib/v6guard"),
+                       "directory of the state database (state.db, SQLite WAL)")(
+        "api-socket", po::value<std::string>()->default_value("/run/v6guard/api.sock"),
+        "API unix socket (Connect over HTTP/1.1)")(
+        "api-group", po::value<std::string>(),
+        "group allowed on the API socket besides root (socket mode 0660)")(
+        "host-config", po::value<std::string>(),
+        "host network config JSON (pools, allocated blocks, VLAN grants, trusted DNS)")(
+        "api-tcp", po::value<int>()->default_value(-1),
+        "also listen on 127.0.0.1:PORT (bearer tokens; -1 = off)")(
+        "api-token-file", po::value<std::string>(),
+        "bearer tokens for --api-tcp, one per line: ID:TOKEN or TOKEN")(
+        "program-host", po::value<bool>()->default_value(true),
+        "create taps/bridges/VLANs for VMs (when the host step is built in)")(
+        "no-api", po::bool_switch(), "run without the control plane (datapath/inspector only)");
+  }
+
+  Status start(const po::variables_map& vm, DaemonContext& ctx) override {
+    if (vm["no-api"].as<bool>()) {
+      ctx.status.emplace_back("api", "off (--no-api)");
+      return {};
+    }
+    ctx_ = &ctx;
+    config::HostConfig host;
+    if (vm.count("host-config")) {
+      std::string error;
+      auto parsed = config::load_host_config(vm["host-config"].as<std::string>(), &error);
+      if (!parsed) return Status::error("host config: " + error);
+      host = std::move(*parsed);
+      ctx.status.emplace_back("host_config", vm["host-config"].as<std::string>());
+    } else {
+      ctx.status.emplace_back("host_config",
+                              "none (no allocated blocks: static addresses refused)");
+    }
+
+    const std::filesystem::path state_dir = vm["state-dir"].as<std::string>();
+    std::error_code ec;
+    std::filesystem::create_directories(state_dir, ec);
+    if (ec) return Status::error("state dir " + state_dir.string() + ": " + ec.message());
+    const std::string db = (state_dir / "state.db").string();
+    if (auto o = store::Store::open(db, store_); !o) return Status::error("store: " + o.message());
+    ctx.status.emplace_back("state_db", db);
+
+    // TODO(host): put manager/host's HostProgrammer (taps, bridges, VLANs,
+    // firewall) first in the chain behind --program-host once it exists;
+    // until then taps must exist (created by the VMM or the operator).
+    ctx.status.emplace_back("program_host", "not built in (taps must exist)");
+    if (ctx.datapath) {
+      datapath_step_ = std::make_unique<api::DatapathProgrammer>(*ctx.datapath);
+      steps_.push_back(datapath_step_.get());
+      if (auto* nft = dynamic_cast<nft::NftDatapath*>(ctx.datapath)) {
+        source_guard_step_ = std::make_unique<NftSourceGuardStep>(*nft);
+        steps_.push_back(source_guard_step_.get());
+      }
+    }
+    if (ctx.guard) {
+      GuardHub* hub = ctx.guard;
+      guard_step_ = std::make_unique<api::GuardPolicyProgrammer>(
+          [hub](const guard::PortPolicy& p) { return hub->upsert_port(p); },
+          [hub](guard::PortId port) { hub->remove_port(port); }, api::IfindexResolver{},
+          host.allocated_blocks);
+      steps_.push_back(guard_step_.get());
+    }
+    chain_ = std::make_unique<api::ChainedProgrammer>(steps_);
+    manager_ = std::make_unique<api::VmManager>(*store_, *chain_);
+    service_ = std::make_unique<api::VmService>(*manager_, std::move(host));
+
+    std::vector<std::string> failures;
+    const int failed = manager_->reprogram_all(failures);
+    for (const auto& f : failures) std::fprintf(stderr, "v6guardd: reprogram %s\n", f.c_str());
+    std::vector<store::VmRecord> vms;
+    (void)manager_->list({}, vms);
+    ctx.status.emplace_back("recovered_vms", std::to_string(vms.size()) + " (" +
+                                                 std::to_string(failed) + " failed to program)");
+    if (auto e = service_->load()) return Status::error("loading allocations: " + e->message);
+
+    api::ServerOptions options;
+    options.socket_path = vm["api-socket"].as<std::string>();
+    std::filesystem::create_directories(std::filesystem::path(options.socket_path).parent_path(),
+                                        ec);
+    if (vm.count("api-group")) {
+      const group* g = getgrnam(vm["api-group"].as<std::string>().c_str());
+      if (!g) return Status::error("no group " + vm["api-group"].as<std::string>());
+      options.allowed_gids.push_back(g->gr_gid);
+    }
+    options.tcp_port = vm["api-tcp"].as<int>();
+    if (options.tcp_port >= 0) {
+      if (!vm.count("api-token-file")) return Status::error("--api-tcp needs --api-token-file");
+      if (auto s = read_tokens(vm["api-token-file"].as<std::string>(), options.tokens); !s) {
+        return s;
+      }
+    }
+    server_ = std::make_unique<api::Server>(options);
+    service_->register_on(*server_);
+
+    api::GuardStatusSources sources;
+    sources.vms = manager_.get();
+    sources.datapath = ctx.datapath;
+    if (ctx.guard) {
+      GuardHub* hub = ctx.guard;
+      sources.events = [hub](std::uint64_t after, std::size_t limit,
+                             std::vector<v6guard::v1::SecurityEvent>& out) {
+        return hub->events(after, limit, out);
+      };
+      sources.guard_bindings = [hub] { return hub->bindings(); };
+      sources.guard_counters = [hub] { return hub->counters(); };
+    }
+    sources.status = [c = ctx_] {
+      auto lines = c->status;
+      lines.emplace_back("datapath_reason", c->datapath_reason);
+      lines.emplace_back("inspector", c->guard ? "on" : "off");
+      return lines;
+    };
+    api::register_guard_status(*server_, sources);
+
+    if (auto s = server_->start(); !s) return Status::error("API server: " + s.message());
+    ctx.status.emplace_back("api_socket", options.socket_path);
+    if (server_->tcp_port() >= 0) {
+      ctx.status.emplace_back("api_tcp", "127.0.0.1:" + std::to_string(server_->tcp_port()));
+    }
+    std::printf("v6guardd: api on %s, %zu VMs recovered (%d failed)\n", options.socket_path.c_str(),
+                vms.size(), failed);
+    std::fflush(stdout);
+    return {};
+  }
+
+  void stop() override {
+    if (server_) server_->stop();
+    server_.reset();
+    service_.reset();
+    manager_.reset();
+    chain_.reset();
+    guard_step_.reset();
+    source_guard_step_.reset();
+    datapath_step_.reset();
+    steps_.clear();
+    store_.reset();
+  }
+
+ private:
+  DaemonContext* ctx_ = nullptr;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<api::DatapathProgrammer> datapath_step_;
+  std::unique_ptr<NftSourceGuardStep> source_guard_step_;
+  std::unique_ptr<api::GuardPolicyProgrammer> guard_step_;
+  std::vector<api::HostProgrammer*> steps_;
+  std::unique_ptr<api::ChainedProgrammer> chain_;
+  std::unique_ptr<api::VmManager> manager_;
+  std::unique_ptr<api::VmService> service_;
+  std::unique_ptr<api::Server> server_;
 };
 
 }  // namespace
 
-std::unique_ptr<Part> make_control_part() { return std::make_unique<NoControlPlane>(); }
+std::unique_ptr<Part> make_control_part() { return std::make_unique<ControlPlane>(); }
 
 }  // namespace v6g::daemon

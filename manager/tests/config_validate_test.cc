@@ -309,12 +309,17 @@ const std::vector<Case>& cases() {
        nullptr, nullptr},
       {"vlan_in_use",
        [](auto&, auto&, auto& e) {
-         e.vlans_in_use.insert({"br-tenant-a", 100});
+         e.vlan_owner[{"br-tenant-a", 100}] = "customer-999";
        },
        kVlan, "already_exists", "vlan_in_use"},
+      {"vlan_shared_by_same_tenant",
+       [](auto&, auto&, auto& e) {
+         e.vlan_owner[{"br-tenant-a", 100}] = "customer-123";
+       },
+       nullptr, nullptr, nullptr},
       {"vlan_in_use_other_bridge",
        [](auto&, auto&, auto& e) {
-         e.vlans_in_use.insert({"br-other", 100});
+         e.vlan_owner[{"br-other", 100}] = "customer-999";
        },
        nullptr, nullptr, nullptr},
       {"bridge_other_tenant",
