@@ -3,6 +3,7 @@
 #include <nftables/libnftables.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 
 #include "nft/ruleset.h"
@@ -50,11 +51,32 @@ Status NftDatapath::run_json(const std::string& command, std::string& out) {
 
 Status NftDatapath::init() { return run(render_table()); }
 
-Status NftDatapath::add_port(const datapath::PortSpec& port) {
+std::string NftDatapath::render_add(const datapath::PortSpec& port) const {
+  std::string script = render_port(port, true);
+  if (punted(port)) {
+    const std::uint32_t closed = kPuntTag | port.queue;
+    const std::uint32_t open = port.fail_mode == datapath::FailMode::kOpen
+                                   ? kPuntTag | (port.queue + punt_queues_)
+                                   : closed;
+    script += render_punt_port(port, closed, open, true);
+  }
+  return script;
+}
+
+std::string NftDatapath::render_remove(const datapath::PortSpec& port) const {
+  std::string script = render_port(port, false);
+  if (punted(port)) script += render_punt_port(port, 0, 0, false);
+  return script;
+}
+
+Status NftDatapath::add_port(const datapath::PortSpec& in) {
+  datapath::PortSpec port = in;
+  if (punt_queues_ != 0 && (port.queue < punt_base_ || port.queue >= punt_base_ + punt_queues_))
+    port.queue = static_cast<std::uint16_t>(punt_base_ + port.ifindex % punt_queues_);
   std::string script;
   if (auto old = ports_.find(port.ifindex); old != ports_.end())
-    script += render_port(old->second, false);  // role may have changed
-  script += render_port(port, true);
+    script += render_remove(old->second);  // role, queue or fail mode may have changed
+  script += render_add(port);
   if (Status s = run(script); !s) return s;
   ports_[port.ifindex] = port;
   return {};
@@ -63,9 +85,69 @@ Status NftDatapath::add_port(const datapath::PortSpec& port) {
 Status NftDatapath::remove_port(std::uint32_t ifindex) {
   auto it = ports_.find(ifindex);
   if (it == ports_.end()) return {};
-  if (Status s = run(render_port(it->second, false)); !s) return s;
+  if (Status s = run(render_remove(it->second)); !s) return s;
   ports_.erase(it);
   return {};
+}
+
+Status ip6tables_restore(const std::string& input) {
+  FILE* p = ::popen("ip6tables-restore --noflush -w 5 2>&1", "w");
+  if (p == nullptr) return Status::error("ip6tables-restore: cannot start");
+  const bool written = std::fwrite(input.data(), 1, input.size(), p) == input.size();
+  const int rc = ::pclose(p);
+  if (!written || rc != 0)
+    return Status::error("ip6tables-restore failed (exit " + std::to_string(rc) + ") on:\n" +
+                         input);
+  return {};
+}
+
+namespace {
+
+bool write_file(const char* path, const char* text) {
+  FILE* f = std::fopen(path, "w");
+  if (f == nullptr) return false;
+  const bool ok = std::fputs(text, f) >= 0;
+  return std::fclose(f) == 0 && ok;
+}
+
+// The jump from PREROUTING into V6GUARD, added once (-C checks first).
+Status ensure_jump(const char* table) {
+  const std::string check = std::string("ip6tables -w 5 -t ") + table +
+                            " -C PREROUTING -j V6GUARD 2>/dev/null || ip6tables -w 5 -t " + table +
+                            " -I PREROUTING -j V6GUARD";
+  if (std::system(check.c_str()) != 0)
+    return Status::error(std::string("ip6tables: cannot hook V6GUARD into ") + table +
+                         " PREROUTING");
+  return {};
+}
+
+}  // namespace
+
+Status NftDatapath::enable_punts(std::uint16_t queue_base, std::uint16_t queues) {
+  if (queues == 0) return Status::error("nft punts need at least one queue");
+  // Bridged IPv6 must traverse the ip6 hooks (br_netfilter); the sysctl is
+  // per network namespace.
+  if (!write_file("/proc/sys/net/bridge/bridge-nf-call-ip6tables", "1"))
+    return Status::error(
+        "cannot enable net.bridge.bridge-nf-call-ip6tables (is br_netfilter available?)");
+  if (Status s = ip6tables_restore(render_punt_ip6tables(queue_base, queues)); !s) return s;
+  if (Status s = ensure_jump("raw"); !s) return s;
+  if (Status s = ensure_jump("mangle"); !s) return s;
+  // Start from empty punt maps (a previous run may have left entries) and
+  // re-add the ports we know with their queues.
+  std::string script = std::string("flush map bridge ") + kTable + " punt_closed\n" +
+                       "flush map bridge " + kTable + " punt_open\n";
+  for (const auto& [ifindex, port] : ports_) script += render_port(port, false);
+  punt_base_ = queue_base;
+  punt_queues_ = queues;
+  auto ports = std::move(ports_);
+  ports_.clear();
+  for (auto& [ifindex, port] : ports) {
+    port.queue = static_cast<std::uint16_t>(queue_base + ifindex % queues);
+    script += render_add(port);
+    ports_[ifindex] = port;
+  }
+  return run(script);
 }
 
 Status NftDatapath::set_source_guard(const std::string& ifname, bool on) {
@@ -152,6 +234,8 @@ Status NftDatapath::counters(std::vector<datapath::PortCounters>& out) {
       {"frag_nonfirst_from_vm", reason(V6G_R_FRAG_FIRST_NO_UPPER)},
       {"source_not_bound", reason(V6G_R_SOURCE_NOT_BOUND)},
       {"ra_source_not_allowed", reason(V6G_R_RA_SOURCE_NOT_ALLOWED)},
+      {"punt_rate", reason(V6G_R_PACKET_RATE_LIMIT)},
+      {"dhcp6_to_client_from_vm", reason(V6G_R_DHCPV6_SERVER_FROM_VM_PORT)},
   };
   for (const auto& n : named) {
     const std::size_t at = json.find(std::string("\"comment\": \"") + n.comment + "\"");
@@ -168,6 +252,17 @@ Status NftDatapath::counters(std::vector<datapath::PortCounters>& out) {
 
 Status NftDatapath::flush() {
   ports_.clear();
+  if (punt_queues_ != 0) {
+    punt_queues_ = 0;
+    for (const char* table : {"raw", "mangle"}) {
+      const std::string cmd = std::string("ip6tables -w 5 -t ") + table +
+                              " -D PREROUTING -j V6GUARD 2>/dev/null; ip6tables -w 5 -t " + table +
+                              " -F V6GUARD 2>/dev/null; ip6tables -w 5 -t " + table +
+                              " -X V6GUARD 2>/dev/null";
+      if (std::system(cmd.c_str()) != 0) {
+      }  // best effort: the chain may be gone already
+    }
+  }
   // "add" first so deleting a table that was never created is not an error.
   return run(std::string("add table bridge ") + kTable + "\ndelete table bridge " + kTable + "\n");
 }

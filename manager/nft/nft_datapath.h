@@ -39,6 +39,15 @@ class NftDatapath final : public datapath::Datapath {
   // nft-specific: RAs from this (router) port pass only from listed sources.
   Status allow_ra_source(const std::string& ifname, const Ip6Addr& source);
 
+  // Attaches an nfqueue inspector: queues base..base+n-1 (fail-closed) and
+  // base+n..base+2n-1 (fail-open) get ip6tables raw NFQUEUE rules matching
+  // the punt mark (br_netfilter, bridge-nf-call-ip6tables is switched on),
+  // and every router/VM port added from now on punts to the queue in its
+  // PortSpec (base + ifindex % n when out of range). Ports already added are
+  // re-added. Idempotent; flush() removes the ip6tables rules again.
+  Status enable_punts(std::uint16_t queue_base, std::uint16_t queues);
+  bool punts_enabled() const { return punt_queues_ != 0; }
+
   // Runs one nft script; returns nft's error text on failure.
   Status run(const std::string& script);
   // Runs a command and returns its JSON output.
@@ -46,7 +55,16 @@ class NftDatapath final : public datapath::Datapath {
 
  private:
   nft_ctx* ctx_ = nullptr;
-  std::map<std::uint32_t, datapath::PortSpec> ports_;
+  std::map<std::uint32_t, datapath::PortSpec> ports_;  // as added (queue resolved)
+  std::uint16_t punt_base_ = 0, punt_queues_ = 0;
+  std::string render_add(const datapath::PortSpec& port) const;
+  std::string render_remove(const datapath::PortSpec& port) const;
+  bool punted(const datapath::PortSpec& port) const {
+    return punt_queues_ != 0 && port.role != datapath::PortRole::kTrusted;
+  }
 };
+
+// Runs ip6tables-restore --noflush -w with the given input.
+Status ip6tables_restore(const std::string& input);
 
 }  // namespace v6g::nft

@@ -1,5 +1,7 @@
 #include "nft/ruleset.h"
 
+#include <cstdio>
+
 namespace v6g::nft {
 namespace {
 
@@ -25,9 +27,22 @@ std::string render_table() {
          "add set " + t + " ra_guarded_ports { type ifname; }\n" +        //
          "add set " + t + " ra_sources { type ifname . ipv6_addr; }\n" +  //
          "add set " + t +                                                 //
-         " bindings { type ifname . ether_addr . ipv6_addr; size 1048576; }\n" + "add chain " + t +
+         " bindings { type ifname . ether_addr . ipv6_addr; size 1048576; }\n" +
+         // Punt maps: port name -> skb mark (kPuntTag | queue number). Filled only
+         // while an inspector is attached (enable_punts); the ip6 raw table
+         // (br_netfilter) sends marked packets to that NFQUEUE.
+         "add map " + t + " punt_closed { type ifname : mark; }\n" + "add map " + t +
+         " punt_open { type ifname : mark; }\n" + "add set " + t +
+         " punt_rate { type ifname; flags dynamic; timeout 60s; size 65536; }\n" + "add chain " +
+         t + " punt_vm\n" + "add chain " + t +
          " pre { type filter hook prerouting priority -200; policy accept; }\n" + "flush chain " +
-         t + " pre\n" +
+         t + " pre\n" + "flush chain " + t + " punt_vm\n" +
+         // Per-port cap on what a VM port can send to the inspector: a flood
+         // (NS, MLD, spoofed sources) costs the host at most this many punts
+         // per second and port, the rest is dropped here.
+         "add rule " + t + " punt_vm update @punt_rate { iifname limit rate over " +
+         std::to_string(kPuntRatePerPort) + "/second burst " + std::to_string(kPuntRatePerPort) +
+         " packets } counter drop comment \"punt_rate\"\n" + "add rule " + t + " punt_vm accept\n" +
          // RA Guard source criterion: a router port with configured RA sources
          // only passes RAs from those link-local addresses.
          rule +
@@ -41,6 +56,12 @@ std::string render_table() {
          rule +
          "iifname @vm_ports ether type ip6 udp sport 547 counter drop comment "
          "\"dhcp6_server_from_vm\"\n" +
+         // ...and nothing from a VM is addressed to a DHCPv6 client (port 546):
+         // only servers and relays send there, whatever their source port
+         // (atk6-fake_dhcps6 answers from an ephemeral port).
+         rule +
+         "iifname @vm_ports ether type ip6 udp dport 546 counter drop comment "
+         "\"dhcp6_to_client_from_vm\"\n" +
          // RFC 7113/6980: a fragmented ICMPv6 or UDP datagram from a VM port
          // cannot be classified by its first fragment alone (atk6-fake_router26
          // -E F/D/o, ra6 -y); non-first fragments carry no L4 header at all.
@@ -50,10 +71,36 @@ std::string render_table() {
          rule +
          "iifname @vm_ports ether type ip6 frag frag-off != 0 counter drop comment "
          "\"frag_nonfirst_from_vm\"\n" +
-         // Source guard: bound (port, MAC, address) passes; :: (DAD) and
-         // link-local pass so ND keeps working; every other source is dropped.
+         // Punts to the inspector (ports in the punt maps only; a map miss ends
+         // the rule). Router-port RAs and fragments always go to a fail-closed
+         // queue; ND, MLD and other extension headers to the port's queue of
+         // its fail mode. Bridge prerouting sees a flooded frame once, so each
+         // frame is queued once (the ip6 FORWARD hook would queue a copy per
+         // egress port).
+         rule +
+         "iifname @router_ports icmpv6 type nd-router-advert meta mark set iifname map "
+         "@punt_closed accept\n" +
+         rule +
+         "iifname @vm_ports exthdr frag exists meta mark set iifname map @punt_closed jump "
+         "punt_vm\n" +
+         rule +
+         "iifname @vm_ports icmpv6 type { nd-router-solicit, nd-neighbor-solicit, "
+         "nd-neighbor-advert, mld-listener-query, mld-listener-report, mld-listener-done, "
+         "mld2-listener-report } meta mark set iifname map @punt_open jump punt_vm\n" +
+         rule +
+         "iifname @vm_ports exthdr hbh exists meta mark set iifname map @punt_open jump punt_vm\n" +
+         rule +
+         "iifname @vm_ports exthdr rt exists meta mark set iifname map @punt_open jump punt_vm\n" +
+         rule +
+         "iifname @vm_ports exthdr dst exists meta mark set iifname map @punt_open jump punt_vm\n" +
+         // Source guard: bound (port, MAC, address) passes; with an inspector
+         // any other source is punted (it learns from DAD and decides);
+         // without one :: (DAD) and link-local pass so ND keeps working and
+         // every other source is dropped.
          rule +
          "iifname @sg_ports ether type ip6 iifname . ether saddr . ip6 saddr @bindings accept\n" +
+         rule +
+         "iifname @sg_ports ether type ip6 meta mark set iifname map @punt_open jump punt_vm\n" +
          rule + "iifname @sg_ports ether type ip6 ip6 saddr { ::, fe80::/10 } accept\n" +  //
          rule + "iifname @sg_ports ether type ip6 counter drop comment \"source_not_bound\"\n";
 }
@@ -71,6 +118,47 @@ std::string render_port(const datapath::PortSpec& port, bool add) {
     return idempotent_delete("vm_ports", name) + idempotent_delete("router_ports", name) +
            idempotent_delete("sg_ports", name);
   return element("add", port.role == datapath::PortRole::kVm ? "vm_ports" : "router_ports", name);
+}
+
+std::string render_punt_port(const datapath::PortSpec& port, std::uint32_t closed_mark,
+                             std::uint32_t open_mark, bool add) {
+  const std::string name = quoted(port.ifname);
+  const bool vm = port.role == datapath::PortRole::kVm;
+  // Map elements are deleted by key; the caller only removes what it added
+  // (the maps are flushed when punts are enabled).
+  if (!add)
+    return element("delete", "punt_closed", name) +
+           (vm ? element("delete", "punt_open", name) : std::string());
+  std::string out = element("add", "punt_closed", name + " : " + std::to_string(closed_mark));
+  if (vm) {
+    out += element("add", "punt_open", name + " : " + std::to_string(open_mark));
+    out += element("add", "sg_ports", name);
+  }
+  return out;
+}
+
+std::string render_punt_ip6tables(std::uint16_t queue_base, std::uint16_t queues) {
+  // Queues base..base+n-1 are fail-closed (no bypass); base+n..base+2n-1
+  // carry fail-open classes (--queue-bypass when no reader is bound; the
+  // reader sets NFQA_CFG_F_FAIL_OPEN on them for a full queue).
+  std::string raw = "*raw\n:V6GUARD - [0:0]\n";
+  for (unsigned q = queue_base; q < unsigned{queue_base} + 2u * queues; ++q) {
+    const bool open = q >= unsigned{queue_base} + queues;
+    char line[160];
+    std::snprintf(line, sizeof line,
+                  "-A V6GUARD -m mark --mark 0x%08x -j NFQUEUE --queue-num %u%s\n", kPuntTag | q, q,
+                  open ? " --queue-bypass" : "");
+    raw += line;
+  }
+  raw += "COMMIT\n";
+  // After the verdict the tag has done its job: clear it so it never reaches
+  // the host's own policy routing or firewall marks.
+  char mangle[200];
+  std::snprintf(mangle, sizeof mangle,
+                "*mangle\n:V6GUARD - [0:0]\n-A V6GUARD -m mark --mark 0x%08x/0x%08x -j MARK "
+                "--set-mark 0\nCOMMIT\n",
+                kPuntTag, kPuntTagMask);
+  return raw + mangle;
 }
 
 std::string render_source_guard(const std::string& ifname, bool add) {

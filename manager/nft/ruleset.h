@@ -3,6 +3,7 @@
 // batch, atomic). Kept free of I/O so the unit test can check the text.
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <string>
 
@@ -26,6 +27,26 @@ std::string render_source_guard(const std::string& ifname, bool add);
 
 // Restricts RAs from a router port to the given sources (called per source).
 std::string render_ra_source(const std::string& ifname, const Ip6Addr& source);
+
+// Punts to the nfqueue inspector. A punted frame leaves bridge prerouting with
+// skb mark kPuntTag | queue number; the ip6 raw table (reached through
+// br_netfilter) queues it there. Host marks must not use the top 16 bits.
+inline constexpr std::uint32_t kPuntTag = 0x76670000;
+inline constexpr std::uint32_t kPuntTagMask = 0xffff0000;
+// Punts per second (and burst) a VM port may cause; beyond it drop (punt_rate).
+inline constexpr unsigned kPuntRatePerPort = 2000;
+
+// Puts a port into (or, add=false, takes it out of) the punt maps: router
+// ports punt RAs to closed_mark; VM ports punt fragments to closed_mark, ND,
+// MLD, extension headers and unbound sources to open_mark (equal to
+// closed_mark for a fail-closed port) and get source guard. Removal deletes
+// by key: only for a port that was added (with the same role).
+std::string render_punt_port(const datapath::PortSpec& port, std::uint32_t closed_mark,
+                             std::uint32_t open_mark, bool add);
+
+// ip6tables-restore --noflush input: chain V6GUARD in raw (mark -> NFQUEUE,
+// fail-open queues with --queue-bypass) and in mangle (clear the tag).
+std::string render_punt_ip6tables(std::uint16_t queue_base, std::uint16_t queues);
 
 // "add element"/"delete element" for a batch of bindings; empty when the span is.
 std::string render_bindings(std::span<const datapath::Binding> bindings, bool add);
