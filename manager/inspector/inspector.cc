@@ -1,0 +1,261 @@
+#include "inspector/inspector.h"
+
+#include <net/if.h>
+#include <time.h>
+
+#include <iostream>
+
+#include "events/events.h"
+
+namespace v6g::inspector {
+namespace {
+
+guard::Nanos clock_ns(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return static_cast<guard::Nanos>(ts.tv_sec) * guard::kSecond + ts.tv_nsec;
+}
+
+std::string ifname_of(std::uint32_t ifindex) {
+  char name[IF_NAMESIZE] = {};
+  return if_indextoname(ifindex, name) != nullptr ? std::string(name) : std::string();
+}
+
+}  // namespace
+
+// --- SharedDatapath -----------------------------------------------------------
+
+Status SharedDatapath::add_port(const datapath::PortSpec& port) {
+  datapath::PortSpec spec = port;
+  spec.queue = queue_for_port(cfg_, spec.ifindex);
+  std::lock_guard lock(mu_);
+  return inner_.add_port(spec);
+}
+Status SharedDatapath::remove_port(std::uint32_t ifindex) {
+  std::lock_guard lock(mu_);
+  return inner_.remove_port(ifindex);
+}
+Status SharedDatapath::add_bindings(std::span<const datapath::Binding> bindings) {
+  std::lock_guard lock(mu_);
+  return inner_.add_bindings(bindings);
+}
+Status SharedDatapath::remove_bindings(std::span<const datapath::Binding> bindings) {
+  std::lock_guard lock(mu_);
+  return inner_.remove_bindings(bindings);
+}
+Status SharedDatapath::list_bindings(std::vector<datapath::Binding>& out) {
+  std::lock_guard lock(mu_);
+  return inner_.list_bindings(out);
+}
+Status SharedDatapath::counters(std::vector<datapath::PortCounters>& out) {
+  std::lock_guard lock(mu_);
+  return inner_.counters(out);
+}
+Status SharedDatapath::flush() {
+  std::lock_guard lock(mu_);
+  return inner_.flush();
+}
+
+// --- Inspector ----------------------------------------------------------------
+
+Inspector::Inspector(InspectorConfig cfg, datapath::Datapath& datapath)
+    : cfg_(std::move(cfg)), datapath_(datapath) {
+  if (cfg_.queues == 0) cfg_.queues = 1;
+  for (std::uint16_t i = 0; i < cfg_.queues; ++i)
+    engines_.push_back(std::make_unique<EngineSlot>(cfg_.engine));
+}
+
+Inspector::~Inspector() { stop(); }
+
+Status Inspector::start() {
+  realtime_offset_ = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
+  if (!cfg_.events_path.empty()) {
+    events_file_ = std::fopen(cfg_.events_path.c_str(), "a");
+    if (events_file_ == nullptr)
+      return Status::error("cannot open events file " + cfg_.events_path);
+  }
+  applier_ = std::thread([this] { apply_loop(); });
+  for (std::uint16_t i = 0; i < cfg_.queues; ++i) {
+    WorkerConfig w;
+    w.closed_queue = static_cast<std::uint16_t>(cfg_.queue_base + i);
+    if (cfg_.open_queues)
+      w.open_queue = static_cast<std::uint16_t>(cfg_.queue_base + cfg_.queues + i);
+    w.batch_verdicts = cfg_.batch_verdicts;
+    w.tick_slot = i;
+    workers_.push_back(std::make_unique<QueueWorker>(w, engines_, *this));
+    if (Status s = workers_.back()->start(); !s) {
+      stop();
+      return s;
+    }
+  }
+  return {};
+}
+
+void Inspector::stop() {
+  for (auto& w : workers_) w->stop();
+  if (applier_.joinable()) {
+    {
+      std::lock_guard lock(apply_mu_);
+      apply_stop_ = true;
+    }
+    apply_cv_.notify_all();
+    applier_.join();
+  }
+  if (events_file_ != nullptr) {
+    std::fclose(events_file_);
+    events_file_ = nullptr;
+  }
+}
+
+Status Inspector::upsert_port(const guard::PortPolicy& in) {
+  guard::PortPolicy policy = in;
+  if (cfg_.monitor) policy.monitor = true;
+  guard::Effects fx;
+  Status s;
+  {
+    EngineSlot& slot = slot_for(policy.port);
+    std::lock_guard lock(slot.mu);
+    s = slot.engine.upsert_port(policy, clock_ns(CLOCK_MONOTONIC), fx);
+  }
+  consume(fx);
+  if (!s) return s;
+  std::lock_guard lock(ports_mu_);
+  ports_[policy.port] = std::move(policy);
+  return {};
+}
+
+void Inspector::remove_port(guard::PortId port) {
+  guard::Effects fx;
+  {
+    EngineSlot& slot = slot_for(port);
+    std::lock_guard lock(slot.mu);
+    slot.engine.remove_port(port, fx);
+  }
+  consume(fx);
+  std::lock_guard lock(ports_mu_);
+  ports_.erase(port);
+}
+
+std::vector<guard::BindingInfo> Inspector::bindings() {
+  std::vector<guard::BindingInfo> out;
+  for (auto& slot : engines_) {
+    std::lock_guard lock(slot->mu);
+    auto part = slot->engine.bindings();
+    out.insert(out.end(), part.begin(), part.end());
+  }
+  return out;
+}
+
+std::vector<datapath::PortCounters> Inspector::counters() {
+  std::vector<guard::PortId> ports;
+  {
+    std::lock_guard lock(ports_mu_);
+    for (const auto& [id, policy] : ports_) ports.push_back(id);
+  }
+  std::vector<datapath::PortCounters> out;
+  for (const auto port : ports) {
+    datapath::PortCounters c;
+    c.ifindex = port;
+    c.ifname = ifname_of(port);
+    EngineSlot& slot = slot_for(port);
+    {
+      std::lock_guard lock(slot.mu);
+      c.by_reason = slot.engine.counters(port);
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::uint64_t Inspector::events(std::uint64_t after, std::size_t limit,
+                                std::vector<v6guard::v1::SecurityEvent>& out) {
+  std::lock_guard lock(events_mu_);
+  std::uint64_t cursor = after;
+  for (const auto& [seq, ev] : ring_) {
+    if (seq <= after) continue;
+    if (limit == 0) return cursor;  // more remain: resume after the last one given
+    out.push_back(ev);
+    cursor = seq;
+    --limit;
+  }
+  return std::max(cursor, event_seq_);
+}
+
+void Inspector::consume(guard::Effects& fx) {
+  if (!fx.bindings.empty()) {
+    {
+      std::lock_guard lock(apply_mu_);
+      pending_.insert(pending_.end(), fx.bindings.begin(), fx.bindings.end());
+    }
+    apply_cv_.notify_one();
+    fx.bindings.clear();
+  }
+  if (!fx.events.empty()) {
+    std::lock_guard lock(events_mu_);
+    for (const auto& ev : fx.events) {
+      ring_.emplace_back(++event_seq_, events::to_proto(ev, realtime_offset_));
+      if (ring_.size() > cfg_.event_ring) ring_.pop_front();
+      if (events_file_ != nullptr) {
+        const std::string line = events::to_json_line(ev, realtime_offset_) + "\n";
+        std::fputs(line.c_str(), events_file_);
+      }
+    }
+    if (events_file_ != nullptr) std::fflush(events_file_);
+    fx.events.clear();
+  }
+}
+
+void Inspector::apply_loop() {
+  std::vector<guard::BindingChange> work;
+  std::vector<datapath::Binding> run;
+  for (;;) {
+    {
+      std::unique_lock lock(apply_mu_);
+      apply_cv_.wait(lock, [&] { return apply_stop_ || !pending_.empty(); });
+      if (pending_.empty() && apply_stop_) return;
+      work.swap(pending_);
+    }
+    // Consecutive changes of one kind go in one datapath batch; order is kept
+    // so an add followed by a remove of the same binding ends removed.
+    for (std::size_t i = 0; i < work.size();) {
+      const auto kind = work[i].kind;
+      run.clear();
+      for (; i < work.size() && work[i].kind == kind; ++i) {
+        datapath::Binding b = work[i].binding;
+        if (b.ifname.empty()) b.ifname = ifname_of(b.ifindex);
+        if (b.ifname.empty()) continue;  // the port is gone
+        run.push_back(std::move(b));
+      }
+      const Status s = kind == guard::BindingChange::Kind::kAdd ? datapath_.add_bindings(run)
+                                                                : datapath_.remove_bindings(run);
+      std::lock_guard lock(apply_mu_);
+      if (s) {
+        bindings_pushed_ += run.size();
+      } else {
+        ++datapath_errors_;
+        std::cerr << "v6guardd: datapath bindings: " << s.message() << "\n";
+      }
+    }
+    work.clear();
+  }
+}
+
+Inspector::Totals Inspector::totals() {
+  Totals t;
+  for (const auto& w : workers_) {
+    const auto& s = w->stats();
+    t.packets += s.packets;
+    t.accepted += s.accepted;
+    t.dropped += s.dropped;
+    t.verdict_msgs += s.verdict_msgs;
+    t.bad += s.bad_messages;
+    t.send_errors += s.send_errors;
+    t.netlink_errors += s.netlink_errors;
+  }
+  std::lock_guard lock(apply_mu_);
+  t.bindings_pushed = bindings_pushed_;
+  t.datapath_errors = datapath_errors_;
+  return t;
+}
+
+}  // namespace v6g::inspector

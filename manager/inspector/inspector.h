@@ -1,0 +1,116 @@
+// The inspector: N queue threads (QueueWorker), one guard engine per thread,
+// and the GuardHub the rest of v6guardd talks to. Learned bindings go to the
+// datapath fast path from one applier thread; events go to a ring (API) and
+// an optional JSON-lines file.
+#pragma once
+
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon/part.h"
+#include "datapath/datapath.h"
+#include "inspector/queue_worker.h"
+
+namespace v6g::inspector {
+
+struct InspectorConfig {
+  std::uint16_t queue_base = 0;
+  std::uint16_t queues = 1;  // threads; queues base..base+n-1 fail-closed, +n fail-open
+  bool open_queues = true;   // bind the fail-open queue of each thread too
+  bool monitor = false;      // every port log-only
+  bool batch_verdicts = true;
+  std::string events_path;  // JSON lines, appended; empty = none
+  std::size_t event_ring = 4096;
+  guard::EngineConfig engine;
+};
+
+// The queue a port's punts go to: its thread's fail-closed queue.
+inline std::uint16_t queue_for_port(const InspectorConfig& cfg, std::uint32_t ifindex) {
+  return static_cast<std::uint16_t>(cfg.queue_base + ifindex % cfg.queues);
+}
+
+// Serialises every Datapath call (API threads, the binding applier and
+// main.cc share one libnftables / genetlink handle) and sets each port's
+// punt queue to the one whose thread owns the port's engine.
+class SharedDatapath final : public datapath::Datapath {
+ public:
+  SharedDatapath(datapath::Datapath& inner, const InspectorConfig& cfg)
+      : inner_(inner), cfg_(cfg) {}
+  std::string_view name() const override { return inner_.name(); }
+  Status add_port(const datapath::PortSpec& port) override;
+  Status remove_port(std::uint32_t ifindex) override;
+  Status add_bindings(std::span<const datapath::Binding> bindings) override;
+  Status remove_bindings(std::span<const datapath::Binding> bindings) override;
+  Status list_bindings(std::vector<datapath::Binding>& out) override;
+  Status counters(std::vector<datapath::PortCounters>& out) override;
+  Status flush() override;
+  datapath::Datapath& inner() { return inner_; }
+
+ private:
+  std::mutex mu_;
+  datapath::Datapath& inner_;
+  InspectorConfig cfg_;
+};
+
+class Inspector final : public daemon::GuardHub, public EffectsSink {
+ public:
+  Inspector(InspectorConfig cfg, datapath::Datapath& datapath);
+  ~Inspector() override;
+
+  Status start();
+  void stop();
+
+  // GuardHub
+  Status upsert_port(const guard::PortPolicy& policy) override;
+  void remove_port(guard::PortId port) override;
+  std::vector<guard::BindingInfo> bindings() override;
+  std::vector<datapath::PortCounters> counters() override;
+  std::uint64_t events(std::uint64_t after, std::size_t limit,
+                       std::vector<v6guard::v1::SecurityEvent>& out) override;
+
+  // EffectsSink
+  void consume(guard::Effects& fx) override;
+
+  struct Totals {
+    std::uint64_t packets = 0, accepted = 0, dropped = 0, verdict_msgs = 0, bad = 0,
+                  send_errors = 0, netlink_errors = 0, bindings_pushed = 0, datapath_errors = 0;
+  };
+  Totals totals();
+  const InspectorConfig& config() const { return cfg_; }
+
+ private:
+  EngineSlot& slot_for(guard::PortId port) { return *engines_[port % engines_.size()]; }
+  void apply_loop();
+
+  InspectorConfig cfg_;
+  datapath::Datapath& datapath_;
+  std::vector<std::unique_ptr<EngineSlot>> engines_;
+  std::vector<std::unique_ptr<QueueWorker>> workers_;
+  guard::Nanos realtime_offset_ = 0;
+
+  std::mutex ports_mu_;
+  std::map<guard::PortId, guard::PortPolicy> ports_;
+
+  // Binding changes waiting for the datapath.
+  std::mutex apply_mu_;
+  std::condition_variable apply_cv_;
+  std::vector<guard::BindingChange> pending_;
+  bool apply_stop_ = false;
+  std::thread applier_;
+  std::uint64_t bindings_pushed_ = 0, datapath_errors_ = 0;
+
+  // Events.
+  std::mutex events_mu_;
+  std::deque<std::pair<std::uint64_t, v6guard::v1::SecurityEvent>> ring_;
+  std::uint64_t event_seq_ = 0;
+  std::FILE* events_file_ = nullptr;
+};
+
+}  // namespace v6g::inspector

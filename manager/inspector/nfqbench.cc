@@ -1,0 +1,152 @@
+// v6guard-nfqbench: reads one nfqueue for a fixed time, either as a trivial
+// accept-all loop (one recv, one verdict per packet: the baseline every
+// nfqueue program has) or through the real inspector (QueueWorker + guard
+// engine, batched verdicts) with one VM port whose source is bound, so every
+// packet is parsed and decided. Prints packets/s. scripts/bench-inspector.sh
+// runs both on the same queue and traffic.
+//
+//   v6guard-nfqbench trivial QUEUE SECONDS
+//   v6guard-nfqbench inspector QUEUE SECONDS IFINDEX MAC ADDR [nobatch]
+#include <arpa/inet.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "inspector/inspector.h"
+#include "inspector/nfq_msg.h"
+
+namespace {
+
+using namespace v6g;  // NOLINT
+
+double now_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+bool ack(mnl_socket* nl, char* buf, std::size_t len) {
+  if (mnl_socket_sendto(nl, buf, len) < 0) return false;
+  std::vector<char> rb(1 << 16);
+  const int n = static_cast<int>(mnl_socket_recvfrom(nl, rb.data(), rb.size()));
+  return n > 0 && mnl_cb_run(rb.data(), static_cast<std::size_t>(n), 0, mnl_socket_get_portid(nl),
+                             nullptr, nullptr) >= 0;
+}
+
+int trivial(std::uint16_t queue, double seconds) {
+  mnl_socket* nl = mnl_socket_open(NETLINK_NETFILTER);
+  if (nl == nullptr || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) return perror("mnl"), 1;
+  int one = 1;
+  mnl_socket_setsockopt(nl, NETLINK_NO_ENOBUFS, &one, sizeof one);
+  int rcv = 16 << 20;
+  setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv);
+  char cfg[inspector::kMaxConfigMsg];
+  if (!ack(nl, cfg, inspector::put_bind(cfg, queue, true, 1)) ||
+      !ack(nl, cfg, inspector::put_params(cfg, queue, 4096, false, 2)))
+    return std::fprintf(stderr, "bind queue %u failed\n", queue), 1;
+  std::vector<char> buf(0x10000 + 4096);
+  std::uint64_t packets = 0;
+  const double end = now_s() + seconds;
+  pollfd pfd{mnl_socket_get_fd(nl), POLLIN, 0};
+  while (now_s() < end) {
+    if (poll(&pfd, 1, 100) <= 0) continue;
+    const ssize_t n = recv(pfd.fd, buf.data(), buf.size(), 0);
+    if (n <= 0) continue;
+    const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
+    if ((nlh->nlmsg_type & 0xff) != NFQNL_MSG_PACKET) continue;
+    std::uint32_t id = 0;
+    mnl_attr_parse(
+        nlh, sizeof(nfgenmsg),
+        [](const nlattr* attr, void* data) {
+          if (mnl_attr_get_type(attr) == NFQA_PACKET_HDR)
+            *static_cast<std::uint32_t*>(data) = ntohl(
+                static_cast<const nfqnl_msg_packet_hdr*>(mnl_attr_get_payload(attr))->packet_id);
+          return MNL_CB_OK;
+        },
+        &id);
+    char v[inspector::kVerdictMsgLen];
+    const std::size_t len = inspector::put_verdict(v, queue, id, NF_ACCEPT, false);
+    mnl_socket_sendto(nl, v, len);
+    ++packets;
+  }
+  ack(nl, cfg, inspector::put_bind(cfg, queue, false, 3));
+  std::printf("trivial packets=%llu pps=%.0f\n", static_cast<unsigned long long>(packets),
+              static_cast<double>(packets) / seconds);
+  mnl_socket_close(nl);
+  return 0;
+}
+
+class NullDatapath final : public datapath::Datapath {
+ public:
+  std::string_view name() const override { return "null"; }
+  Status add_port(const datapath::PortSpec&) override { return {}; }
+  Status remove_port(std::uint32_t) override { return {}; }
+  Status add_bindings(std::span<const datapath::Binding>) override { return {}; }
+  Status remove_bindings(std::span<const datapath::Binding>) override { return {}; }
+  Status list_bindings(std::vector<datapath::Binding>&) override { return {}; }
+  Status counters(std::vector<datapath::PortCounters>&) override { return {}; }
+  Status flush() override { return {}; }
+};
+
+int with_inspector(std::uint16_t queue, double seconds, std::uint32_t ifindex, const MacAddr& mac,
+                   const Ip6Addr& addr, bool batch) {
+  NullDatapath dp;
+  inspector::InspectorConfig cfg;
+  cfg.queue_base = queue;
+  cfg.queues = 1;
+  cfg.open_queues = false;
+  cfg.batch_verdicts = batch;
+  inspector::Inspector insp(cfg, dp);
+  guard::PortPolicy p;
+  p.port = ifindex;
+  p.mac = mac;
+  p.static_addresses = {addr};
+  if (Status s = insp.upsert_port(p); !s)
+    return std::fprintf(stderr, "%s\n", s.message().c_str()), 1;
+  if (Status s = insp.start(); !s) return std::fprintf(stderr, "%s\n", s.message().c_str()), 1;
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  insp.stop();
+  const auto t = insp.totals();
+  std::printf("inspector%s packets=%llu pps=%.0f accepted=%llu dropped=%llu verdict_msgs=%llu\n",
+              batch ? "" : "-nobatch", static_cast<unsigned long long>(t.packets),
+              static_cast<double>(t.packets) / seconds, static_cast<unsigned long long>(t.accepted),
+              static_cast<unsigned long long>(t.dropped),
+              static_cast<unsigned long long>(t.verdict_msgs));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::fprintf(stderr,
+                 "usage: %s trivial QUEUE SECONDS | inspector QUEUE SECONDS IFINDEX MAC ADDR "
+                 "[nobatch]\n",
+                 argv[0]);
+    return 2;
+  }
+  const std::string mode = argv[1];
+  const auto queue = static_cast<std::uint16_t>(std::atoi(argv[2]));
+  const double seconds = std::atof(argv[3]);
+  if (mode == "trivial") return trivial(queue, seconds);
+  if (mode == "inspector" && argc >= 7) {
+    const auto mac = MacAddr::parse(argv[5]);
+    const auto addr = Ip6Addr::parse(argv[6]);
+    if (!mac || !addr) return std::fprintf(stderr, "bad MAC or address\n"), 2;
+    return with_inspector(queue, seconds, static_cast<std::uint32_t>(std::atoi(argv[4])), *mac,
+                          *addr, !(argc > 7 && std::string(argv[7]) == "nobatch"));
+  }
+  return std::fprintf(stderr, "bad mode\n"), 2;
+}
