@@ -1,22 +1,88 @@
-// Placeholder until the nfqueue inspector lands: the daemon runs without a
-// GuardHub (datapath-only, stateless drops).
+// The inspector part of v6guardd: nfqueue threads + guard engines
+// (manager/inspector), offered to the other parts as DaemonContext::guard.
+// It also wraps ctx.datapath so every part shares one serialised handle and
+// ports are programmed with the punt queue of the thread that owns them; on
+// the nft datapath it switches the punts on (bridge mark -> ip6 raw NFQUEUE).
+#include <boost/program_options.hpp>
+#include <memory>
+#include <string>
+
 #include "daemon/part.h"
+#include "inspector/inspector.h"
+#include "nft/nft_datapath.h"
+
+namespace po = boost::program_options;
 
 namespace v6g::daemon {
 namespace {
 
-class NoInspector final : public Part {
+class InspectorPart final : public Part {
  public:
-  void add_options(boost::program_options::options_description&) override {}
-  Status start(const boost::program_options::variables_map&, DaemonContext& ctx) override {
-    ctx.status.emplace_back("inspector", "not built");
+  void add_options(po::options_description& opts) override {
+    opts.add_options()("queues", po::value<unsigned>()->default_value(1),
+                       "inspector threads; queue-base..+N-1 fail-closed, +N..+2N-1 fail-open")(
+        "queue-base", po::value<unsigned>()->default_value(0), "first nfqueue number")(
+        "events", po::value<std::string>(), "append security events to FILE (JSON lines)")(
+        "monitor", po::bool_switch(), "log-only: count and report violations, never drop")(
+        "no-inspector", po::bool_switch(),
+        "run without the nfqueue inspector (stateless drops only)")(
+        "no-batch-verdicts", po::bool_switch(), "one verdict message per packet (for comparison)");
+  }
+
+  Status start(const po::variables_map& vm, DaemonContext& ctx) override {
+    if (vm["no-inspector"].as<bool>()) {
+      ctx.status.emplace_back("inspector", "disabled (--no-inspector)");
+      return {};
+    }
+    inspector::InspectorConfig cfg;
+    const unsigned queues = vm["queues"].as<unsigned>();
+    const unsigned base = vm["queue-base"].as<unsigned>();
+    if (queues == 0 || queues > 64 || base + 2 * queues > 65535)
+      return Status::error("--queues must be 1..64 and queue-base + 2*queues <= 65535");
+    cfg.queues = static_cast<std::uint16_t>(queues);
+    cfg.queue_base = static_cast<std::uint16_t>(base);
+    cfg.monitor = vm["monitor"].as<bool>();
+    cfg.batch_verdicts = !vm["no-batch-verdicts"].as<bool>();
+    if (vm.count("events")) cfg.events_path = vm["events"].as<std::string>();
+
+    shared_ = std::make_unique<inspector::SharedDatapath>(*ctx.datapath, cfg);
+    if (auto* nft = dynamic_cast<nft::NftDatapath*>(ctx.datapath)) {
+      if (Status s = nft->enable_punts(cfg.queue_base, cfg.queues); !s) return s;
+    }
+    ctx.datapath = shared_.get();
+    inspector_ = std::make_unique<inspector::Inspector>(cfg, *shared_);
+    if (Status s = inspector_->start(); !s) return s;
+    ctx.guard = inspector_.get();
+    ctx.status.emplace_back("inspector", "queues " + std::to_string(base) + ".." +
+                                             std::to_string(base + queues - 1) + " fail-closed, " +
+                                             std::to_string(base + queues) + ".." +
+                                             std::to_string(base + 2 * queues - 1) + " fail-open" +
+                                             (cfg.monitor ? ", monitor" : ""));
     return {};
   }
-  void stop() override {}
+
+  void stop() override {
+    if (inspector_) {
+      inspector_->stop();
+      const auto t = inspector_->totals();
+      std::fprintf(stderr,
+                   "v6guardd: inspector: %llu packets, %llu accepted, %llu dropped, %llu verdict "
+                   "messages, %llu bindings pushed\n",
+                   static_cast<unsigned long long>(t.packets),
+                   static_cast<unsigned long long>(t.accepted),
+                   static_cast<unsigned long long>(t.dropped),
+                   static_cast<unsigned long long>(t.verdict_msgs),
+                   static_cast<unsigned long long>(t.bindings_pushed));
+    }
+  }
+
+ private:
+  std::unique_ptr<inspector::SharedDatapath> shared_;
+  std::unique_ptr<inspector::Inspector> inspector_;
 };
 
 }  // namespace
 
-std::unique_ptr<Part> make_inspector_part() { return std::make_unique<NoInspector>(); }
+std::unique_ptr<Part> make_inspector_part() { return std::make_unique<InspectorPart>(); }
 
 }  // namespace v6g::daemon

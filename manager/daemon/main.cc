@@ -4,18 +4,26 @@
 // Config (Boost.Program_options syntax, same keys as the flags):
 //   port = vm1p:vm            # NAME:ROLE[:MAC], ROLE is vm | router | trusted
 //   bind = vm1p,02:00:00:00:00:01,2600:beef:1000:100::10   # static binding
-// A port with at least one static binding gets source guard.
+//   learn-prefix = 2600:beef:1000:100::/64   # VM ports learn (SLAAC/DHCPv6) inside it
+//   ra-prefix = uplink,2600:beef:1000:100::/64 # router port RAs may announce only these
+// A port with at least one static binding gets source guard; with the
+// inspector (default) every VM port does, and learns bindings from DAD.
+// Static ports and bindings also become guard PortPolicies.
 #include <net/if.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "daemon/part.h"
+#include "netlink/kmod_datapath.h"
 #include "nft/nft_datapath.h"
 
 namespace po = boost::program_options;
@@ -82,11 +90,22 @@ int main(int argc, char** argv) {
   po::options_description opts("v6guardd options");
   opts.add_options()("help,h", "show this help")("config", po::value<std::string>(),
                                                  "config file (same keys as the flags)")(
-      "datapath", po::value<std::string>()->default_value("nft"), "datapath: nft")(
+      "datapath", po::value<std::string>()->default_value("auto"),
+      "nft | kmod | auto (kmod when the v6guard module is loaded, else nft)")(
       "port", po::value<std::vector<std::string>>()->composing(), "NAME:ROLE[:MAC]")(
       "bind", po::value<std::vector<std::string>>()->composing(), "IFNAME,MAC,ADDR")(
       "ra-source", po::value<std::vector<std::string>>()->composing(),
       "IFNAME,LLADDR: RAs from router port IFNAME only from this source (repeatable)")(
+      "ra-prefix", po::value<std::vector<std::string>>()->composing(),
+      "IFNAME,PREFIX: RAs from router port IFNAME may only announce prefixes inside these")(
+      "learn-prefix", po::value<std::vector<std::string>>()->composing(),
+      "PREFIX: static VM ports learn bindings inside it (link-local always)")(
+      "max-bindings", po::value<unsigned>()->default_value(16), "bindings per static VM port")(
+      "nd-rate-limit", po::value<unsigned>()->default_value(0),
+      "ND packets/s per static VM port (0 = unlimited)")(
+      "fail-open", po::bool_switch(),
+      "static ports fail open for ND/MLD/unknown sources when the inspector is down or full "
+      "(RA, DHCPv6-server and fragments always fail closed)")(
       "flush-on-exit", po::bool_switch(),
       "remove the datapath's rules on exit (default: "
       "keep them, fail closed)");
@@ -109,26 +128,44 @@ int main(int argc, char** argv) {
     std::cout << opts;
     return 0;
   }
-  if (vm["datapath"].as<std::string>() != "nft") {
-    std::cerr << "v6guardd: only the nft datapath is wired up in this build\n";
-    return 2;
-  }
+  auto strings = [&](const char* key) {
+    return vm.count(key) ? vm[key].as<std::vector<std::string>>() : std::vector<std::string>{};
+  };
 
   std::vector<PortSpec> ports;
   std::vector<Binding> bindings;
   std::string error;
-  if (vm.count("port"))
-    for (const auto& text : vm["port"].as<std::vector<std::string>>()) {
-      PortSpec p;
-      if (!parse_port(text, p, error)) return std::cerr << "v6guardd: " << error << "\n", 2;
-      ports.push_back(p);
-    }
-  if (vm.count("bind"))
-    for (const auto& text : vm["bind"].as<std::vector<std::string>>()) {
-      Binding b;
-      if (!parse_binding(text, b, error)) return std::cerr << "v6guardd: " << error << "\n", 2;
-      bindings.push_back(b);
-    }
+  for (const auto& text : strings("port")) {
+    PortSpec p;
+    if (!parse_port(text, p, error)) return std::cerr << "v6guardd: " << error << "\n", 2;
+    if (vm["fail-open"].as<bool>()) p.fail_mode = v6g::datapath::FailMode::kOpen;
+    ports.push_back(p);
+  }
+  for (const auto& text : strings("bind")) {
+    Binding b;
+    if (!parse_binding(text, b, error)) return std::cerr << "v6guardd: " << error << "\n", 2;
+    bindings.push_back(b);
+  }
+  std::map<std::string, std::vector<v6g::Ip6Addr>> ra_sources;
+  for (const auto& text : strings("ra-source")) {
+    const auto fields = split(text, ',');
+    const auto addr = fields.size() == 2 ? v6g::Ip6Addr::parse(fields[1]) : std::nullopt;
+    if (!addr) return std::cerr << "v6guardd: ra-source needs IFNAME,ADDR: " << text << "\n", 2;
+    ra_sources[fields[0]].push_back(*addr);
+  }
+  std::map<std::string, std::vector<v6g::Ip6Prefix>> ra_prefixes;
+  for (const auto& text : strings("ra-prefix")) {
+    const auto fields = split(text, ',');
+    const auto prefix = fields.size() == 2 ? v6g::Ip6Prefix::parse(fields[1]) : std::nullopt;
+    if (!prefix) return std::cerr << "v6guardd: ra-prefix needs IFNAME,PREFIX: " << text << "\n", 2;
+    ra_prefixes[fields[0]].push_back(*prefix);
+  }
+  std::vector<v6g::Ip6Prefix> learn_prefixes;
+  for (const auto& text : strings("learn-prefix")) {
+    const auto prefix = v6g::Ip6Prefix::parse(text);
+    if (!prefix) return std::cerr << "v6guardd: bad learn-prefix " << text << "\n", 2;
+    learn_prefixes.push_back(*prefix);
+  }
 
   // Block the signals before anything else so sigwait() owns them.
   sigset_t stop;
@@ -137,48 +174,102 @@ int main(int argc, char** argv) {
   sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
-  v6g::nft::NftDatapath dp;
   auto check = [](const v6g::Status& s) {
     if (!s) std::cerr << "v6guardd: " << s.message() << "\n";
     return s.ok();
   };
-  if (!check(dp.init())) return 1;
-  for (const auto& p : ports)
-    if (!check(dp.add_port(p))) return 1;
-  if (!check(dp.add_bindings(bindings))) return 1;
-  std::set<std::string> guarded;
-  for (const auto& b : bindings) guarded.insert(b.ifname);
-  for (const auto& name : guarded)
-    if (!check(dp.set_source_guard(name, true))) return 1;
 
-  if (vm.count("ra-source"))
-    for (const auto& text : vm["ra-source"].as<std::vector<std::string>>()) {
-      const auto fields = split(text, ',');
-      const auto addr = fields.size() == 2 ? v6g::Ip6Addr::parse(fields[1]) : std::nullopt;
-      if (!addr) return std::cerr << "v6guardd: ra-source needs IFNAME,ADDR: " << text << "\n", 2;
-      if (!check(dp.allow_ra_source(fields[0], *addr))) return 1;
+  // Datapath choice: kmod needs the module loaded and its genl family.
+  const std::string want = vm["datapath"].as<std::string>();
+  if (want != "nft" && want != "kmod" && want != "auto")
+    return std::cerr << "v6guardd: --datapath must be nft, kmod or auto\n", 2;
+  std::unique_ptr<v6g::datapath::Datapath> datapath;
+  std::string reason;
+  v6g::nft::NftDatapath* nft = nullptr;
+  if (want != "nft") {
+    struct stat st {};
+    const bool loaded = ::stat("/sys/module/v6guard", &st) == 0;
+    v6g::Status status;
+    if (loaded) datapath = v6g::netlink::KmodDatapath::open(status);
+    if (datapath) {
+      reason = want == "kmod" ? "kmod (selected with --datapath)"
+                              : "kmod (auto: module v6guard loaded, genl family resolved)";
+    } else if (want == "kmod") {
+      std::cerr << "v6guardd: --datapath kmod: "
+                << (loaded ? status.message() : std::string("module v6guard is not loaded"))
+                << "\n";
+      return 1;
+    } else {
+      reason = loaded ? "nft (auto: module loaded but " + status.message() + ")"
+                      : "nft (auto: /sys/module/v6guard absent)";
     }
+  } else {
+    reason = "nft (selected with --datapath)";
+  }
+  if (!datapath) {
+    auto dp = std::make_unique<v6g::nft::NftDatapath>();
+    nft = dp.get();
+    if (!check(dp->init())) return 1;
+    datapath = std::move(dp);
+  }
 
   v6g::daemon::DaemonContext ctx;
-  ctx.datapath = &dp;
-  ctx.datapath_reason = "nft (selected with --datapath)";
+  ctx.datapath = datapath.get();
+  ctx.datapath_reason = reason;
   std::size_t started = 0;
   for (; started < parts.size(); ++started)
     if (!check(parts[started]->start(vm, ctx))) break;
-  if (started < parts.size()) {
+  auto stop_parts = [&] {
     while (started > 0) parts[--started]->stop();
-    return 1;
-  }
+  };
+  if (started < parts.size()) return stop_parts(), 1;
 
-  std::printf("v6guardd: ready datapath=nft ports=%zu bindings=%zu\n", ports.size(),
-              bindings.size());
+  // Static configuration, through ctx.datapath (the inspector's shared
+  // handle assigns punt queues) and the guard engines.
+  bool ok = true;
+  for (const auto& p : ports) ok = ok && check(ctx.datapath->add_port(p));
+  ok = ok && check(ctx.datapath->add_bindings(bindings));
+  if (nft != nullptr) {
+    std::set<std::string> guarded;
+    for (const auto& b : bindings) guarded.insert(b.ifname);
+    for (const auto& name : guarded) ok = ok && check(nft->set_source_guard(name, true));
+    for (const auto& [name, addrs] : ra_sources)
+      for (const auto& a : addrs) ok = ok && check(nft->allow_ra_source(name, a));
+  }
+  if (ctx.guard != nullptr) {
+    for (const auto& p : ports) {
+      v6g::guard::PortPolicy policy;
+      policy.port = p.ifindex;
+      policy.role = p.role;
+      policy.mac = p.mac;
+      policy.interface_id = p.ifname;
+      policy.max_bindings = vm["max-bindings"].as<unsigned>();
+      policy.nd_rate_limit = vm["nd-rate-limit"].as<unsigned>();
+      if (p.role == PortRole::kVm) policy.allocated_prefixes = learn_prefixes;
+      for (const auto& b : bindings)
+        if (b.ifindex == p.ifindex) policy.static_addresses.push_back(b.addr);
+      if (auto it = ra_sources.find(p.ifname); it != ra_sources.end())
+        policy.allowed_ra_sources = it->second;
+      if (auto it = ra_prefixes.find(p.ifname); it != ra_prefixes.end())
+        policy.allowed_ra_prefixes = it->second;
+      ok = ok && check(ctx.guard->upsert_port(policy));
+    }
+  }
+  if (!ok) return stop_parts(), 1;
+
+  std::printf("v6guardd: ready datapath=%s inspector=%s ports=%zu bindings=%zu (%s)\n",
+              std::string(datapath->name()).c_str(), ctx.guard != nullptr ? "on" : "off",
+              ports.size(), bindings.size(), reason.c_str());
+  for (const auto& [key, value] : ctx.status)
+    std::printf("v6guardd: %s: %s\n", key.c_str(), value.c_str());
   std::fflush(stdout);
 
   int sig = 0;
   sigwait(&stop, &sig);
-  for (auto it = parts.rbegin(); it != parts.rend(); ++it) (*it)->stop();
+  stop_parts();
   std::printf("v6guardd: signal %d, %s\n", sig,
               vm["flush-on-exit"].as<bool>() ? "flushing" : "leaving drops in place");
-  if (vm["flush-on-exit"].as<bool>() && !check(dp.flush())) return 1;
+  std::fflush(stdout);
+  if (vm["flush-on-exit"].as<bool>() && !check(datapath->flush())) return 1;
   return 0;
 }
