@@ -2,6 +2,8 @@
 
 #include <pcap/pcap.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 
@@ -48,14 +50,11 @@ bool cooked_to_ethernet(int dlt, const std::uint8_t* p, std::size_t len, PcapFra
   return true;
 }
 
-}  // namespace
+using PcapHandle = std::unique_ptr<pcap_t, decltype(&pcap_close)>;
 
-PcapFile read_pcap(const std::string& path) {
+PcapFile read_frames(pcap_t* opened, const char* errbuf) {
   PcapFile result;
-  char errbuf[PCAP_ERRBUF_SIZE] = {};
-  std::unique_ptr<pcap_t, decltype(&pcap_close)> pcap(
-      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf),
-      &pcap_close);
+  PcapHandle pcap(opened, &pcap_close);
   if (!pcap) {
     result.error = errbuf;
     return result;
@@ -84,6 +83,26 @@ PcapFile read_pcap(const std::string& path) {
   }
   if (rc == PCAP_ERROR) result.error = pcap_geterr(pcap.get());
   return result;
+}
+
+}  // namespace
+
+PcapFile read_pcap(const std::string& path) {
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  return read_frames(
+      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf),
+      errbuf);
+}
+
+PcapFile read_pcap_bytes(std::span<const std::byte> capture) {
+  if (capture.empty()) return PcapFile{{}, "empty capture"};
+  // fmemopen only reads; libpcap owns the FILE from here and closes it.
+  FILE* f = fmemopen(const_cast<std::byte*>(capture.data()), capture.size(), "rb");
+  if (f == nullptr) return PcapFile{{}, std::string("fmemopen: ") + std::strerror(errno)};
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  pcap_t* p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+  if (p == nullptr) std::fclose(f);
+  return read_frames(p, errbuf);
 }
 
 }  // namespace v6g::packet

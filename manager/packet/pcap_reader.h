@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -25,5 +26,7 @@ struct PcapFile {
 };
 
 PcapFile read_pcap(const std::string& path);
+// The same from a capture already in memory (an upload, a fuzzer input).
+PcapFile read_pcap_bytes(std::span<const std::byte> capture);
 
 }  // namespace v6g::packet
