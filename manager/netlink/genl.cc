@@ -120,6 +120,25 @@ int on_done(const nlmsghdr*, void* data) {
 
 }  // namespace
 
+ReplyState process_replies(std::span<const std::byte> datagram, std::uint32_t seq,
+                           std::uint32_t portid, const MessageFn& on_message, KernelError& error) {
+  CallState st{&on_message, &error};
+  mnl_cb_t ctl[NLMSG_MIN_TYPE] = {};
+  ctl[NLMSG_ERROR] = on_error;
+  ctl[NLMSG_DONE] = on_done;
+  errno = 0;
+  int rc =
+      mnl_cb_run2(datagram.data(), datagram.size(), seq, portid, on_data, &st, ctl, NLMSG_MIN_TYPE);
+  if (rc == MNL_CB_ERROR) {
+    // libmnl's own checks (EBADMSG short message, ESRCH wrong seq, EPROTO
+    // wrong port) leave errno; a kernel error already filled `error`.
+    if (error.error == 0) error.error = errno != 0 ? errno : EIO;
+    return ReplyState::kError;
+  }
+  if (rc == MNL_CB_STOP || st.done) return ReplyState::kDone;
+  return ReplyState::kMore;
+}
+
 Status GenlSocket::call(Request& req, const MessageFn& on_message, KernelError& error) {
   nlmsghdr* nlh = req.nlh();
   nlh->nlmsg_flags |= NLM_F_ACK;
@@ -128,22 +147,43 @@ Status GenlSocket::call(Request& req, const MessageFn& on_message, KernelError& 
   if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0)
     return Status::error(std::string("netlink send: ") + std::strerror(errno));
 
-  CallState st{&on_message, &error};
-  mnl_cb_t ctl[NLMSG_MIN_TYPE] = {};
-  ctl[NLMSG_ERROR] = on_error;
-  ctl[NLMSG_DONE] = on_done;
-  while (!st.done) {
+  while (true) {
     ssize_t n = mnl_socket_recvfrom(nl_, rx_.data(), rx_.size());
     if (n < 0) return Status::error(std::string("netlink receive: ") + std::strerror(errno));
-    int rc = mnl_cb_run2(rx_.data(), static_cast<std::size_t>(n), nlh->nlmsg_seq, portid_, on_data,
-                         &st, ctl, NLMSG_MIN_TYPE);
-    if (rc == MNL_CB_ERROR) {
-      if (error.error == 0) error.error = errno != 0 ? errno : EIO;
-      return Status();  // the caller turns the kernel error into its message
+    const auto* bytes = reinterpret_cast<const std::byte*>(rx_.data());
+    switch (process_replies({bytes, static_cast<std::size_t>(n)}, nlh->nlmsg_seq, portid_,
+                            on_message, error)) {
+      case ReplyState::kMore:
+        continue;
+      case ReplyState::kDone:
+      case ReplyState::kError:  // the caller turns the kernel error into its message
+        return Status();
     }
-    if (rc == MNL_CB_STOP) break;
   }
-  return Status();
+}
+
+void decode_family(const nlmsghdr* nlh, std::uint16_t& family_id,
+                   std::vector<std::pair<std::string, std::uint32_t>>* groups) {
+  for_each_attr(nlh, sizeof(genlmsghdr), [&](const nlattr* a) {
+    auto type = mnl_attr_get_type(a);
+    if (type == CTRL_ATTR_FAMILY_ID && mnl_attr_validate(a, MNL_TYPE_U16) == 0) {
+      family_id = mnl_attr_get_u16(a);
+    } else if (type == CTRL_ATTR_MCAST_GROUPS && groups != nullptr) {
+      for_each_nested(a, [&](const nlattr* grp) {
+        std::string gname;
+        std::uint32_t gid = 0;
+        for_each_nested(grp, [&](const nlattr* g) {
+          if (mnl_attr_get_type(g) == CTRL_ATTR_MCAST_GRP_NAME &&
+              mnl_attr_validate(g, MNL_TYPE_NUL_STRING) == 0)
+            gname = mnl_attr_get_str(g);
+          if (mnl_attr_get_type(g) == CTRL_ATTR_MCAST_GRP_ID &&
+              mnl_attr_validate(g, MNL_TYPE_U32) == 0)
+            gid = mnl_attr_get_u32(g);
+        });
+        groups->emplace_back(gname, gid);
+      });
+    }
+  });
 }
 
 Status GenlSocket::resolve(const std::string& name, std::uint16_t& family_id,
@@ -153,30 +193,7 @@ Status GenlSocket::resolve(const std::string& name, std::uint16_t& family_id,
   family_id = 0;
   KernelError kerr;
   Status s = call(
-      req,
-      [&](const nlmsghdr* nlh) {
-        for_each_attr(nlh, sizeof(genlmsghdr), [&](const nlattr* a) {
-          auto type = mnl_attr_get_type(a);
-          if (type == CTRL_ATTR_FAMILY_ID && mnl_attr_validate(a, MNL_TYPE_U16) == 0) {
-            family_id = mnl_attr_get_u16(a);
-          } else if (type == CTRL_ATTR_MCAST_GROUPS && groups != nullptr) {
-            for_each_nested(a, [&](const nlattr* grp) {
-              std::string gname;
-              std::uint32_t gid = 0;
-              for_each_nested(grp, [&](const nlattr* g) {
-                if (mnl_attr_get_type(g) == CTRL_ATTR_MCAST_GRP_NAME &&
-                    mnl_attr_validate(g, MNL_TYPE_NUL_STRING) == 0)
-                  gname = mnl_attr_get_str(g);
-                if (mnl_attr_get_type(g) == CTRL_ATTR_MCAST_GRP_ID &&
-                    mnl_attr_validate(g, MNL_TYPE_U32) == 0)
-                  gid = mnl_attr_get_u32(g);
-              });
-              groups->emplace_back(gname, gid);
-            });
-          }
-        });
-      },
-      kerr);
+      req, [&](const nlmsghdr* nlh) { decode_family(nlh, family_id, groups); }, kerr);
   if (!s.ok()) return s;
   if (kerr.error == ENOENT || (kerr.error == 0 && family_id == 0))
     return Status::error("generic netlink family '" + name +

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -42,9 +43,24 @@ using AttrFn = std::function<void(const nlattr*)>;
 void for_each_attr(const nlmsghdr* nlh, std::size_t offset, const AttrFn& fn);
 void for_each_nested(const nlattr* nest, const AttrFn& fn);
 
+using MessageFn = std::function<void(const nlmsghdr*)>;
+
+// Pure reply handling, kept apart from the socket so it can be fuzzed
+// (manager/fuzz/netlink_fuzz.cc): one datagram received for request `seq`
+// from the kernel (port id 0 = kernel) goes through libmnl's checks; data
+// messages go to on_message, NLMSG_ERROR fills `error` (errno + extack
+// message), NLMSG_DONE or an ack ends the call.
+enum class ReplyState : std::uint8_t { kMore, kDone, kError };
+ReplyState process_replies(std::span<const std::byte> datagram, std::uint32_t seq,
+                           std::uint32_t portid, const MessageFn& on_message, KernelError& error);
+
+// Pure: the family id and multicast groups of a CTRL_CMD_GETFAMILY reply.
+void decode_family(const nlmsghdr* nlh, std::uint16_t& family_id,
+                   std::vector<std::pair<std::string, std::uint32_t>>* groups);
+
 class GenlSocket {
  public:
-  using MessageFn = std::function<void(const nlmsghdr*)>;
+  using MessageFn = netlink::MessageFn;
 
   static std::unique_ptr<GenlSocket> open(Status& status);
   ~GenlSocket();

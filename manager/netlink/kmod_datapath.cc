@@ -131,25 +131,55 @@ bool fixed(const nlattr* a, std::size_t len) {
 
 }  // namespace
 
+std::optional<Binding> decode_binding(const nlmsghdr* nlh) {
+  Attrs t = parse_top(nlh);
+  if (!fixed(t.a[V6G_A_IFINDEX], 4) || !fixed(t.a[V6G_A_MAC], 6) || !fixed(t.a[V6G_A_ADDR], 16))
+    return std::nullopt;
+  Binding b;
+  b.ifindex = mnl_attr_get_u32(t.a[V6G_A_IFINDEX]);
+  if (fixed(t.a[V6G_A_VLAN], 2)) b.vlan = mnl_attr_get_u16(t.a[V6G_A_VLAN]);
+  std::memcpy(b.mac.bytes.data(), mnl_attr_get_payload(t.a[V6G_A_MAC]), 6);
+  b.addr =
+      Ip6Addr::from_bytes(static_cast<const std::uint8_t*>(mnl_attr_get_payload(t.a[V6G_A_ADDR])));
+  return b;
+}
+
+std::optional<PortCounters> decode_port_counters(const nlmsghdr* nlh) {
+  Attrs t = parse_top(nlh);
+  if (!fixed(t.a[V6G_A_IFINDEX], 4)) return std::nullopt;
+  PortCounters pc;
+  pc.ifindex = mnl_attr_get_u32(t.a[V6G_A_IFINDEX]);
+  if (const nlattr* list = t.a[V6G_A_COUNTERS]) {
+    for_each_nested(list, [&](const nlattr* entry) {
+      const nlattr* reason = nullptr;
+      const nlattr* packets = nullptr;
+      for_each_nested(entry, [&](const nlattr* f) {
+        if (mnl_attr_get_type(f) == V6G_CA_REASON && mnl_attr_validate(f, MNL_TYPE_U16) == 0)
+          reason = f;
+        if (mnl_attr_get_type(f) == V6G_CA_PACKETS && mnl_attr_validate(f, MNL_TYPE_U64) == 0)
+          packets = f;
+      });
+      if (reason != nullptr && packets != nullptr)
+        pc.by_reason.emplace_back(static_cast<Reason>(mnl_attr_get_u16(reason)),
+                                  mnl_attr_get_u64(packets));
+    });
+  }
+  return pc;
+}
+
 Status KmodDatapath::list_bindings(std::vector<Binding>& out) {
   Request req = request(V6G_CMD_GET_BINDINGS);
   req.nlh()->nlmsg_flags |= NLM_F_DUMP;
   bool malformed = false;
   Status s = run("list bindings", req, [&](const nlmsghdr* nlh) {
-    Attrs t = parse_top(nlh);
-    if (!fixed(t.a[V6G_A_IFINDEX], 4) || !fixed(t.a[V6G_A_MAC], 6) || !fixed(t.a[V6G_A_ADDR], 16)) {
+    std::optional<Binding> b = decode_binding(nlh);
+    if (!b) {
       malformed = true;
       return;
     }
-    Binding b;
-    b.ifindex = mnl_attr_get_u32(t.a[V6G_A_IFINDEX]);
-    if (fixed(t.a[V6G_A_VLAN], 2)) b.vlan = mnl_attr_get_u16(t.a[V6G_A_VLAN]);
-    std::memcpy(b.mac.bytes.data(), mnl_attr_get_payload(t.a[V6G_A_MAC]), 6);
-    b.addr = Ip6Addr::from_bytes(
-        static_cast<const std::uint8_t*>(mnl_attr_get_payload(t.a[V6G_A_ADDR])));
     char name[IF_NAMESIZE] = {};
-    if (if_indextoname(b.ifindex, name) != nullptr) b.ifname = name;
-    out.push_back(std::move(b));
+    if (if_indextoname(b->ifindex, name) != nullptr) b->ifname = name;
+    out.push_back(std::move(*b));
   });
   if (s.ok() && malformed) return Status::error("v6guard list bindings: malformed reply");
   return s;
@@ -159,28 +189,11 @@ Status KmodDatapath::counters(std::vector<PortCounters>& out) {
   Request req = request(V6G_CMD_GET_PORT);
   req.nlh()->nlmsg_flags |= NLM_F_DUMP;
   return run("counters", req, [&](const nlmsghdr* nlh) {
-    Attrs t = parse_top(nlh);
-    if (!fixed(t.a[V6G_A_IFINDEX], 4)) return;
-    PortCounters pc;
-    pc.ifindex = mnl_attr_get_u32(t.a[V6G_A_IFINDEX]);
+    std::optional<PortCounters> pc = decode_port_counters(nlh);
+    if (!pc) return;
     char name[IF_NAMESIZE] = {};
-    if (if_indextoname(pc.ifindex, name) != nullptr) pc.ifname = name;
-    if (const nlattr* list = t.a[V6G_A_COUNTERS]) {
-      for_each_nested(list, [&](const nlattr* entry) {
-        const nlattr* reason = nullptr;
-        const nlattr* packets = nullptr;
-        for_each_nested(entry, [&](const nlattr* f) {
-          if (mnl_attr_get_type(f) == V6G_CA_REASON && mnl_attr_validate(f, MNL_TYPE_U16) == 0)
-            reason = f;
-          if (mnl_attr_get_type(f) == V6G_CA_PACKETS && mnl_attr_validate(f, MNL_TYPE_U64) == 0)
-            packets = f;
-        });
-        if (reason != nullptr && packets != nullptr)
-          pc.by_reason.emplace_back(static_cast<Reason>(mnl_attr_get_u16(reason)),
-                                    mnl_attr_get_u64(packets));
-      });
-    }
-    out.push_back(std::move(pc));
+    if (if_indextoname(pc->ifindex, name) != nullptr) pc->ifname = name;
+    out.push_back(std::move(*pc));
   });
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "datapath/datapath.h"
 #include "netlink/genl.h"
@@ -41,6 +42,11 @@ class KmodDatapath final : public datapath::Datapath {
   std::uint16_t family_;
   std::uint32_t events_group_;
 };
+
+// Pure decoders of the module's dump replies (fuzzed by manager/fuzz/netlink_fuzz.cc).
+// ifname stays empty: the caller resolves it. nullopt = malformed/incomplete.
+std::optional<datapath::Binding> decode_binding(const nlmsghdr* nlh);
+std::optional<datapath::PortCounters> decode_port_counters(const nlmsghdr* nlh);
 
 // Resolves Binding/PortSpec ifname to ifindex when ifindex is 0.
 std::uint32_t resolve_ifindex(std::uint32_t ifindex, const std::string& ifname);
