@@ -77,8 +77,24 @@ Error lookup_error(const Error& e, const std::string& vm_id) {
 
 Error violation_error(const std::vector<config::FieldViolation>& violations) {
   if (violations.empty()) return make_error(Code::kInternal, "validation failed without a reason");
-  const auto& first = violations.front();
-  Error e = make_error(code_from_name(first.code).value_or(Code::kInvalidArgument), first.message);
+  // The headline: a malformed request is invalid_argument whatever else is
+  // wrong with it (as in gRPC's guidance: INVALID_ARGUMENT does not depend on
+  // the system's state); then unmet preconditions, authorization, conflicts,
+  // exhaustion. Every violation stays in the details, in field order.
+  static constexpr Code kPriority[] = {Code::kInvalidArgument, Code::kFailedPrecondition,
+                                       Code::kPermissionDenied, Code::kAlreadyExists,
+                                       Code::kResourceExhausted};
+  const config::FieldViolation* headline = &violations.front();
+  auto rank = [](const config::FieldViolation& v) {
+    const Code c = code_from_name(v.code).value_or(Code::kInvalidArgument);
+    const auto* it = std::find(std::begin(kPriority), std::end(kPriority), c);
+    return it - std::begin(kPriority);
+  };
+  for (const auto& v : violations) {
+    if (rank(v) < rank(*headline)) headline = &v;
+  }
+  Error e = make_error(code_from_name(headline->code).value_or(Code::kInvalidArgument),
+                       headline->message);
   for (const auto& v : violations) {
     ErrorDetail d{v.field, v.validation_error, v.message, {}};
     for (const auto& [key, value] : v.context) {
