@@ -147,8 +147,10 @@ attack_dad() {
   DAD_STATE=$(ip -n $LAB_VM2 -6 addr show dev eth0 | grep "$NEW_ADDR")
   wait $ap 2>/dev/null
 }
-capture dos_new_ip "$FOREIGN_NA" attack_dad
-seen=$(foreign_nas dos_new_ip)
+# dos-new-ip6 forges random MACs: count every NA for the new address that vm2
+# did not send itself.
+capture dos_new_ip "icmp6 and ip6[40] == 136 and not ether src $LAB_MAC_VM2" attack_dad
+seen=$(tcpdump -nnvr $LAB_TMP/dos_new_ip.pcap 2>/dev/null | grep -c "tgt is $NEW_ADDR,")
 if echo "$DAD_STATE" | grep -qE "dadfailed|tentative"; then dad_ok=0; else dad_ok=1; fi
 [ "$seen" -eq 0 ] && [ "$dad_ok" = 1 ] && [ -n "$DAD_STATE" ] && g=1 || g=0
 [ "$dad_ok" = 0 ] && u=1 || u=0
@@ -172,7 +174,9 @@ rss_after=$( [ -n "$DAEMON_PID" ] && rss || echo 0)
 vm3_bindings=$(bindings_of $LAB_P_VM3)
 ok_addrs=$(ip -n $LAB_VM3 -6 addr show dev eth0 | grep -c "2600:beef:1000:100::3:")
 if [ "$NO_GUARD" = 1 ]; then
-  ok "atk6-ndpexhaust6 + 40 DAD claims: nothing bounds them without v6guardd ($ok_addrs addresses in use)"
+  ip netns exec $LAB_VM3 ping -6 -c 1 -W 1 -I 2600:beef:1000:100::3:40 "$VM2_ADDR" >/dev/null 2>&1 &&
+    ok "atk6-ndpexhaust6 + 40 DAD claims: without v6guardd all $ok_addrs addresses are usable (the 40th reaches vm2)" ||
+    fail "ndpexhaust unguarded: the 40th address cannot reach vm2"
 else
   [ "$vm3_bindings" -le "$MAX_BINDINGS" ] && [ $((rss_after - rss_before)) -lt 20480 ] &&
     ok "atk6-ndpexhaust6 + 40 DAD claims: vm3 holds $vm3_bindings bindings (cap $MAX_BINDINGS), RSS +$((rss_after - rss_before)) KiB" ||

@@ -31,11 +31,15 @@ RTR_LL=$(ip -n $LAB_RTR -6 addr show dev eth0 scope link | awk '/inet6/{sub("/.*
 if [ "$NO_GUARD" != 1 ]; then
   ip netns exec $LAB_BR "$V6GUARDD" --port $LAB_P_RTR:router --ra-source $LAB_P_RTR,$RTR_LL --port $LAB_P_VM1:vm \
     --port $LAB_P_VM2:vm --port $LAB_P_VM3:vm:$LAB_MAC_VM3 \
-    --bind $LAB_P_VM3,$LAB_MAC_VM3,$VM3_STATIC >$LAB_TMP/v6guardd.log 2>&1 &
+    --bind $LAB_P_VM3,$LAB_MAC_VM3,$VM3_STATIC --learn-prefix $LAB_PREFIX --no-api \
+    $([ "${V6G_NO_INSPECTOR:-0}" = 1 ] && echo --no-inspector) >$LAB_TMP/v6guardd.log 2>&1 &
   DAEMON_PID=$!
   for _ in $(seq 1 50); do grep -q ready $LAB_TMP/v6guardd.log && break; sleep 0.1; done
   grep -q ready $LAB_TMP/v6guardd.log || { echo "not ok - v6guardd start"; cat $LAB_TMP/v6guardd.log; exit 1; }
 fi
+# The inspector learns bindings from DAD: bring the VM links up again now
+# that it listens (V6G_NO_INSPECTOR=1 runs the stateless datapath alone).
+for ns in $LAB_VM1 $LAB_VM2 $LAB_VM3; do ip -n $ns link set eth0 down; ip -n $ns link set eth0 up; done
 lab_radvd_start
 
 n=0 failed=0 stopped=0
@@ -46,6 +50,13 @@ fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
 if lab_wait_slaac $LAB_VM1 && lab_wait_slaac $LAB_VM2; then ok "radvd SLAAC: vm1, vm2 have addresses + default route"
 else fail "radvd SLAAC"; fi
 VM1_ADDR=$(lab_global_addr $LAB_VM1) VM2_ADDR=$(lab_global_addr $LAB_VM2)
+# Usable once DAD is over in the VMs (and in the inspector, which learns from it).
+for _ in $(seq 1 20); do
+  ip -n $LAB_VM1 -6 addr show dev eth0 tentative | grep -q inet6 ||
+    ip -n $LAB_VM2 -6 addr show dev eth0 tentative | grep -q inet6 || break
+  sleep 0.2
+done
+sleep 0.5
 ip netns exec $LAB_VM2 ping -6 -c 2 -i 0.2 -W 2 "$VM1_ADDR" >/dev/null && ok "ping vm2 -> vm1" || fail "ping vm2 -> vm1"
 
 # Attack frames as seen at the victim: anything IPv6 from the attacker's MAC
