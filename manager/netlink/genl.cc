@@ -120,8 +120,31 @@ int on_done(const nlmsghdr*, void* data) {
 
 }  // namespace
 
+// libmnl's mnl_nlmsg_ok() compares (int)nlmsg_len, so a length >= 2 GiB
+// passes as "fits" and the callbacks would read far past the datagram; and a
+// message cut short (a reply bigger than the receive buffer) is skipped
+// silently, leaving the caller waiting for an answer that already came.
+// Every message must lie inside the datagram before libmnl sees it.
+bool well_framed(std::span<const std::byte> datagram) {
+  std::size_t at = 0;
+  while (at < datagram.size()) {
+    const std::size_t left = datagram.size() - at;
+    if (left < sizeof(nlmsghdr)) return false;
+    nlmsghdr h;
+    std::memcpy(&h, datagram.data() + at, sizeof h);
+    if (h.nlmsg_len < sizeof(nlmsghdr) || h.nlmsg_len > left) return false;
+    at += NLMSG_ALIGN(h.nlmsg_len);
+  }
+  return true;
+}
+
 ReplyState process_replies(std::span<const std::byte> datagram, std::uint32_t seq,
                            std::uint32_t portid, const MessageFn& on_message, KernelError& error) {
+  if (!well_framed(datagram)) {
+    error.error = EBADMSG;
+    error.message = "malformed netlink reply (message length outside the datagram)";
+    return ReplyState::kError;
+  }
   CallState st{&on_message, &error};
   mnl_cb_t ctl[NLMSG_MIN_TYPE] = {};
   ctl[NLMSG_ERROR] = on_error;
@@ -130,8 +153,8 @@ ReplyState process_replies(std::span<const std::byte> datagram, std::uint32_t se
   int rc =
       mnl_cb_run2(datagram.data(), datagram.size(), seq, portid, on_data, &st, ctl, NLMSG_MIN_TYPE);
   if (rc == MNL_CB_ERROR) {
-    // libmnl's own checks (EBADMSG short message, ESRCH wrong seq, EPROTO
-    // wrong port) leave errno; a kernel error already filled `error`.
+    // libmnl's own checks (ESRCH wrong port id, EPROTO wrong sequence
+    // number) leave errno; a kernel error already filled `error`.
     if (error.error == 0) error.error = errno != 0 ? errno : EIO;
     return ReplyState::kError;
   }

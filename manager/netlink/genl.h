@@ -49,7 +49,8 @@ using MessageFn = std::function<void(const nlmsghdr*)>;
 // (manager/fuzz/netlink_fuzz.cc): one datagram received for request `seq`
 // from the kernel (port id 0 = kernel) goes through libmnl's checks; data
 // messages go to on_message, NLMSG_ERROR fills `error` (errno + extack
-// message), NLMSG_DONE or an ack ends the call.
+// message), NLMSG_DONE or an ack ends the call. A datagram whose framing is
+// broken (a length outside it) is EBADMSG before any callback runs.
 enum class ReplyState : std::uint8_t { kMore, kDone, kError };
 ReplyState process_replies(std::span<const std::byte> datagram, std::uint32_t seq,
                            std::uint32_t portid, const MessageFn& on_message, KernelError& error);
