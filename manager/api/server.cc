@@ -17,6 +17,10 @@
 namespace v6g::api {
 namespace {
 
+// Set by the pre-routing check when it answers without reading the body; the
+// connection loop then closes rather than parse that body as the next request.
+thread_local bool t_close_after_response = false;
+
 // One accepted unix-socket connection as an httplib Stream. The peer's
 // credentials (SO_PEERCRED, taken by the kernel at connect time, so they
 // can't be forged by the client) are handed to the request as remote_addr.
@@ -160,7 +164,9 @@ class UnixHttpServer final : public httplib::Server {
       if (!stream.has_buffered_input() && !wait_for_request(sock)) break;
       stream.start_request(std::chrono::steady_clock::now() + 2 * read_timeout);
       bool closed = false;
-      ok = process_request(stream, left == 1, closed, nullptr) && !closed;
+      t_close_after_response = false;
+      ok =
+          process_request(stream, left == 1, closed, nullptr) && !closed && !t_close_after_response;
     }
     ::shutdown(sock, SHUT_RDWR);
     ::close(sock);
@@ -324,6 +330,31 @@ void Server::install_routes(httplib::Server& http, Transport transport) {
   http.new_task_queue = [threads = options_.threads] {
     return new httplib::ThreadPool(static_cast<std::size_t>(threads));
   };
+  // Before httplib reads a body. It enforces payload_max_length only on
+  // Content-Length bodies (a chunked body grew without bound until the request
+  // deadline) and parses multipart/form-data itself; Connect unary requests
+  // carry a Content-Length and a Connect codec, so refuse anything else unread.
+  http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (req.method != "POST") return httplib::Server::HandlerResponse::Unhandled;
+    Error e;
+    if (req.has_header("Transfer-Encoding")) {
+      e = make_error(Code::kInvalidArgument,
+                     "request body needs a Content-Length (Transfer-Encoding is not accepted)");
+      e.http_status_override = 411;
+    } else if (!codec_from_content_type(req.get_header_value("Content-Type"))) {
+      res.set_header("Accept-Post", "application/json, application/proto");
+      e = make_error(Code::kUnimplemented, "unsupported content type \"" +
+                                               req.get_header_value("Content-Type") +
+                                               "\" (use application/json or application/proto)");
+      e.http_status_override = 415;
+    } else {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    res.set_header("Connection", "close");
+    t_close_after_response = true;
+    reply(res, e);
+    return httplib::Server::HandlerResponse::Handled;
+  });
   http.Post(".*", [this, transport](const httplib::Request& req, httplib::Response& res) {
     dispatch(transport, req, res);
   });
