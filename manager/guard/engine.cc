@@ -417,11 +417,19 @@ struct Engine::Impl {
 
   // -- VM ports ---------------------------------------------------------------
 
+  // The VLAN a VM port's frame belongs to. VM ports are access ports: the VM
+  // sends untagged frames and the bridge assigns the port's VLAN (PVID) after
+  // the prerouting hook we sit on, so untagged means the port's VLAN. A tagged
+  // frame must carry exactly that VLAN (decide_vm refuses any other).
+  static std::uint16_t frame_vlan(const PortPolicy& p, const packet::ParsedPacket& pkt) {
+    return pkt.eth.vlan_tagged ? pkt.eth.vlan_id : p.vlan;
+  }
+
   // Source guard: is (port, vlan, mac, src) a usable binding?
   v6g_reason check_source(PortState& ps, const packet::ParsedPacket& pkt, Nanos now) {
     const auto& p = ps.policy;
     if (!p.enable_source_guard) return V6G_R_NONE;
-    const auto key = BindingKey::make(p.port, pkt.eth.vlan_id, pkt.eth.src, pkt.ip.src);
+    const auto key = BindingKey::make(p.port, frame_vlan(p, pkt), pkt.eth.src, pkt.ip.src);
     BindingSlot* s = table.find(key);
     if (s == nullptr && !p.strict_source_validation) {
       s = table.find_address(key, [&](const BindingSlot& o) { return o.key.port == p.port; });
@@ -446,7 +454,7 @@ struct Engine::Impl {
   Decision learn_dad(PortState& ps, const packet::ParsedPacket& pkt, const Ip6Addr& target,
                      Nanos now) {
     const auto& p = ps.policy;
-    const auto key = BindingKey::make(p.port, pkt.eth.vlan_id, pkt.eth.src, target);
+    const auto key = BindingKey::make(p.port, frame_vlan(p, pkt), pkt.eth.src, target);
     if (other_owner(key) != nullptr)  // atk6-dos-new-ip6 answers DAD for others' addresses
       return violation(ps, V6G_R_ND_TARGET_BOUND_ELSEWHERE, pkt.eth.src, target, now);
     if (BindingSlot* s = table.find(key)) {
@@ -483,7 +491,7 @@ struct Engine::Impl {
     const auto& p = ps.policy;
     if (na->options.has_tlla && na->options.tlla != pkt.eth.src)
       return violation(ps, V6G_R_ND_LLA_MISMATCH, pkt.eth.src, na->target, now);
-    const auto key = BindingKey::make(p.port, pkt.eth.vlan_id, pkt.eth.src, na->target);
+    const auto key = BindingKey::make(p.port, frame_vlan(p, pkt), pkt.eth.src, na->target);
     BindingSlot* own = table.find(key);
     if (own == nullptr) {
       BindingSlot* other = other_owner(key);
@@ -526,7 +534,7 @@ struct Engine::Impl {
     if (!ps.packets.take(now)) return violation(ps, V6G_R_PACKET_RATE_LIMIT, pkt, now);
     if (!p.mac.is_zero() && pkt.eth.src != p.mac)
       return violation(ps, V6G_R_ETH_SOURCE_MAC_MISMATCH, pkt, now);
-    if (pkt.eth.vlan_id != p.vlan) return violation(ps, V6G_R_SOURCE_VLAN_MISMATCH, pkt, now);
+    if (frame_vlan(p, pkt) != p.vlan) return violation(ps, V6G_R_SOURCE_VLAN_MISMATCH, pkt, now);
     if (auto r = check_ext_headers(p, pkt); r != V6G_R_NONE) return violation(ps, r, pkt, now);
     if (pkt.ip.dst.is_multicast() && pkt.klass != PacketClass::kMld &&
         pkt.klass != PacketClass::kNeighborSolicit && pkt.klass != PacketClass::kRouterSolicit &&

@@ -413,6 +413,29 @@ TEST_F(GuardTest, UnsolicitedOverrideRules) {
 
 // ---- source guard -------------------------------------------------------------
 
+// VM ports are access ports: the VM sends untagged frames, the bridge puts
+// them in the port's VLAN. Untagged = the port's VLAN; a tag must match it.
+TEST_F(GuardTest, AccessPortVlanUntaggedFramesBelongToThePortVlan) {
+  PortPolicy p = vm(kVmA, kMacA, "2001:db8:a::/64");
+  p.vlan = 200;
+  ASSERT_TRUE(engine_->upsert_port(p, now_, fx_));
+  const Ip6Addr a = ip("2001:db8:a::5");
+  EXPECT_EQ(why(kVmA, dad_ns(kMacA, a)), V6G_R_ACCEPT_DAD);  // untagged DAD learns on VLAN 200
+  now_ += 3 * kSecond;
+  engine_->tick(now_, fx_);
+  const auto b = engine_->bindings(kVmA);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].vlan, 200);
+  EXPECT_EQ(b[0].state, BindingState::kValid);
+  EXPECT_EQ(why(kVmA, data(kMacA, a)), V6G_R_ACCEPT_BINDING);
+  auto tagged = data(kMacA, a);
+  tagged.eth.vlan_tagged = true;
+  tagged.eth.vlan_id = 200;
+  EXPECT_EQ(why(kVmA, tagged), V6G_R_ACCEPT_BINDING);
+  tagged.eth.vlan_id = 300;  // VLAN hopping attempt
+  EXPECT_EQ(why(kVmA, tagged), V6G_R_SOURCE_VLAN_MISMATCH);
+}
+
 TEST_F(GuardTest, SourceGuard) {
   const Ip6Addr a = ip("2001:db8:a::5");
   EXPECT_EQ(why(kVmA, data(kMacA, a)), V6G_R_SOURCE_NOT_BOUND);
@@ -423,6 +446,7 @@ TEST_F(GuardTest, SourceGuard) {
   EXPECT_EQ(why(kVmA, data(kMacB, a)), V6G_R_ETH_SOURCE_MAC_MISMATCH);
   EXPECT_EQ(why(kVmB, data(kMacB, a)), V6G_R_SOURCE_NOT_BOUND);  // another port spoofing A
   auto tagged = data(kMacA, a);
+  tagged.eth.vlan_tagged = true;
   tagged.eth.vlan_id = 7;
   EXPECT_EQ(why(kVmA, tagged), V6G_R_SOURCE_VLAN_MISMATCH);
   // :: only for DAD NS and MLD reports (and RS).
