@@ -96,10 +96,18 @@ int on_error(const nlmsghdr* nlh, void* data) {
   }
   st->done = true;
   if (err->error == 0) return MNL_CB_STOP;
-  st->error->error = -err->error;
+  // Kernel errors are -errno (-4095..-1); anything else is a broken reply
+  // (and -INT_MIN would overflow).
+  st->error->error = err->error < 0 && err->error >= -4095 ? -err->error : EBADMSG;
   if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) != 0) {
+    // The TLVs follow the echoed request, whose length comes from the reply
+    // itself: it must lie inside this message or there are no TLVs to read.
     std::size_t off = sizeof(nlmsgerr);
-    if ((nlh->nlmsg_flags & NLM_F_CAPPED) == 0) off += err->msg.nlmsg_len - sizeof(nlmsghdr);
+    if ((nlh->nlmsg_flags & NLM_F_CAPPED) == 0) {
+      if (err->msg.nlmsg_len < sizeof(nlmsghdr)) return MNL_CB_ERROR;
+      off += err->msg.nlmsg_len - sizeof(nlmsghdr);
+    }
+    if (MNL_ALIGN(off) > mnl_nlmsg_get_payload_len(nlh)) return MNL_CB_ERROR;
     mnl_attr_parse(
         nlh, static_cast<unsigned>(off),
         [](const nlattr* a, void* d) -> int {
