@@ -5,6 +5,7 @@
 #include <linux/netlink.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -214,6 +215,37 @@ TEST(NetlinkReplies, LengthAbove2GiBIsRejectedBeforeAnyDecoderRuns) {
                 [&](const nlmsghdr*) { ++calls; }, error),
             ReplyState::kError);
   EXPECT_EQ(calls, 0);
+}
+
+// netlink_fuzz crash-2c2857c9678bdf5689b27938fb46f9a4b39224c0: an error
+// reply with NLM_F_ACK_TLVS but not NLM_F_CAPPED whose echoed request claims
+// nlmsg_len 0xc6000000; the extack parser started that far past the message.
+TEST(NetlinkReplies, EchoedRequestLengthMustLieInsideTheErrorMessage) {
+  const std::uint8_t crash[] = {0x24, 0x0, 0x0, 0x0, 0x2, 0x0,  0x0, 0xfe, 0x0, 0x0, 0x0, 0x0,
+                                0x0,  0x0, 0x0, 0x0, 0x0, 0x24, 0x0, 0x0,  0x0, 0x0, 0x0, 0xc6,
+                                0x0,  0x0, 0x5, 0x0, 0x1, 0x0,  0x0, 0x0,  0x0, 0x0, 0x0, 0x0};
+  alignas(4) std::uint8_t bytes[sizeof crash];
+  std::memcpy(bytes, crash, sizeof crash);
+  KernelError error;
+  EXPECT_EQ(netlink::process_replies({reinterpret_cast<const std::byte*>(bytes), sizeof bytes}, 0,
+                                     0, {}, error),
+            ReplyState::kError);
+  EXPECT_NE(error.error, 0);
+  EXPECT_TRUE(error.message.empty());
+}
+
+TEST(NetlinkReplies, ErrnoOutsideTheKernelsRangeIsABrokenReply) {
+  for (std::int32_t bad : {std::int32_t{INT32_MIN}, std::int32_t{5}, std::int32_t{-5000}}) {
+    Datagram d;
+    d.message(NLMSG_ERROR, NLM_F_CAPPED, 1);
+    d.raw(&bad, 4);
+    nlmsghdr request{20, 0x20, NLM_F_REQUEST, 1, 0};
+    d.raw(&request, sizeof request);
+    d.end();
+    KernelError error;
+    EXPECT_EQ(netlink::process_replies(d.span(), 1, 0, {}, error), ReplyState::kError);
+    EXPECT_EQ(error.error, EBADMSG) << bad;
+  }
 }
 
 TEST(NetlinkReplies, PortCountersSkipMalformedEntries) {
