@@ -89,9 +89,14 @@ void port_chain(std::string& out, const std::string& chain, const PortFirewall& 
            std::to_string(burst) + " bytes counter drop\n";
   }
   if (fw.allow_non_ipv6) out += add + "meta protocol != ip6 return\n";
+  // Replies before the user's rules, so a trailing "deny all" (as in the
+  // spec's examples) can't cut off the answers to connections the other
+  // direction allowed.
   if (fw.conntrack) {
     out += add + "ct state established,related return\n";
     out += add + "ct state invalid counter drop\n";
+  } else if (fw.stateless_tcp_return) {
+    out += add + "tcp flags & (syn | ack) != syn return\n";
   }
   out += add + kNdAndMld + " return\n";
   if (from_vm && !fw.allowed_destinations.empty())
@@ -112,8 +117,6 @@ void port_chain(std::string& out, const std::string& chain, const PortFirewall& 
       out += add + match_only(compile_rule(rule)) + " " + log + "\n";
     out += add + compile_rule(rule) + "\n";
   }
-  if (fw.stateless_tcp_return && !fw.conntrack)
-    out += add + "tcp flags & (syn | ack) != syn return\n";
   if (!log.empty()) out += add + log + "\n";
   out += add + "counter drop\n";
 }

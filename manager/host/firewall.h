@@ -49,8 +49,10 @@ struct PortFirewall {
   bool allow_non_ipv6 = false;          // ARP/IPv4 etc.: default deny like the rest
   // Without bridge conntrack (CONFIG_NF_CONNTRACK_BRIDGE) the chains are
   // stateless; this lets TCP segments without a bare SYN through (the classic
-  // ACL "established"), so replies to allowed connections work. New
-  // connections still need a rule.
+  // ACL "established", placed where `ct state established` would be: before
+  // the destination filter and the user's rules), so replies to allowed
+  // connections work. New connections still need a rule: no SYN passes
+  // without one.
   bool stateless_tcp_return = true;
   // Set by Nft::apply when the kernel can track bridged flows
   // (nf_conntrack_bridge): then `ct state established,related` replaces the
