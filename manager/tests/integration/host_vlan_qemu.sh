@@ -95,6 +95,31 @@ if [ "${1:-}" = --guest ]; then
   check "bridge-per-vlan: subinterface and bridge removed" \
     eval '! ip -n $H link show h-up.10 >/dev/null 2>&1 && ! ip -n $H link show brtv10 >/dev/null 2>&1'
   check "no v6guard nft objects left" eval '! ip netns exec $H nft list ruleset | grep -q v6guard'
+  # The VM programmer (what v6guardd runs for CreateVm) in filtering mode with
+  # the uplink as a tagged trunk: VmConfig JSON in, VLANs per port out.
+  cfg() {
+    jq -n --arg tap "$1" --arg vlan "$2" '{tenant_id: "t", network: [{id: "eth0", tap_device: $tap,
+      bridge_name: "brv", vlan_id: $vlan, options: {tap_mode: "adopt"},
+      security_policy: {egress_rules: ["allow icmpv6 from any to any"]}}]}' >/tmp/$1.json
+  }
+  cfg h-vm1 10; cfg h-vm3 20
+  vmp() { hc vm-$1 --config /tmp/$2.json --vm-id $2 --vlan-mode filtering --vm-uplink brv=h-up; }
+  vmp program h-vm1 | tail -1
+  vmp program h-vm3 >/dev/null || nok "vm-program h-vm3"
+  check "vm-program: vm1 port carries only vlan 10" \
+    eval '[ "$(hc show --port h-vm1 | grep ^vlan)" = "vlan 10 pvid untagged" ]'
+  check "vm-program: uplink trunk carries vlans 10 and 20 tagged" \
+    eval '[ "$(hc show --port h-up | grep -E "^vlan (10|20)" | tr "\n" " ")" = "vlan 10 vlan 20 " ]'
+  passes=0; for i in 1 2 3 4 5; do try_ping vm1 2001:db8::1 && { passes=1; break; }; done
+  check "vm-program: vm1 reaches the router over tagged vlan 10 (through its firewall)" test $passes = 1
+  check "vm-program: vm3 (vlan 20) can't reach it" eval '! try_ping vm3 2001:db8::1'
+  out=$(vmp program h-vm1)
+  check "vm-program: re-apply is a no-op" grep -q "changed 0$" <<<"$out"
+  vmp unprogram h-vm3 >/dev/null || nok "vm-unprogram h-vm3"
+  vmp unprogram h-vm1 >/dev/null || nok "vm-unprogram h-vm1"
+  check "vm-unprogram: bridge gone, uplink released, no nft objects" \
+    eval '! ip -n $H link show brv >/dev/null 2>&1 && [ "$(hc show --port h-up | grep ^master)" = "master 0" ] &&
+      ! ip netns exec $H nft list ruleset | grep -q v6guard'
   check "host_plan_test passes with filtering available" \
     eval '"$BUILD/manager/tests/host_plan_test" --gtest_brief=1 >/tmp/plan.log 2>&1 || { cat /tmp/plan.log; false; }'
   grep -E "PASSED|SKIPPED|FAILED" /tmp/plan.log
