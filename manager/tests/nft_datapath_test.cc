@@ -6,6 +6,7 @@
 #include <sched.h>
 
 #include <chrono>
+#include <cstdio>
 #include <memory>
 
 #include "nft/ruleset.h"
@@ -138,6 +139,78 @@ TEST_F(NftDatapathTest, FlushRemovesTheTable) {
   std::string json;
   EXPECT_FALSE(dp_->run_json("list table bridge v6guard", json).ok());
   EXPECT_TRUE(dp_->flush().ok());  // flushing nothing is fine
+}
+
+TEST(NftRuleset, PuntRulesQueueByMarkFailOpenQueuesBypass) {
+  const std::string ipt = render_punt_ip6tables(10, 2);
+  EXPECT_NE(ipt.find("-A V6GUARD -m mark --mark 0x7667000a -j NFQUEUE --queue-num 10\n"),
+            std::string::npos);
+  EXPECT_NE(ipt.find("-A V6GUARD -m mark --mark 0x7667000d -j NFQUEUE --queue-num 13 "
+                     "--queue-bypass\n"),
+            std::string::npos);
+  EXPECT_EQ(ipt.find("--queue-num 14"), std::string::npos);
+  EXPECT_NE(ipt.find("*mangle"), std::string::npos);
+  PortSpec vm;
+  vm.ifname = "tapV";
+  EXPECT_EQ(render_punt_port(vm, 1, 2, true),
+            "add element bridge v6guard punt_closed { \"tapV\" : 1 }\n"
+            "add element bridge v6guard punt_open { \"tapV\" : 2 }\n"
+            "add element bridge v6guard sg_ports { \"tapV\" }\n");
+  PortSpec rtr;
+  rtr.ifname = "up0";
+  rtr.role = PortRole::kRouter;
+  EXPECT_EQ(render_punt_port(rtr, 1, 1, false),
+            "delete element bridge v6guard punt_closed { \"up0\" }\n");
+  const std::string table = render_table();
+  // The flooded-multicast dedupe: punts are decided in bridge prerouting.
+  EXPECT_NE(table.find("hook prerouting"), std::string::npos);
+  EXPECT_NE(table.find("iifname @router_ports icmpv6 type nd-router-advert meta mark set iifname "
+                       "map @punt_closed accept"),
+            std::string::npos);
+  EXPECT_NE(table.find("udp dport 546 counter drop"), std::string::npos);
+}
+
+TEST_F(NftDatapathTest, EnablePuntsMapsPortsToTheirQueues) {
+  PortSpec vm;
+  vm.ifindex = 5;
+  vm.ifname = "tapV";
+  vm.fail_mode = datapath::FailMode::kOpen;
+  PortSpec rtr;
+  rtr.ifindex = 6;
+  rtr.ifname = "up0";
+  rtr.role = PortRole::kRouter;
+  ASSERT_TRUE(dp_->add_port(vm).ok());
+  Status s = dp_->enable_punts(10, 2);
+  if (!s.ok() && s.message().find("bridge-nf-call") != std::string::npos)
+    GTEST_SKIP() << s.message();
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_TRUE(dp_->add_port(rtr).ok());
+  std::string json;
+  ASSERT_TRUE(dp_->run_json("list map bridge v6guard punt_closed", json).ok());
+  // tapV: 10 + 5 % 2 = queue 11; up0: 10 + 6 % 2 = queue 10.
+  EXPECT_NE(json.find(std::to_string(kPuntTag | 11)), std::string::npos) << json;
+  EXPECT_NE(json.find(std::to_string(kPuntTag | 10)), std::string::npos) << json;
+  ASSERT_TRUE(dp_->run_json("list map bridge v6guard punt_open", json).ok());
+  EXPECT_NE(json.find(std::to_string(kPuntTag | 13)), std::string::npos) << json;  // fail open
+  EXPECT_EQ(json.find("up0"), std::string::npos);  // router ports punt RAs only, closed
+  // A fail-closed VM port punts everything to its closed queue.
+  vm.fail_mode = datapath::FailMode::kClosed;
+  ASSERT_TRUE(dp_->add_port(vm).ok());
+  ASSERT_TRUE(dp_->run_json("list map bridge v6guard punt_open", json).ok());
+  EXPECT_NE(json.find(std::to_string(kPuntTag | 11)), std::string::npos) << json;
+  FILE* p = ::popen("ip6tables -w 5 -t raw -S V6GUARD 2>&1", "r");
+  ASSERT_NE(p, nullptr);
+  char line[256];
+  std::string rules;
+  while (std::fgets(line, sizeof line, p) != nullptr) rules += line;
+  ::pclose(p);
+  EXPECT_NE(rules.find("--queue-num 13 --queue-bypass"), std::string::npos) << rules;
+  ASSERT_TRUE(dp_->flush().ok());
+  p = ::popen("ip6tables -w 5 -t raw -S 2>&1", "r");
+  rules.clear();
+  while (std::fgets(line, sizeof line, p) != nullptr) rules += line;
+  ::pclose(p);
+  EXPECT_EQ(rules.find("V6GUARD"), std::string::npos) << rules;
 }
 
 }  // namespace
