@@ -2,7 +2,8 @@
 // and the Connect API server (VmService + GuardService).
 //
 // Start-up: open the store -> build the HostProgrammer chain
-//   [host step (taps/bridges/VLANs, TODO: manager/host) ->
+//   [host step (manager/host VmHostProgrammer: bridges, taps, VLANs, MLD
+//    snooping, isolation, port firewalls/QoS; --program-host) ->
 //    DatapathProgrammer (ports + static bindings into ctx.datapath) ->
 //    nft source guard (ports whose NIC asks for it) ->
 //    GuardPolicyProgrammer (port policies into ctx.guard, the inspector)]
@@ -26,6 +27,7 @@
 #include "api/vm_service.h"
 #include "config/host_config.h"
 #include "daemon/part.h"
+#include "host/vm_programmer.h"
 #include "nft/nft_datapath.h"
 #include "store/store.h"
 
@@ -95,7 +97,13 @@ class ControlPlane final : public Part {
         "api-token-file", po::value<std::string>(),
         "bearer tokens for --api-tcp, one per line: ID:TOKEN or TOKEN")(
         "program-host", po::value<bool>()->default_value(true),
-        "create taps/bridges/VLANs for VMs (when the host step is built in)")(
+        "create bridges, taps, VLANs and port firewalls for VMs (false: they must exist)")(
+        "host-vlan-mode", po::value<std::string>()->default_value("auto"),
+        "auto | filtering (one VLAN-aware bridge) | bridge-per-vlan")(
+        "host-uplink", po::value<std::vector<std::string>>()->composing(),
+        "BRIDGE=IFNAME: uplink carrying the tenant bridge's VLANs (repeatable)")(
+        "tap-owner", po::value<unsigned>(), "uid owning the taps v6guardd creates (the VMM's)")(
+        "tap-group", po::value<unsigned>(), "gid of the taps v6guardd creates")(
         "no-api", po::bool_switch(), "run without the control plane (datapath/inspector only)");
   }
 
@@ -125,10 +133,34 @@ class ControlPlane final : public Part {
     if (auto o = store::Store::open(db, store_); !o) return Status::error("store: " + o.message());
     ctx.status.emplace_back("state_db", db);
 
-    // TODO(host): put manager/host's HostProgrammer (taps, bridges, VLANs,
-    // firewall) first in the chain behind --program-host once it exists;
-    // until then taps must exist (created by the VMM or the operator).
-    ctx.status.emplace_back("program_host", "not built in (taps must exist)");
+    if (vm["program-host"].as<bool>()) {
+      host::VmProgrammerOptions opts;
+      const std::string mode = vm["host-vlan-mode"].as<std::string>();
+      if (mode == "filtering") {
+        opts.vlan_mode = host::VlanMode::kFiltering;
+      } else if (mode == "bridge-per-vlan") {
+        opts.vlan_mode = host::VlanMode::kBridgePerVlan;
+      } else if (mode != "auto") {
+        return Status::error("--host-vlan-mode: auto, filtering or bridge-per-vlan");
+      }
+      if (vm.count("host-uplink")) {
+        for (const auto& text : vm["host-uplink"].as<std::vector<std::string>>()) {
+          const auto eq = text.find('=');
+          if (eq == std::string::npos) return Status::error("--host-uplink wants BRIDGE=IFNAME");
+          opts.uplinks[text.substr(0, eq)] = text.substr(eq + 1);
+        }
+      }
+      if (vm.count("tap-owner")) opts.tap.owner = vm["tap-owner"].as<unsigned>();
+      if (vm.count("tap-group")) opts.tap.group = vm["tap-group"].as<unsigned>();
+      // Probes the kernel (forks a helper); the inspector's threads don't
+      // touch what the child uses.
+      host_step_ = std::make_unique<host::VmHostProgrammer>(opts);
+      steps_.push_back(host_step_.get());
+      ctx.status.emplace_back("program_host", "on (vlan mode " + mode + ")");
+      for (auto& line : host_step_->status_lines()) ctx.status.push_back(std::move(line));
+    } else {
+      ctx.status.emplace_back("program_host", "off (taps and bridges must exist)");
+    }
     if (ctx.datapath) {
       datapath_step_ = std::make_unique<api::DatapathProgrammer>(*ctx.datapath);
       steps_.push_back(datapath_step_.get());
@@ -217,6 +249,7 @@ class ControlPlane final : public Part {
     guard_step_.reset();
     source_guard_step_.reset();
     datapath_step_.reset();
+    host_step_.reset();
     steps_.clear();
     store_.reset();
   }
@@ -224,6 +257,7 @@ class ControlPlane final : public Part {
  private:
   DaemonContext* ctx_ = nullptr;
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<host::VmHostProgrammer> host_step_;
   std::unique_ptr<api::DatapathProgrammer> datapath_step_;
   std::unique_ptr<NftSourceGuardStep> source_guard_step_;
   std::unique_ptr<api::GuardPolicyProgrammer> guard_step_;
