@@ -33,7 +33,6 @@ ip -n $LAB_VM2 -6 addr add $A2/64 dev eth0 nodad
 ip -n $LAB_VM1 -6 neigh replace $A2 lladdr $LAB_MAC_VM2 dev eth0 nud permanent
 ip -n $LAB_VM2 -6 neigh replace $A1 lladdr $LAB_MAC_VM1 dev eth0 nud permanent
 IFX=$(ip netns exec $LAB_BR cat /sys/class/net/$LAB_P_VM1/ifindex)
-ip netns exec $LAB_BR sysctl -qw net.bridge.bridge-nf-call-ip6tables=1
 sleep 1
 
 throughput() {  # received packets/s through the bridge
@@ -60,6 +59,11 @@ start_reader() {  # mode; the reader lives for the whole measurement
 }
 stop_reader() { kill -INT $READER 2>/dev/null; kill $READER 2>/dev/null; wait $READER 2>/dev/null; READER=; }
 
+# What punting through br_netfilter costs every bridged IPv6 packet, queued
+# or not: the bridge alone, then with bridge-nf-call-ip6tables on.
+ip netns exec $LAB_BR sysctl -qw net.bridge.bridge-nf-call-ip6tables=0
+pps_bare=$(throughput)
+ip netns exec $LAB_BR sysctl -qw net.bridge.bridge-nf-call-ip6tables=1
 read -r med_none lat_none <<<"$(rtt)"
 pps_none=$(throughput)
 ip netns exec $LAB_BR ip6tables -t raw -A PREROUTING -m physdev --physdev-in $LAB_P_VM1 -j NFQUEUE --queue-num $Q
@@ -81,6 +85,7 @@ pt=$(best ${PPS[trivial]}) pi=$(best ${PPS[inspector]}) pn=$(best ${PPS[nobatch]
 lt=$(least ${LAT[trivial]}) li=$(least ${LAT[inspector]}) ln=$(least ${LAT[nobatch]})
 mt=$(least ${MED[trivial]}) mi=$(least ${MED[inspector]})
 ratio() { /usr/bin/python3 -c "print(f'{$1/max($2,1):.2f}')"; }
+echo "pps bridge alone:                     $pps_bare"
 echo "pps no queue (bridge + br_netfilter): $pps_none"
 echo "pps trivial accept-all loop:          $pt"
 echo "pps inspector (batched verdicts):     $pi"
@@ -88,6 +93,7 @@ echo "pps inspector (one verdict/packet):   $pn"
 echo "p99 rtt us: no queue $lat_none, trivial $lt, inspector $li, nobatch $ln"
 echo "p50 rtt us: no queue $med_none, trivial $mt, inspector $mi"
 echo "ratio inspector/trivial pps: $(ratio $pi $pt) (goal >= 0.8)"
+echo "ratio br_netfilter on/off pps (unqueued traffic): $(ratio $pps_none $pps_bare)"
 echo "ratio inspector-nobatch/trivial pps: $(ratio $pn $pt)"
 echo "inspector p99 added latency us: $((li - lat_none)) (goal <= 50)"
 echo "trivial p99 added latency us: $((lt - lat_none))"
