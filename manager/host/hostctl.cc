@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "host/fw_log.h"
 #include "host/plan.h"
 #include "host/vm_programmer.h"
 #include "vmprovisioner/v1/vm.pb.h"
@@ -70,6 +71,39 @@ bool load_vm_config(const std::string& path, vmprovisioner::v1::VmConfig* out) {
   return true;
 }
 
+// Prints the firewall denials logged to `group` (log_security_events), one
+// line each, until `count` lines or `timeout_ms` without one.
+int fw_log_cmd(std::uint16_t group, int count, int timeout_ms) {
+  FirewallLogReader reader(group);
+  if (auto st = reader.open_status(); !st.ok()) {
+    std::fprintf(stderr, "%s\n", st.message().c_str());
+    return 1;
+  }
+  std::printf("listening group %u\n", group);
+  std::fflush(stdout);
+  int seen = 0;
+  while (seen < count) {
+    std::vector<FirewallDenial> batch;
+    if (auto st = reader.read(&batch, timeout_ms); !st.ok()) {
+      std::fprintf(stderr, "%s\n", st.message().c_str());
+      return 1;
+    }
+    if (batch.empty()) break;  // quiet for timeout_ms
+    for (const auto& d : batch) {
+      auto ev = to_security_event(d, 0);
+      std::printf("%s %s %s %s src %s dst %s proto %d mac %s\n", ev.event_type.c_str(),
+                  std::string(v6g::reason_name(ev.violation)).c_str(), d.port.c_str(),
+                  d.from_vm ? "from_vm" : "to_vm", d.source ? d.source->to_string().c_str() : "-",
+                  d.destination ? d.destination->to_string().c_str() : "-",
+                  d.next_header ? int{*d.next_header} : -1,
+                  d.source_mac ? d.source_mac->to_string().c_str() : "-");
+      ++seen;
+    }
+    std::fflush(stdout);
+  }
+  return seen > 0 ? 0 : 1;
+}
+
 int vm_cmd(const std::string& command, const std::string& config_path, const std::string& vm_id,
            const VmProgrammerOptions& opts) {
   vmprovisioner::v1::VmConfig config;
@@ -118,9 +152,9 @@ int main(int argc, char** argv) {
   int log_group = -1;
   std::vector<std::string> ingress, egress, allowed, vm_uplinks;
   std::string config_path, vm_id = "vm";
-  int fail_after_port = -1;
+  int fail_after_port = -1, fw_log_count = 1, fw_log_timeout_ms = 5000;
   po::options_description opts(
-      "v6g-hostctl <caps|apply|remove|show|vm-program|vm-unprogram> [options]");
+      "v6g-hostctl <caps|apply|remove|show|vm-program|vm-unprogram|fw-log> [options]");
   // clang-format off
   opts.add_options()
       ("help,h", "this text")
@@ -151,7 +185,9 @@ int main(int argc, char** argv) {
       ("vm-uplink", po::value(&vm_uplinks), "vm-*: BRIDGE=UPLINK (repeatable)")
       ("inject-failure-after-port", po::value(&fail_after_port),
        "vm-program testing: fail after port N's link steps")
-      ("inject-firewall-failure", "vm-program testing: fail the firewall transaction");
+      ("inject-firewall-failure", "vm-program testing: fail the firewall transaction")
+      ("count", po::value(&fw_log_count), "fw-log: stop after this many denials (default 1)")
+      ("timeout-ms", po::value(&fw_log_timeout_ms), "fw-log: stop after this long without one");
   // clang-format on
   po::positional_options_description pos;
   pos.add("command", 1);
@@ -169,6 +205,10 @@ int main(int argc, char** argv) {
   }
   if (command == "caps") return caps_cmd();
   if (command == "show") return show_cmd(port.empty() ? bridge : port);
+  if (command == "fw-log")
+    return fw_log_cmd(
+        static_cast<std::uint16_t>(log_group < 0 ? kDefaultFirewallLogGroup : log_group),
+        fw_log_count, fw_log_timeout_ms);
   if (command == "vm-program" || command == "vm-unprogram") {
     VmProgrammerOptions vopts;
     vopts.tap.owner = owner;

@@ -159,10 +159,11 @@ for port in 80 81; do in_ns ra socat -u TCP6-LISTEN:$port,fork,reuseaddr OPEN:/d
 listening() { in_ns "$1" ss -ltn | grep -q ":$2 "; }
 busywait 3000 listening a1 8080; busywait 3000 listening a1 8081
 busywait 3000 listening ra 80; busywait 3000 listening ra 81
-NFLOG_PCAP=$TMP/nflog.pcap
-ip netns exec "$H" timeout 15 tcpdump -i nflog:6 -c 1 -U -w "$NFLOG_PCAP" 2>/dev/null &
+# log_security_events: the NFLOG reader the daemon uses (FirewallLogReader)
+# prints the first denial it gets on group 6.
+hc fw-log --log-group 6 --count 1 --timeout-ms 15000 >"$TMP/fwlog" 2>&1 &
 NFLOG_PID=$!
-sleep 0.5
+busywait 3000 grep -q listening "$TMP/fwlog"
 tcp_mbps=$(in_ns ra timeout 10 iperf3 -6 -c "$(addr_of a1)" -p 8080 -t 1 -J 2>/dev/null |
   jq '.end.sum_received.bits_per_second / 1e6 | floor' 2>/dev/null)
 check "allowed tcp/8080 passes (iperf3 TCP ${tcp_mbps:-?} Mbit/s, replies by the stateless TCP rule)" \
@@ -187,8 +188,9 @@ in_ns ra ip -6 neigh flush dev eth0
 check "ND under default deny (ndisc6 router -> a1)" \
   eval 'in_ns ra ndisc6 -q -1 -r 2 -w 500 "$(addr_of a1)" eth0 >/dev/null'
 wait $NFLOG_PID
-check "log_security_events: denial in NFLOG group 6 as firewall_deny" \
-  grep -qa "v6g:firewall_deny:h-a1:" "$NFLOG_PCAP"
+echo "# $(tail -1 "$TMP/fwlog")"
+check "log_security_events: the tcp/8081 SYN read back as a firewall_deny event" \
+  grep -q "^firewall firewall_deny h-a1 to_vm src $(addr_of ra) dst $(addr_of a1) proto 6 mac $(mac_of ra)" "$TMP/fwlog"
 drops=$(ip netns exec "$H" nft -j list chain bridge v6guard_fw out_h-a1 |
   jq '[.nftables[].rule? | select(. != null) | select(.expr | length == 2) | .expr[0].counter.packets] | add // 0')
 check "default-deny counter counted the drops ($drops)" test "$drops" -gt 0
