@@ -112,7 +112,8 @@ void register_guard_status(Server& server, GuardStatusSources src) {
           if (have_live) {
             bool found = false;
             for (const auto& l : live) {
-              found = found || (l.ifname == b.ifname && l.vlan == b.vlan &&
+              // The nft binding set has no VLAN (the port implies it): 0 = any.
+              found = found || (l.ifname == b.ifname && (l.vlan == 0 || l.vlan == b.vlan) &&
                                 l.mac.to_string() == b.mac && l.addr.to_string() == b.ip6);
             }
             put(r, "in_kernel", found ? "yes" : "NO");

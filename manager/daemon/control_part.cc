@@ -28,6 +28,7 @@
 #include "config/host_config.h"
 #include "daemon/part.h"
 #include "host/vm_programmer.h"
+#include "inspector/inspector.h"
 #include "nft/nft_datapath.h"
 #include "store/store.h"
 
@@ -164,7 +165,13 @@ class ControlPlane final : public Part {
     if (ctx.datapath) {
       datapath_step_ = std::make_unique<api::DatapathProgrammer>(*ctx.datapath);
       steps_.push_back(datapath_step_.get());
-      if (auto* nft = dynamic_cast<nft::NftDatapath*>(ctx.datapath)) {
+      // Behind the inspector's shared handle when it runs. Source guard is
+      // nft-only and not part of the Datapath interface, so it is called on
+      // the inner datapath, outside SharedDatapath's lock (as main.cc does
+      // for static ports); TODO: a Datapath call for it.
+      datapath::Datapath* inner = ctx.datapath;
+      if (auto* shared = dynamic_cast<inspector::SharedDatapath*>(inner)) inner = &shared->inner();
+      if (auto* nft = dynamic_cast<nft::NftDatapath*>(inner)) {
         source_guard_step_ = std::make_unique<NftSourceGuardStep>(*nft);
         steps_.push_back(source_guard_step_.get());
       }

@@ -1,0 +1,164 @@
+#!/bin/bash
+# The real v6guardd (nft datapath, inspector, control plane) in a private
+# network namespace, driven through its API socket with v6guardctl:
+#   CreateVm (the spec's single-interface example, and a pool-allocated VM) ->
+#   the daemon creates the tenant bridge and taps, puts the ports into the nft
+#   port sets and the static binding into the binding set (nft list) ->
+#   GetVmInfo / ListVms / ports / bindings / status ->
+#   an invalid request (the spec's multi-interface example) changes nothing ->
+#   kill -9 + restart: the VMs, taps and bindings are back, nothing doubled ->
+#   DeleteVm removes the binding, the ports and the taps.
+set -u
+BUILD=${V6G_BUILD_DIR:-build}
+SRC=${V6G_SOURCE_DIR:-.}
+DAEMON=$BUILD/manager/daemon/v6guardd
+CTL=$BUILD/manager/cli/v6guardctl
+SPEC=$SRC/manager/tests/data/spec
+[ -x "$DAEMON" ] && [ -x "$CTL" ] || { echo "SKIP: v6guardd/v6guardctl not built"; exit 4; }
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 4; }
+for tool in ip nft jq; do command -v $tool >/dev/null || { echo "SKIP: $tool missing"; exit 4; }; done
+
+NS="v6g-dapi-$RANDOM$RANDOM"
+TMP=$(mktemp -d /tmp/v6g-daemon-api.XXXXXX)
+SOCK=$TMP/api.sock
+PID=
+cleanup() {
+  [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
+  ip netns pids "$NS" 2>/dev/null | xargs -r kill -9 2>/dev/null
+  ip netns del "$NS" 2>/dev/null
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+FAILS=0
+ok() { echo "ok - $*"; }
+nok() { echo "not ok - $*"; FAILS=$((FAILS + 1)); }
+check() { local what=$1; shift; if "$@" >/dev/null; then ok "$what"; else nok "$what"; fi; }
+busywait() {  # busywait <timeout_ms> <cmd...>
+  local deadline=$(($(date +%s%3N) + $1)); shift
+  until "$@"; do [ "$(date +%s%3N)" -gt $deadline ] && return 1; sleep 0.05; done
+}
+in_ns() { ip netns exec "$NS" "$@"; }
+ctl() { in_ns "$CTL" --socket "$SOCK" "$@"; }
+start_daemon() {
+  # Not through in_ns: a backgrounded function is a subshell, and $! must be
+  # the daemon itself for kill -9 to hit it.
+  ip netns exec "$NS" "$DAEMON" --datapath nft --state-dir "$TMP/state" --api-socket "$SOCK" \
+    --host-config "$SPEC/host.json" >>"$TMP/daemon.log" 2>&1 &
+  PID=$!
+  busywait 10000 ctl status >/dev/null 2>&1
+}
+set_elements() {  # set_elements <set>: one element per line
+  in_ns nft -j list set bridge v6guard "$1" |
+    jq -r '.nftables[] | select(.set) | .set.elem // [] | .[] |
+           if type == "object" then (.concat // [.]) | map(tostring) | join(" . ") else . end'
+}
+has_line() { grep -qxF -- "$2" <<<"$1"; }
+
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+
+start_daemon || { cat "$TMP/daemon.log"; nok "v6guardd starts and answers on $SOCK"; exit 1; }
+ok "v6guardd starts and answers on its API socket"
+
+# ---- CreateVm: the spec's example (VLAN 100 granted on br-tenant-a by host.json) ----
+jq '. + {vm_id: "web-1"} | .config.network[0].tap_device = "tap-web1"' \
+  "$SPEC/create_vm_single.json" >"$TMP/vm1.json"
+# A second VM of the same tenant: no address (standard-pool), no MAC, no tap.
+jq '. + {vm_id: "web-2"} | .config.network[0] |= (del(.mac_address) |
+    .ipv6.address = "" | .ipv6.gateway = "fe80::1" | .ipv6.pool = "standard-pool")' \
+  "$SPEC/create_vm_single.json" >"$TMP/vm2.json"
+
+check "vm create web-1 (spec example)" ctl --json vm create -f "$TMP/vm1.json"
+out=$(ctl --json vm create -f "$TMP/vm2.json")
+check "vm create web-2 (pool allocation)" test -n "$out"
+TAP2=$(jq -r '.config.network[0].tapDevice // .config.network[0].tap_device' <<<"$out")
+MAC2=$(jq -r '.config.network[0].macAddress // .config.network[0].mac_address' <<<"$out")
+ADDR2=$(jq -r '.config.network[0].ipv6.address' <<<"$out")
+check "web-2 got a generated tap ($TAP2), MAC ($MAC2), pool address ($ADDR2)" \
+  test "${TAP2:0:3}" = v6g -a ${#TAP2} = 15 -a "$ADDR2" = "2600:beef:1001::2/64"
+
+check_programmed() {
+  local bindings vm_ports sg
+  bindings=$(set_elements bindings)
+  vm_ports=$(set_elements vm_ports)
+  sg=$(set_elements sg_ports)
+  check "$1: tap-web1 and $TAP2 exist" in_ns ip link show tap-web1 >/dev/null 2>&1
+  check "$1: $TAP2 exists" in_ns ip link show "$TAP2"
+  check "$1: both taps are nft VM ports" \
+    bash -c "grep -qxF tap-web1 <<<'$vm_ports' && grep -qxF '$TAP2' <<<'$vm_ports'"
+  check "$1: both taps have source guard" \
+    bash -c "grep -qxF tap-web1 <<<'$sg' && grep -qxF '$TAP2' <<<'$sg'"
+  check "$1: static binding web-1 in nft" \
+    has_line "$bindings" "tap-web1 . aa:fc:00:00:00:01 . 2600:beef:1000:100::50"
+  check "$1: static binding web-2 in nft" \
+    has_line "$bindings" "$TAP2 . $MAC2 . ${ADDR2%/*}"
+  check "$1: exactly 2 bindings in nft" test "$(grep -c . <<<"$bindings")" = 2
+  local api
+  api=$(ctl --json bindings)
+  check "$1: ListBindings: 2 static bindings, both in_kernel" \
+    test "$(jq '[.bindings[] | select(.source == "static" and .in_kernel == "yes")] | length' <<<"$api")" = 2
+  check "$1: ListPorts: 2 ports" test "$(ctl --json ports | jq '.ports | length')" = 2
+  check "$1: tap-web1 is on a bridge" in_ns test -e /sys/class/net/tap-web1/master
+}
+check_programmed "created"
+
+# ---- GetVmInfo / ListVms / status ----
+info=$(ctl --json vm get web-1)
+check "GetVmInfo web-1: tenant and address" \
+  test "$(jq -r '.config.tenantId // .config.tenant_id' <<<"$info")" = customer-123 -a \
+  "$(jq -r '.config.network[0].ipv6.address' <<<"$info")" = "2600:BEEF:1000:100::50/64"
+check "ListVms: 2 VMs" test "$(ctl --json vm list | jq '.vms | length')" = 2
+check "ListVms --tenant other: none" \
+  test "$(ctl --json vm list --tenant nobody | jq '.vms // [] | length')" = 0
+table=$(ctl vm list)
+check "vm list prints a table" grep -q "^web-1 " <<<"$table"
+check "status names the datapath" grep -q "datapath.*nft" <<<"$(ctl status)"
+
+# ---- invalid requests ----
+ctl vm create -f "$SPEC/create_vm_multi.json" >"$TMP/multi.out" 2>"$TMP/multi.err"
+rc=$?
+check "spec multi example rejected: exit 1" test $rc = 1
+check "... invalid_argument at config.network[0].ipv6.address" \
+  grep -q "invalid_argument" "$TMP/multi.err"
+check "... names the field and the bad character" \
+  bash -c "grep -q 'config.network\[0\].ipv6.address' $TMP/multi.err && grep -q \"invalid character 'm'\" $TMP/multi.err"
+jq '. + {vm_id: "web-3"} | .config.network[0].tap_device = "tap-web3"' \
+  "$SPEC/create_vm_single.json" >"$TMP/vm3.json"
+ctl vm create -f "$TMP/vm3.json" >/dev/null 2>"$TMP/dup.err"
+check "same static address again: already_exists (exit 1)" \
+  bash -c "[ $? = 1 ] && grep -q already_exists $TMP/dup.err"
+check "rejected creates left no tap" bash -c "! ip netns exec $NS ip link show tap-web3 >/dev/null 2>&1"
+check "still 2 VMs" test "$(ctl --json vm list | jq '.vms | length')" = 2
+
+# ---- kill -9 and restart ----
+OLD=$PID
+kill -9 "$PID"; wait "$PID" 2>/dev/null; PID=
+check "the first daemon is gone" bash -c "! kill -0 $OLD 2>/dev/null"
+start_daemon || { cat "$TMP/daemon.log"; nok "v6guardd restarts"; exit 1; }
+ok "v6guardd restarted after kill -9"
+check "restart: 2 VMs recovered" test "$(ctl --json vm list | jq '.vms | length')" = 2
+check "restart: status says 2 recovered, 0 failed" \
+  test "$(ctl --json status | jq -r .recovered_vms)" = "2 (0 failed to program)"
+check_programmed "restarted"
+check "restart: one tap-web1 link only" test "$(in_ns ip -o link show | grep -c 'tap-web1[@:]')" = 1
+
+# ---- DeleteVm ----
+check "vm delete web-1" ctl --json vm delete web-1
+bindings=$(set_elements bindings)
+check "web-1 binding gone from nft" bash -c "! grep -q 'tap-web1' <<<'$bindings'"
+check "web-2 binding still there" has_line "$bindings" "$TAP2 . $MAC2 . ${ADDR2%/*}"
+check "tap-web1 no longer a VM port" bash -c "! grep -qxF tap-web1 <<<'$(set_elements vm_ports)'"
+check "tap-web1 deleted" bash -c "! ip netns exec $NS ip link show tap-web1 >/dev/null 2>&1"
+check "GetVmInfo web-1: not_found" grep -q "^error: not_found" <<<"$(ctl vm get web-1 2>&1)"
+check "vm delete web-2" ctl --json vm delete web-2
+check "no bindings left in nft" test -z "$(set_elements bindings)"
+check "no VMs left" test "$(ctl --json vm list | jq '.vms // [] | length')" = 0
+check "the freed static address is accepted again" ctl --json vm create -f "$TMP/vm3.json"
+
+kill -TERM "$PID"; wait "$PID" 2>/dev/null; PID=
+if [ $FAILS -ne 0 ]; then
+  echo "--- daemon log"; cat "$TMP/daemon.log"
+  echo "FAIL: $FAILS checks"; exit 1
+fi
+echo "PASS"
