@@ -243,11 +243,13 @@ int main(int argc, char** argv) {
       policy.role = p.role;
       policy.mac = p.mac;
       policy.interface_id = p.ifname;
+      // The cap bounds what a VM can claim; configured addresses come on top.
       policy.max_bindings = vm["max-bindings"].as<unsigned>();
       policy.nd_rate_limit = vm["nd-rate-limit"].as<unsigned>();
       if (p.role == PortRole::kVm) policy.allocated_prefixes = learn_prefixes;
       for (const auto& b : bindings)
         if (b.ifindex == p.ifindex) policy.static_addresses.push_back(b.addr);
+      policy.max_bindings += static_cast<std::uint32_t>(policy.static_addresses.size());
       if (auto it = ra_sources.find(p.ifname); it != ra_sources.end())
         policy.allowed_ra_sources = it->second;
       if (auto it = ra_prefixes.find(p.ifname); it != ra_prefixes.end())
