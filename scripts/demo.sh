@@ -125,18 +125,13 @@ RTR_LL_A=$(ll_of $NS_RTR eth-a) RTR_LL_B=$(ll_of $NS_RTR eth-b)
 [ -n "$RTR_LL_A" ] && [ -n "$RTR_LL_B" ] || die "router link-local addresses missing"
 
 # ---------------------------------------------------------------- v6guardd
-if [ "$NO_GUARD" = 1 ]; then
-  say "V6G_DEMO_NO_GUARD=1: no v6guardd, VM ports attached directly"
-  for n in 1 2 3; do ip -n $NS_HOST link set tapvm$n master br-tenant-a; done
-  ip -n $NS_HOST link set tapvm4 master br-tenant-b
-else
-  say "v6guardd (datapath auto, inspector on, API $SOCK)"
-  in_ns $NS_HOST "$V6GUARDD" --datapath auto --state-dir $TMP/state --api-socket $SOCK \
+start_daemon() {  # extra flags...; log in $TMP/v6guardd.log
+  ip netns exec $NS_HOST "$V6GUARDD" --datapath auto --state-dir $TMP/state --api-socket $SOCK \
     --host-config $DEMO/host.json \
     --port rtr-a:router:$MAC_RTR_A --port rtr-b:router:$MAC_RTR_B \
     --ra-source rtr-a,$RTR_LL_A --ra-source rtr-b,$RTR_LL_B \
     --ra-prefix rtr-a,$PFX_A::/64 --ra-prefix rtr-b,$PFX_B::/64 \
-    --events $TMP/events.jsonl --flush-on-exit >$TMP/v6guardd.log 2>&1 &
+    --events $TMP/events.jsonl --flush-on-exit "$@" >$TMP/v6guardd.log 2>&1 &
   DAEMON_PID=$!
   for _ in $(seq 1 100); do
     grep -q 'ready' $TMP/v6guardd.log && [ -S $SOCK ] && break
@@ -144,6 +139,16 @@ else
     sleep 0.1
   done
   grep -q 'ready' $TMP/v6guardd.log && [ -S $SOCK ] || { cat $TMP/v6guardd.log; die "v6guardd did not start"; }
+}
+stop_daemon() { kill $DAEMON_PID 2>/dev/null; wait $DAEMON_PID 2>/dev/null; DAEMON_PID=; }
+
+if [ "$NO_GUARD" = 1 ]; then
+  say "V6G_DEMO_NO_GUARD=1: no v6guardd, VM ports attached directly"
+  for n in 1 2 3; do ip -n $NS_HOST link set tapvm$n master br-tenant-a; done
+  ip -n $NS_HOST link set tapvm4 master br-tenant-b
+else
+  say "v6guardd (datapath auto, inspector on, API $SOCK)"
+  start_daemon
   sed 's/^/   /' $TMP/v6guardd.log
 
   say "create the VMs through the API (v6guardctl vm create -f scripts/demo/vmN.json)"
@@ -231,9 +236,9 @@ record() {  # name blocked(yes/no) evidence start end
 # Victim-side capture: start, run the attack, stop.  cap_start NS FILTER; cap_stop -> $CAP
 cap_start() {
   CAP=$TMP/cap-$((++CAPN)).pcap
-  in_ns "$1" timeout 30 tcpdump -nni eth0 -U -w $CAP "$2" 2>$CAP.log &
+  ip netns exec "$1" timeout 30 tcpdump -nni eth0 -U -w $CAP "$2" 2>$CAP.log &
   CAP_PID=$!
-  local i; for i in $(seq 1 30); do grep -q listening $CAP.log && break; sleep 0.1; done
+  local i; for i in $(seq 1 30); do grep -qs listening $CAP.log && break; sleep 0.1; done
 }
 cap_stop() { sleep 0.5; kill $CAP_PID 2>/dev/null; wait $CAP_PID 2>/dev/null; }
 cap_count() { tcpdump -nnr $CAP 2>/dev/null | wc -l; }
@@ -413,6 +418,36 @@ if [ "$NO_GUARD" != 1 ]; then
   ctl counters | sed 's/^/   /'
 fi
 
+# ---------------------------------------------------------------- monitor mode
+MONITOR_RESULT=
+if [ "$NO_GUARD" != 1 ] && [ "${V6G_DEMO_MONITOR:-1}" = 1 ]; then
+  say "monitor (log-only) mode: restart v6guardd --monitor on the same state, replay one attack"
+  mv $TMP/v6guardd.log $TMP/v6guardd-enforcing.log
+  stop_daemon
+  start_daemon --monitor
+  grep 'monitor\|recovered' $TMP/v6guardd.log | sed 's/^/   /'
+  recovered=$(ctl --json vm list | jq '[.vms[]?] | length')
+  echo "   VMs recovered from the state dir: $recovered"
+  pingq $NS_VM2 $VM1 -c 1
+  mon_start=$(date +%s)
+  cap_start $NS_VM2 "ether src $MAC_VM3 and icmp6 and ip6[40] == 136"
+  attack 5 atk6-fake_advertise6 -n 3 -w 1 eth0 $VM1
+  cap_stop
+  mon_seen=$(foreign_na) mon_mac=$(vm1_neigh_mac)
+  sleep $(( mon_start + 12 - $(date +%s) ))
+  mon_events=$(ctl --json events | jq -c '[.events[]? | select(.vm_id == "demo-vm3" and .monitor == true)
+    | "\(.violation_type)(\(.details.packet_count))"] | unique | join(" ")' | tr -d '"')
+  echo "   atk6-fake_advertise6: victim got $mon_seen spoofed NAs (log-only lets them through), vm2 neigh vm1 -> ${mon_mac:-none}"
+  echo "   monitor events (\"monitor\":true): ${mon_events:-none}"
+  if [ "$recovered" = 4 ] && [ "$mon_seen" -gt 0 ] && [ -n "$mon_events" ]; then
+    MONITOR_RESULT=ok
+  else
+    MONITOR_RESULT="FAILED (recovered=$recovered spoofed_nas=$mon_seen events=${mon_events:-none})"
+  fi
+  echo "   monitor mode: $MONITOR_RESULT"
+  ip -n $NS_VM2 -6 neigh flush dev eth0
+fi
+
 say "summary"
 n=${#RESULTS[@]}
 if [ "$NO_GUARD" != 1 ]; then
@@ -426,4 +461,5 @@ if [ "$NO_GUARD" = 1 ]; then
   [ $ATTACK_FAIL = $n ] && { echo "   unguarded: every attack reached the victim (the checks can fail)"; exit 0; }
   echo "   unguarded: $((n - ATTACK_FAIL)) attacks had no visible effect"; exit 1
 fi
+[ -z "$MONITOR_RESULT" ] || [ "$MONITOR_RESULT" = ok ] || exit 1
 [ $ATTACK_FAIL = 0 ] && [ $LEGIT_FAIL = 0 ] && [ $baseline_ok = 1 ] && [ $ok_slaac = 1 ]
