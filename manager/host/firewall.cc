@@ -319,12 +319,17 @@ Status Nft::apply(const PortFirewall& fw, bool* changed) {
   return st;
 }
 
-Status Nft::apply(const std::vector<PortFirewall>& fws, int* changed) {
+Status Nft::apply(const std::vector<PortFirewall>& fws, int* changed,
+                  const std::vector<std::string>& drop) {
   if (changed != nullptr) *changed = 0;
   std::set<std::string> seen;
   for (const auto& fw : fws) {
     if (auto st = validate(fw); !st.ok()) return st;
     if (!seen.insert(fw.port).second) return Status::error("port " + fw.port + " listed twice");
+  }
+  for (const auto& port : drop) {
+    if (!valid_ifname(port)) return Status::error("invalid port name '" + port + "'");
+    if (seen.count(port) != 0) return Status::error("port " + port + " both applied and dropped");
   }
   const bool ct = bridge_conntrack();
   const auto& known = state();
@@ -339,14 +344,23 @@ Status Nft::apply(const std::vector<PortFirewall>& fws, int* changed) {
     batch += compile_port_chains(effective, it != known.end());
     updates.emplace_back(fw.port, std::move(fingerprint));
   }
-  if (updates.empty()) return Status();
-  Status st = run(compile_table_header() + batch);
+  std::vector<std::string> removals;
+  for (const auto& port : std::set<std::string>(drop.begin(), drop.end()))
+    if (known.count(port) != 0) removals.push_back(port);
+  if (updates.empty() && removals.empty()) return Status();
+  std::size_t remaining = known.size() - removals.size();
+  for (const auto& [port, fp] : updates) remaining += known.count(port) == 0;
+  const std::string text = remaining == 0 ? compile_ports_removal_batch(removals, true)
+                                          : compile_table_header() + batch +
+                                                compile_ports_removal_batch(removals, false);
+  Status st = run(text);
   if (!st.ok()) {
     state_.reset();
     return st;
   }
   for (auto& [port, fingerprint] : updates) (*state_)[port] = std::move(fingerprint);
-  if (changed != nullptr) *changed = static_cast<int>(updates.size());
+  for (const auto& port : removals) state_->erase(port);
+  if (changed != nullptr) *changed = static_cast<int>(updates.size() + removals.size());
   return Status();
 }
 

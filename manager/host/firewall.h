@@ -104,7 +104,10 @@ class Nft {
   Status apply(const PortFirewall& fw, bool* changed = nullptr);
   // Several ports (one VM) in ONE transaction: all of them or none. Ports
   // whose fingerprint already matches are left out; *changed counts the rest.
-  Status apply(const std::vector<PortFirewall>& fws, int* changed = nullptr);
+  // Ports in `drop` lose their chains in the same transaction (a port that
+  // no longer needs a firewall); absent ones are ignored.
+  Status apply(const std::vector<PortFirewall>& fws, int* changed = nullptr,
+               const std::vector<std::string>& drop = {});
   // Whether `ct state` works in the bridge family here (checked once, with a
   // dry-run transaction that the kernel validates but never commits).
   bool bridge_conntrack();

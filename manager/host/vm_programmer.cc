@@ -300,11 +300,17 @@ Status VmHostProgrammer::program(const api::VmPlan& plan, ProgramReport* report)
   }
 
   std::vector<PortFirewall> firewalls;
-  for (const auto& port : *ports)
-    if (port.spec.firewall) firewalls.push_back(*port.spec.firewall);
+  std::vector<std::string> unfiltered;  // chains left from an earlier config go in the same batch
+  for (const auto& port : *ports) {
+    if (port.spec.firewall) {
+      firewalls.push_back(*port.spec.firewall);
+    } else {
+      unfiltered.push_back(port.spec.port);
+    }
+  }
   int changed = 0;
-  Status st =
-      opts_.fail_firewall ? Status::error("injected failure") : nft_.apply(firewalls, &changed);
+  Status st = opts_.fail_firewall ? Status::error("injected failure")
+                                  : nft_.apply(firewalls, &changed, unfiltered);
   if (report != nullptr) report->steps.push_back({"firewall", changed != 0});
   // One transaction: on failure the kernel kept the old rules, only links unwind.
   if (!st.ok()) return unwind("firewall: " + st.message());

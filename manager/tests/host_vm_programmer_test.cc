@@ -398,6 +398,29 @@ TEST_F(HostVmProgrammerTest, FirewallOfAllPortsIsOneTransaction) {
   EXPECT_TRUE(link_names().empty());
 }
 
+TEST_F(HostVmProgrammerTest, ReprogramConvergesFirewallsBothWays) {
+  auto p = programmer();
+  auto config = vm({{"tapa", "bra", 10}, {"tapb", "bra", 10}});
+  ASSERT_TRUE(p->program(plan_of(config), nullptr).ok());
+  EXPECT_EQ(fw_ports(), Names{"tapa"});
+  // A newer config (or a newer compiler): tapa loses its rules, tapb gains some.
+  config.mutable_network(0)->mutable_security_policy()->clear_ingress_rules();
+  config.mutable_network(0)->mutable_security_policy()->clear_packet_rate_limit();
+  config.mutable_network(1)->mutable_security_policy()->add_ingress_rules(
+      "allow tcp from any to any port 443");
+  ProgramReport report;
+  ASSERT_TRUE(p->program(plan_of(config), &report).ok());
+  EXPECT_EQ(report.steps.back().name, "firewall");
+  EXPECT_TRUE(report.steps.back().changed);
+  EXPECT_EQ(fw_ports(), Names{"tapb"});
+  // Dropping the last filtered port drops the table too.
+  config.mutable_network(1)->mutable_security_policy()->clear_ingress_rules();
+  ASSERT_TRUE(p->program(plan_of(config), nullptr).ok());
+  EXPECT_FALSE(Nft().run("list table bridge v6guard_fw").ok());
+  ASSERT_TRUE(p->unprogram(plan_of(config), nullptr).ok());
+  EXPECT_TRUE(link_names().empty());
+}
+
 TEST_F(HostVmProgrammerTest, RefusesIsolationTheKernelLacks) {
   KernelCaps lacking = caps_;
   lacking.port_isolation = false;
