@@ -78,11 +78,8 @@ for ns in $ALL_NS; do
   ip -n $ns link set lo up
 done
 in_ns $NS_HOST sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.accept_ra=0
-for br in br-tenant-a br-tenant-b; do
-  # mcast_snooping off: the lab has no MLD querier, multicast (ND) must flood.
-  ip -n $NS_HOST link add $br type bridge mcast_snooping 0
-  ip -n $NS_HOST link set $br up
-done
+# The tenant bridges are v6guardd's (CreateVm makes them); the router's legs
+# join whatever bridge its tenant's VMs landed in (attach_router below).
 
 # veth: $1 netns, $2 host-side name, $3 MAC inside, $4 bridge (empty = leave
 # unattached; the API's host step or the demo attaches it), $5 name inside
@@ -97,8 +94,8 @@ veth() {
   # first) is what the guard learns bindings from. The router is up already.
   [ "${5:-eth0}" = eth0 ] || ip -n "$1" link set "${5:-eth0}" up
 }
-veth $NS_RTR rtr-a $MAC_RTR_A br-tenant-a eth-a
-veth $NS_RTR rtr-b $MAC_RTR_B br-tenant-b eth-b
+veth $NS_RTR rtr-a $MAC_RTR_A '' eth-a
+veth $NS_RTR rtr-b $MAC_RTR_B '' eth-b
 for n in 1 2 3 4; do
   eval "veth \$NS_VM$n tapvm$n \$MAC_VM$n ''"
 done
@@ -144,12 +141,18 @@ stop_daemon() { kill $DAEMON_PID 2>/dev/null; wait $DAEMON_PID 2>/dev/null; DAEM
 
 if [ "$NO_GUARD" = 1 ]; then
   say "V6G_DEMO_NO_GUARD=1: no v6guardd, VM ports attached directly"
+  for br in br-tenant-a br-tenant-b; do
+    ip -n $NS_HOST link add $br type bridge mcast_snooping 0
+    ip -n $NS_HOST link set $br up
+  done
   for n in 1 2 3; do ip -n $NS_HOST link set tapvm$n master br-tenant-a; done
   ip -n $NS_HOST link set tapvm4 master br-tenant-b
+  ip -n $NS_HOST link set rtr-a master br-tenant-a
+  ip -n $NS_HOST link set rtr-b master br-tenant-b
 else
   say "v6guardd (datapath auto, inspector on, API $SOCK)"
   start_daemon
-  sed 's/^/   /' $TMP/v6guardd.log
+  grep 'ready' $TMP/v6guardd.log | sed 's/^/   /'
 
   say "create the VMs through the API (v6guardctl vm create -f scripts/demo/vmN.json)"
   for n in 1 2 3 4; do
@@ -157,13 +160,23 @@ else
       { cat $TMP/create-vm$n.err; die "CreateVm vm$n failed"; }
     printf '   vm%s: %s\n' $n "$(jq -c '{vm_id, state, tap: .config.network[0].tap_device, mac: .config.network[0].mac_address, address: .config.network[0].ipv6.address}' $TMP/create-vm$n.json)"
   done
-  # The host step puts the tap into its tenant bridge; a build without it
-  # (docs/api.md: "taps must exist") leaves that to the operator.
-  for n in 1 2 3 4; do
-    br=$(jq -r '.config.network[0].bridge_name' $DEMO/vm$n.json)
-    ip -n $NS_HOST -d link show tapvm$n | grep -q "master $br" ||
-      ip -n $NS_HOST link set tapvm$n master $br
-  done
+  # v6guardd's host step put each tap into its tenant bridge (on this kernel,
+  # without VLAN filtering, one bridge per tenant VLAN: <bridge>v<vid>). The
+  # provider router joins the same bridges, in the tenant's VLAN.
+  master_of() { ip -n $NS_HOST -o link show "$1" | grep -o 'master [^ ]*' | cut -d' ' -f2; }
+  attach_router() {  # router-leg vm-tap
+    local br vid; br=$(master_of $2)
+    [ -n "$br" ] || die "$2 is in no bridge after CreateVm (host step missing?)"
+    ip -n $NS_HOST link set "$1" master "$br"
+    if [ "$(in_ns $NS_HOST cat /sys/class/net/$br/bridge/vlan_filtering 2>/dev/null)" = 1 ]; then
+      vid=$(in_ns $NS_HOST bridge -j vlan show dev "$2" | jq -r '.[0].vlans[] | select(.flags | index("PVID")) | .vlan')
+      in_ns $NS_HOST bridge vlan add dev "$1" vid "$vid" pvid untagged
+    fi
+    echo "   router leg $1 -> bridge $br (with $2)"
+  }
+  attach_router rtr-a tapvm1
+  attach_router rtr-b tapvm4
+  ip -n $NS_HOST -o link show type bridge | awk '{print "   bridge " $2}' | tr -d :
   ctl status | sed 's/^/   /'
 fi
 
@@ -211,7 +224,17 @@ legit_ok || baseline_ok=0
 echo "   baseline ping vm1<->vm2, vm4->router: $([ $baseline_ok = 1 ] && echo ok || echo "FAILED ($LEGIT_WHY)")"
 pingq $NS_VM4 $VM4 -c 1 >/dev/null
 
-counters_json() { [ "$NO_GUARD" = 1 ] && echo '{}' || ctl --json counters 2>/dev/null || echo '{}'; }
+# Inspector counters from the API plus the kernel's own nft rule counters
+# (stateless drops that never reach the inspector: RA/Redirect/fragments).
+counters_json() {
+  [ "$NO_GUARD" = 1 ] && { echo '{}'; return; }
+  { ctl --json counters 2>/dev/null || echo '{}'
+    in_ns $NS_HOST nft -j list chain bridge v6guard pre 2>/dev/null || echo '{}'
+  } | jq -s -c '{counters: (([.[0].counters[]? | select(.from != "datapath")])
+      + [.[1].nftables[]? | .rule? | select(. != null and .comment != null)
+         | {from: "nft", ifname: "*", reason: .comment, verdict: "drop",
+            packets: ([.expr[] | .counter? | select(. != null) | .packets] | add // 0)}])}'
+}
 # Drops on vm3's port since the snapshot in $1: "reason+N reason+M".
 drop_delta() {
   counters_json >$TMP/counters.after
@@ -416,6 +439,8 @@ if [ "$NO_GUARD" != 1 ]; then
   echo "   ($(echo "$EVENTS_JSON" | jq length) events; the daemon also appended them to $TMP/events.jsonl)"
   say "counters (v6guardctl counters)"
   ctl counters | sed 's/^/   /'
+  echo "   kernel fast path (nft bridge rules, all VM ports):"
+  counters_json | jq -r '.counters[] | select(.from == "nft" and .packets > 0) | "     \(.reason): \(.packets)"'
 fi
 
 # ---------------------------------------------------------------- monitor mode
