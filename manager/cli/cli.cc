@@ -126,6 +126,63 @@ std::string json_string(const std::string& key, const std::string& value) {
   return out;
 }
 
+const pb::Value* field(const pb::Struct& s, const char* key) {
+  auto it = s.fields().find(key);
+  return it == s.fields().end() ? nullptr : &it->second;
+}
+std::string text_of(const pb::Struct& s, const char* key) {
+  const pb::Value* v = field(s, key);
+  return v ? scalar_text(*v) : "-";
+}
+
+// CreateVm/GetVmInfo for humans: the VM line, then one row per NIC with what
+// an operator checks first (where it is plugged, what it may use, guards on).
+void print_vm(const pb::Struct& response, std::ostream& out) {
+  const pb::Value* config = field(response, "config");
+  const pb::Struct empty;
+  const pb::Struct& cfg = config ? config->struct_value() : empty;
+  out << "vm_id: " << text_of(response, "vm_id") << '\n';
+  if (field(response, "state")) out << "state: " << text_of(response, "state") << '\n';
+  if (field(cfg, "tenant_id")) out << "tenant_id: " << text_of(cfg, "tenant_id") << '\n';
+  if (const pb::Value* profile = field(cfg, "security_profile")) {
+    out << "security_profile: " << text_of(profile->struct_value(), "profile_name") << '\n';
+  }
+  pb::ListValue rows;
+  if (const pb::Value* network = field(cfg, "network")) {
+    for (const auto& nic_value : network->list_value().values()) {
+      const pb::Struct& nic = nic_value.struct_value();
+      const pb::Value* v6 = field(nic, "ipv6");
+      const pb::Struct& ipv6 = v6 ? v6->struct_value() : empty;
+      const pb::Value* sec = field(ipv6, "security");
+      const pb::Struct& security = sec ? sec->struct_value() : empty;
+      pb::Struct row;
+      auto put = [&](const char* key, std::string value) {
+        (*row.mutable_fields())[key].set_string_value(std::move(value));
+      };
+      put("nic", text_of(nic, "id"));
+      put("tap", text_of(nic, "tap_device"));
+      put("mac", text_of(nic, "mac_address"));
+      put("bridge", text_of(nic, "bridge_name"));
+      put("vlan", text_of(nic, "vlan_id"));
+      const std::string address = text_of(ipv6, "address");
+      put("address", address != "-" && !address.empty()         ? address
+                     : text_of(ipv6, "enable_slaac") == "true"  ? "slaac"
+                     : text_of(ipv6, "enable_dhcpv6") == "true" ? "dhcpv6"
+                                                                : "-");
+      put("gateway", text_of(ipv6, "gateway"));
+      std::string guards;
+      for (const auto& [key, name] :
+           {std::pair{"enable_ra_guard", "ra"}, std::pair{"enable_source_guard", "source"}}) {
+        if (text_of(security, key) == "true")
+          guards += (guards.empty() ? "" : ",") + std::string(name);
+      }
+      put("guards", guards.empty() ? "NONE" : guards);
+      *rows.add_values()->mutable_struct_value() = std::move(row);
+    }
+  }
+  if (rows.values_size() > 0) print_table(rows, out);
+}
+
 int vm_command(const Global& g, Io io, const std::vector<std::string>& args) {
   if (args.empty()) {
     io.err << "v6guardctl vm: create|delete|get|list\n";
@@ -156,15 +213,24 @@ int vm_command(const Global& g, Io io, const std::vector<std::string>& args) {
       }
       body << in.rdbuf();
     }
-    return call(g, io, std::string(kVmService) + "CreateVm", body.str());
+    pb::Struct response;
+    const int rc = call(g, io, std::string(kVmService) + "CreateVm", body.str(), &response, g.json);
+    if (rc == 0 && !g.json) print_vm(response, io.out);
+    return rc;
   }
   if (verb == "delete" || verb == "get") {
     if (rest.size() != 1) {
       io.err << "v6guardctl vm " << verb << " ID\n";
       return 2;
     }
-    return call(g, io, std::string(kVmService) + (verb == "delete" ? "DeleteVm" : "GetVmInfo"),
-                json_string("vm_id", rest[0]));
+    if (verb == "delete") {
+      return call(g, io, std::string(kVmService) + "DeleteVm", json_string("vm_id", rest[0]));
+    }
+    pb::Struct response;
+    const int rc = call(g, io, std::string(kVmService) + "GetVmInfo", json_string("vm_id", rest[0]),
+                        &response, g.json);
+    if (rc == 0 && !g.json) print_vm(response, io.out);
+    return rc;
   }
   if (verb == "list") {
     po::options_description desc("vm list");

@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 
 #include "api/datapath_programmer.h"
 #include "api/guard_status.h"
@@ -38,29 +39,77 @@ namespace {
 namespace po = boost::program_options;
 namespace vmp = vmprovisioner::v1;
 
-// nft only: source guard is a per-port set membership there (the kmod takes
-// it from the port's bindings). On for every NIC whose config enables it.
+// One libnftables context (or genetlink socket) must not be used by two
+// threads at once. With the inspector running, ctx.datapath is its
+// SharedDatapath, which serialises every call; without it, API threads
+// (programming under VmManager's lock, status calls outside it) would share
+// the bare datapath, so the control plane serialises them here.
+class LockedDatapath final : public datapath::Datapath {
+ public:
+  explicit LockedDatapath(datapath::Datapath& inner) : inner_(inner) {}
+  std::string_view name() const override { return inner_.name(); }
+  Status add_port(const datapath::PortSpec& p) override {
+    return locked([&] { return inner_.add_port(p); });
+  }
+  Status remove_port(std::uint32_t i) override {
+    return locked([&] { return inner_.remove_port(i); });
+  }
+  Status add_bindings(std::span<const datapath::Binding> b) override {
+    return locked([&] { return inner_.add_bindings(b); });
+  }
+  Status remove_bindings(std::span<const datapath::Binding> b) override {
+    return locked([&] { return inner_.remove_bindings(b); });
+  }
+  Status list_bindings(std::vector<datapath::Binding>& out) override {
+    return locked([&] { return inner_.list_bindings(out); });
+  }
+  Status counters(std::vector<datapath::PortCounters>& out) override {
+    return locked([&] { return inner_.counters(out); });
+  }
+  Status flush() override {
+    return locked([&] { return inner_.flush(); });
+  }
+  template <typename Fn>
+  Status locked(Fn&& fn) {
+    std::lock_guard lock(mu_);
+    return fn();
+  }
+
+ private:
+  datapath::Datapath& inner_;
+  std::mutex mu_;
+};
+
+// nft without the inspector: source guard is a per-port set membership there
+// (with the inspector, the nft datapath puts every punted VM port into it
+// itself). On for every NIC whose config enables it.
 class NftSourceGuardStep final : public api::HostProgrammer {
  public:
-  explicit NftSourceGuardStep(nft::NftDatapath& nft) : nft_(nft) {}
+  NftSourceGuardStep(nft::NftDatapath& nft, LockedDatapath& lock) : nft_(nft), lock_(lock) {}
 
   Status program_vm(const api::VmPlan& plan) override {
     vmp::VmConfig config;
     if (!config.ParseFromString(plan.vm.config)) return Status::error("unreadable VM config");
     for (const auto& nic : config.network()) {
       if (!nic.ipv6().security().enable_source_guard()) continue;
-      if (auto s = nft_.set_source_guard(nic.tap_device(), true); !s) return s;
+      if (auto s = lock_.locked([&] { return nft_.set_source_guard(nic.tap_device(), true); });
+          !s) {
+        return s;
+      }
     }
     return {};
   }
   Status unprogram_vm(const api::VmPlan& plan) override {
     // Best effort: the element may be gone with the port already.
-    for (const auto& port : plan.ports) (void)nft_.set_source_guard(port.ifname, false);
+    for (const auto& port : plan.ports) {
+      (void)lock_.locked([&] { return nft_.set_source_guard(port.ifname, false); });
+    }
     return {};
   }
 
  private:
   nft::NftDatapath& nft_;
+  LockedDatapath& lock_;
 };
 
 Status read_tokens(const std::string& path,
@@ -162,20 +211,20 @@ class ControlPlane final : public Part {
     } else {
       ctx.status.emplace_back("program_host", "off (taps and bridges must exist)");
     }
-    if (ctx.datapath) {
-      datapath_step_ = std::make_unique<api::DatapathProgrammer>(*ctx.datapath);
+    datapath::Datapath* dp = ctx.datapath;
+    if (dp != nullptr && dynamic_cast<inspector::SharedDatapath*>(dp) == nullptr) {
+      locked_ = std::make_unique<LockedDatapath>(*dp);
+      dp = locked_.get();
+    }
+    if (dp != nullptr) {
+      datapath_step_ = std::make_unique<api::DatapathProgrammer>(*dp);
       steps_.push_back(datapath_step_.get());
-      // Behind the inspector's shared handle when it runs. Source guard is
-      // nft-only and not part of the Datapath interface, so it is called on
-      // the inner datapath, outside SharedDatapath's lock (as main.cc does
-      // for static ports); TODO: a Datapath call for it.
-      datapath::Datapath* inner = ctx.datapath;
-      if (auto* shared = dynamic_cast<inspector::SharedDatapath*>(inner)) inner = &shared->inner();
-      if (auto* nft = dynamic_cast<nft::NftDatapath*>(inner)) {
-        source_guard_step_ = std::make_unique<NftSourceGuardStep>(*nft);
+      if (auto* nft = dynamic_cast<nft::NftDatapath*>(ctx.datapath); nft && locked_) {
+        source_guard_step_ = std::make_unique<NftSourceGuardStep>(*nft, *locked_);
         steps_.push_back(source_guard_step_.get());
       }
     }
+
     if (ctx.guard) {
       GuardHub* hub = ctx.guard;
       guard_step_ = std::make_unique<api::GuardPolicyProgrammer>(
@@ -218,7 +267,7 @@ class ControlPlane final : public Part {
 
     api::GuardStatusSources sources;
     sources.vms = manager_.get();
-    sources.datapath = ctx.datapath;
+    sources.datapath = dp;
     if (ctx.guard) {
       GuardHub* hub = ctx.guard;
       sources.events = [hub](std::uint64_t after, std::size_t limit,
@@ -231,7 +280,6 @@ class ControlPlane final : public Part {
     sources.status = [c = ctx_] {
       auto lines = c->status;
       lines.emplace_back("datapath_reason", c->datapath_reason);
-      lines.emplace_back("inspector", c->guard ? "on" : "off");
       return lines;
     };
     api::register_guard_status(*server_, sources);
@@ -258,12 +306,14 @@ class ControlPlane final : public Part {
     datapath_step_.reset();
     host_step_.reset();
     steps_.clear();
+    locked_.reset();
     store_.reset();
   }
 
  private:
   DaemonContext* ctx_ = nullptr;
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<LockedDatapath> locked_;
   std::unique_ptr<host::VmHostProgrammer> host_step_;
   std::unique_ptr<api::DatapathProgrammer> datapath_step_;
   std::unique_ptr<NftSourceGuardStep> source_guard_step_;

@@ -18,6 +18,21 @@ SPEC=$SRC/manager/tests/data/spec
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 4; }
 for tool in ip nft jq; do command -v $tool >/dev/null || { echo "SKIP: $tool missing"; exit 4; }; done
 
+# Two passes: with the nfqueue inspector (the default; the control plane
+# pushes port policies to it and shares its serialised datapath handle) and
+# without it (the control plane serialises the datapath itself and sets nft
+# source guard per NIC).
+if [ -z "${V6G_DAEMON_MODE+set}" ]; then
+  rc=0
+  for mode in inspector no-inspector; do
+    echo "# pass: $mode"
+    V6G_DAEMON_MODE=$mode bash "$0" || rc=1
+  done
+  exit $rc
+fi
+EXTRA=()
+[ "$V6G_DAEMON_MODE" = no-inspector ] && EXTRA=(--no-inspector)
+
 NS="v6g-dapi-$RANDOM$RANDOM"
 TMP=$(mktemp -d /tmp/v6g-daemon-api.XXXXXX)
 SOCK=$TMP/api.sock
@@ -44,7 +59,7 @@ start_daemon() {
   # Not through in_ns: a backgrounded function is a subshell, and $! must be
   # the daemon itself for kill -9 to hit it.
   ip netns exec "$NS" "$DAEMON" --datapath nft --state-dir "$TMP/state" --api-socket "$SOCK" \
-    --host-config "$SPEC/host.json" >>"$TMP/daemon.log" 2>&1 &
+    --host-config "$SPEC/host.json" "${EXTRA[@]}" >>"$TMP/daemon.log" 2>&1 &
   PID=$!
   busywait 10000 ctl status >/dev/null 2>&1
 }
