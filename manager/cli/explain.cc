@@ -225,14 +225,18 @@ Status apply_key(const std::string& key, const pb::Value& v, guard::PortPolicy& 
                                                        "gateway",
                                                        "dns_servers",
                                                        "accept_ra",
+                                                       "enable_slaac",
+                                                       "enable_dhcpv6",
+                                                       "pool",
+                                                       "tap_device",
+                                                       "options",
+                                                       "qos",
                                                        "ingress_rules",
                                                        "egress_rules",
                                                        "enable_deep_packet_inspection",
                                                        "bandwidth_limit_mbps",
                                                        "tenant_isolation_level",
-                                                       "allowed_destinations",
-                                                       "pool",
-                                                       "tap_name"};
+                                                       "allowed_destinations"};
 
   if (auto it = kBools.find(key); it != kBools.end()) {
     if (v.kind_case() != pb::Value::kBoolValue) return field_error(key, "want true/false");

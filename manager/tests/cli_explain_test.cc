@@ -123,7 +123,8 @@ TEST(Explain, PolicyJsonAcceptsSpecInterfaceAndRefusesUnknownFields) {
   guard::PortPolicy p;
   ASSERT_TRUE(apply_policy_json(R"({
       "id": "eth0", "mac_address": "AA:FC:00:00:00:01", "bridge_name": "br-tenant-a",
-      "vlan_id": "100",
+      "vlan_id": "100", "tap_device": "tap1", "options": {"tap_mode": "adopt"},
+      "qos": {"egress_mbps": 100},
       "ipv6": {"address": "2600:BEEF:1000:100::50/64", "temp_valid_lifetime": 3600,
                "security": {"block_hop_by_hop": true, "nd_rate_limit": 100,
                             "allowed_ra_sources": ["2600:BEEF:1000:100::1"]}},
