@@ -180,6 +180,15 @@ else
   ctl status | sed 's/^/   /'
 fi
 
+# Everything vm3 sends from boot on, as its bridge port sees it (for the
+# offline replay with v6guardctl explain at the end).
+VM3_CAP_PID=
+if [ "$NO_GUARD" != 1 ]; then
+  ip netns exec $NS_HOST tcpdump -nni tapvm3 -Q in -s 2048 -U -w $TMP/vm3-port.pcap 2>$TMP/vm3-port.log &
+  VM3_CAP_PID=$!
+  BG_PIDS+=" $VM3_CAP_PID"
+  for _ in $(seq 1 30); do grep -qs listening $TMP/vm3-port.log && break; sleep 0.1; done
+fi
 # "Boot" the VMs: the NIC comes up (link-local DAD), the VM configures the
 # static address its spec asks for (as cloud-init would), SLAAC adds the rest.
 for n in 1 2 3 4; do
@@ -403,6 +412,7 @@ cross_case() {
 cross_case
 
 ATTACKS_END=$(date +%s.%N)
+[ -n "$VM3_CAP_PID" ] && { kill $VM3_CAP_PID 2>/dev/null; wait $VM3_CAP_PID 2>/dev/null; }
 # ---------------------------------------------------------------- report
 EVENTS_JSON='[]'
 if [ "$NO_GUARD" != 1 ]; then
@@ -441,6 +451,15 @@ if [ "$NO_GUARD" != 1 ]; then
   ctl counters | sed 's/^/   /'
   echo "   kernel fast path (nft bridge rules, all VM ports):"
   counters_json | jq -r '.counters[] | select(.from == "nft" and .packets > 0) | "     \(.reason): \(.packets)"'
+fi
+
+# ---------------------------------------------------------------- offline replay
+if [ "$NO_GUARD" != 1 ] && [ -s $TMP/vm3-port.pcap ]; then
+  say "offline: v6guardctl explain --pcap vm3-port.pcap --policy <vm3's spec interface> --summary"
+  jq '.config.network[0]' $DEMO/vm3.json >$TMP/vm3-interface.json
+  "$CTL_BIN" explain --pcap $TMP/vm3-port.pcap --policy $TMP/vm3-interface.json --summary |
+    sed -n '/^summary/,/^bindings/p' | sed 's/^/   /'
+  echo "   (per-frame verdicts: $CTL_BIN explain --pcap <capture> --policy <interface.json>)"
 fi
 
 # ---------------------------------------------------------------- monitor mode
