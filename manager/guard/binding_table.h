@@ -47,7 +47,10 @@ struct BindingSlot {
   std::uint8_t used = 0;
   std::uint8_t state = 0;  // BindingState
   std::uint8_t is_static = 0;
-  std::uint8_t pad = 0;
+  // TENTATIVE only: the DAD deadline's position inside its second, in 1/256 s
+  // rounded up (0 = on the second), so traffic can be admitted the moment DAD
+  // is over rather than at the next whole-second timer.
+  std::uint8_t dad_frac = 0;
 };
 static_assert(sizeof(BindingSlot) == 40);
 

@@ -425,6 +425,16 @@ struct Engine::Impl {
     return pkt.eth.vlan_tagged ? pkt.eth.vlan_id : p.vlan;
   }
 
+  // Has a TENTATIVE binding's DAD deadline passed? expires_s is the deadline
+  // rounded up to a second; dad_frac says where inside the second before it
+  // (0 = the deadline is expires_s itself).
+  static bool dad_over(const BindingSlot& s, Nanos now) {
+    const std::uint32_t now_s = to_seconds(now);
+    if (now_s >= s.expires_s) return true;
+    if (s.dad_frac == 0 || now_s + 1 != s.expires_s) return false;
+    return (now % kSecond) * 256 / kSecond >= s.dad_frac;
+  }
+
   // Source guard: is (port, vlan, mac, src) a usable binding?
   v6g_reason check_source(PortState& ps, const packet::ParsedPacket& pkt, Nanos now) {
     const auto& p = ps.policy;
@@ -435,7 +445,10 @@ struct Engine::Impl {
       s = table.find_address(key, [&](const BindingSlot& o) { return o.key.port == p.port; });
     }
     if (s != nullptr && s->key.port == p.port) {
-      if (s->state == static_cast<std::uint8_t>(BindingState::kTentative))
+      // Until DAD is over the address is not the owner's to use (RFC 4862
+      // 5.4); once it is, admit it even though the 1 Hz timer hasn't made the
+      // binding VALID (and pushed it to the fast path) yet.
+      if (s->state == static_cast<std::uint8_t>(BindingState::kTentative) && !dad_over(*s, now))
         return V6G_R_SOURCE_NOT_BOUND;
       if (s->state == static_cast<std::uint8_t>(BindingState::kTestingVal)) {
         // Traffic from the owner re-validates it (passive RFC 6620 5.2.5).
@@ -468,7 +481,11 @@ struct Engine::Impl {
       return violation(ps, V6G_R_BINDING_LIMIT, pkt.eth.src, target, now);
     BindingSlot* s = table.insert(key);
     s->state = static_cast<std::uint8_t>(BindingState::kTentative);
-    s->expires_s = to_seconds(now + cfg.dad_timeout + kSecond - 1);  // round up
+    const Nanos deadline = now + cfg.dad_timeout;
+    s->expires_s = to_seconds(deadline + kSecond - 1);  // round up: the timer never promotes early
+    const Nanos frac = deadline % kSecond;
+    s->dad_frac =
+        static_cast<std::uint8_t>(std::min<Nanos>(255, (frac * 256 + kSecond - 1) / kSecond));
     ++ps.bindings;
     return accept(ps, V6G_R_ACCEPT_DAD);
   }

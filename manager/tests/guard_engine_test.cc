@@ -413,6 +413,28 @@ TEST_F(GuardTest, UnsolicitedOverrideRules) {
 
 // ---- source guard -------------------------------------------------------------
 
+// The kernel uses an address the moment DAD ends (RFC 4862: RetransTimer
+// after the NS); the 1 Hz timer makes the binding VALID up to a second later.
+// Traffic in between is the owner's and must pass, not before the deadline.
+TEST_F(GuardTest, SourceUsableWhenDadEndsNotAtTheNextTimerTick) {
+  const Ip6Addr a = ip("fe80::a");
+  now_ += kSecond * 10 + kSecond * 3 / 10;  // DAD NS at x.3 s
+  EXPECT_EQ(why(kVmA, dad_ns(kMacA, a)), V6G_R_ACCEPT_DAD);
+  now_ += kSecond * 9 / 10;  // x+1.2 s: DAD still running
+  engine_->tick(now_, fx_);
+  EXPECT_EQ(why(kVmA, data(kMacA, a)), V6G_R_SOURCE_NOT_BOUND);
+  now_ += kSecond / 10 + kSecond / 100;  // x+1.31 s: DAD over, timer not yet fired
+  EXPECT_EQ(why(kVmA, data(kMacA, a)), V6G_R_ACCEPT_BINDING);
+  EXPECT_EQ(engine_->bindings(kVmA).at(0).state, BindingState::kTentative);
+  fx_.clear();
+  now_ += kSecond;  // the timer promotes it and tells the fast path
+  engine_->tick(now_, fx_);
+  EXPECT_EQ(engine_->bindings(kVmA).at(0).state, BindingState::kValid);
+  ASSERT_EQ(fx_.bindings.size(), 1u);
+  // Another MAC on another port still can't use it.
+  EXPECT_NE(why(kVmB, data(kMacB, a)), V6G_R_ACCEPT_BINDING);
+}
+
 // VM ports are access ports: the VM sends untagged frames, the bridge puts
 // them in the port's VLAN. Untagged = the port's VLAN; a tag must match it.
 TEST_F(GuardTest, AccessPortVlanUntaggedFramesBelongToThePortVlan) {
