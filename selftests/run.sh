@@ -5,7 +5,7 @@
 #   run.sh [case ...]    (case = script name without .sh; default: all)
 dir=$(cd "$(dirname "$0")" && pwd)
 . "$dir/settings"
-all=(module genl_errors fastpath rogue nd_punt evasion vlan bindings_10k churn genl_fuzz)
+all=(module genl_errors fastpath rogue nd_punt evasion vlan bindings_10k churn genl_fuzz unload_stress)
 if [ $# -gt 0 ]; then cases=("$@"); else cases=("${all[@]}"); fi
 
 echo "TAP version 13"
