@@ -10,9 +10,12 @@
 // -> VmManager + VmService -> reprogram every stored VM (a restart, even after
 // kill -9, puts back exactly what the store holds; every step is idempotent)
 // -> serve the API. Stop: the server first (no call in flight), then the rest.
+#include <fcntl.h>
 #include <grp.h>
 #include <net/if.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -179,6 +182,14 @@ class ControlPlane final : public Part {
     std::error_code ec;
     std::filesystem::create_directories(state_dir, ec);
     if (ec) return Status::error("state dir " + state_dir.string() + ": " + ec.message());
+    // One daemon per state dir: a second one would reprogram the same VMs
+    // and fight over the socket. The lock dies with the process (kill -9 too).
+    lock_fd_ = ::open((state_dir / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      return Status::error("state dir " + state_dir.string() +
+                           " is in use by another v6guardd (use --state-dir/--api-socket "
+                           "or --no-api for a second one)");
+    }
     const std::string db = (state_dir / "state.db").string();
     if (auto o = store::Store::open(db, store_); !o) return Status::error("store: " + o.message());
     ctx.status.emplace_back("state_db", db);
@@ -308,10 +319,14 @@ class ControlPlane final : public Part {
     steps_.clear();
     locked_.reset();
     store_.reset();
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+    lock_fd_ = -1;
   }
+  ~ControlPlane() override { stop(); }
 
  private:
   DaemonContext* ctx_ = nullptr;
+  int lock_fd_ = -1;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<LockedDatapath> locked_;
   std::unique_ptr<host::VmHostProgrammer> host_step_;
