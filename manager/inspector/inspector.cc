@@ -28,6 +28,7 @@ std::string ifname_of(std::uint32_t ifindex) {
 Status SharedDatapath::add_port(const datapath::PortSpec& port) {
   datapath::PortSpec spec = port;
   spec.queue = queue_for_port(cfg_, spec.ifindex);
+  if (cfg_.monitor) spec.flags |= V6G_PORT_F_MONITOR;  // log-only in the kernel too
   std::lock_guard lock(mu_);
   return inner_.add_port(spec);
 }

@@ -55,9 +55,10 @@ std::string NftDatapath::render_add(const datapath::PortSpec& port) const {
   std::string script = render_port(port, true);
   if (punted(port)) {
     const std::uint32_t closed = kPuntTag | port.queue;
-    const std::uint32_t open = port.fail_mode == datapath::FailMode::kOpen
-                                   ? kPuntTag | (port.queue + punt_queues_)
-                                   : closed;
+    // Monitor ports never drop, not even on a full or unread queue.
+    const bool open_queue =
+        port.fail_mode == datapath::FailMode::kOpen || (port.flags & V6G_PORT_F_MONITOR) != 0;
+    const std::uint32_t open = open_queue ? kPuntTag | (port.queue + punt_queues_) : closed;
     script += render_punt_port(port, closed, open, true);
   }
   return script;

@@ -13,6 +13,8 @@ std::string element(const char* verb, const char* set, const std::string& value)
 
 std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 
+bool monitor(const datapath::PortSpec& port) { return (port.flags & V6G_PORT_F_MONITOR) != 0; }
+
 }  // namespace
 
 std::string render_table() {
@@ -20,11 +22,12 @@ std::string render_table() {
   const std::string rule = "add rule " + t + " pre ";
   // Idempotent: "add" keeps existing sets and their elements; the chain is
   // flushed and rebuilt so a restart never stacks duplicate rules.
-  return "add table " + t + "\n" +                                        //
-         "add set " + t + " vm_ports { type ifname; }\n" +                //
-         "add set " + t + " router_ports { type ifname; }\n" +            //
-         "add set " + t + " sg_ports { type ifname; }\n" +                //
-         "add set " + t + " ra_guarded_ports { type ifname; }\n" +        //
+  return "add table " + t + "\n" +                              //
+         "add set " + t + " vm_ports { type ifname; }\n" +      //
+         "add set " + t + " router_ports { type ifname; }\n" +  //
+         "add set " + t + " sg_ports { type ifname; }\n" +      //
+         "add set " + t + " ra_guarded_ports { type ifname; }\n" + "add set " + t +
+         " monitor_ports { type ifname; }\n" +                            //
          "add set " + t + " ra_sources { type ifname . ipv6_addr; }\n" +  //
          "add set " + t +                                                 //
          " bindings { type ifname . ether_addr . ipv6_addr; size 1048576; }\n" +
@@ -43,6 +46,11 @@ std::string render_table() {
          "add rule " + t + " punt_vm update @punt_rate { iifname limit rate over " +
          std::to_string(kPuntRatePerPort) + "/second burst " + std::to_string(kPuntRatePerPort) +
          " packets } counter drop comment \"punt_rate\"\n" + "add rule " + t + " punt_vm accept\n" +
+         // Monitor (log-only) ports: nothing is dropped here; all their IPv6
+         // goes to the inspector's fail-open queue, which decides, counts,
+         // reports and accepts.
+         rule +
+         "iifname @monitor_ports ether type ip6 meta mark set iifname map @punt_open accept\n" +
          // RA Guard source criterion: a router port with configured RA sources
          // only passes RAs from those link-local addresses.
          rule +
@@ -128,12 +136,13 @@ std::string render_punt_port(const datapath::PortSpec& port, std::uint32_t close
   // (the maps are flushed when punts are enabled).
   if (!add)
     return element("delete", "punt_closed", name) +
-           (vm ? element("delete", "punt_open", name) : std::string());
+           (vm || monitor(port) ? element("delete", "punt_open", name) : std::string()) +
+           (monitor(port) ? element("delete", "monitor_ports", name) : std::string());
   std::string out = element("add", "punt_closed", name + " : " + std::to_string(closed_mark));
-  if (vm) {
+  if (vm || monitor(port))
     out += element("add", "punt_open", name + " : " + std::to_string(open_mark));
-    out += element("add", "sg_ports", name);
-  }
+  if (vm) out += element("add", "sg_ports", name);
+  if (monitor(port)) out += element("add", "monitor_ports", name);
   return out;
 }
 

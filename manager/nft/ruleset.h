@@ -40,7 +40,8 @@ inline constexpr unsigned kPuntRatePerPort = 2000;
 // ports punt RAs to closed_mark; VM ports punt fragments to closed_mark, ND,
 // MLD, extension headers and unbound sources to open_mark (equal to
 // closed_mark for a fail-closed port) and get source guard. Removal deletes
-// by key: only for a port that was added (with the same role).
+// by key: only for a port that was added (with the same role). A port with
+// V6G_PORT_F_MONITOR punts all its IPv6 to open_mark and is never dropped here.
 std::string render_punt_port(const datapath::PortSpec& port, std::uint32_t closed_mark,
                              std::uint32_t open_mark, bool add);
 

@@ -6,9 +6,11 @@
 #     resolution fails; radvd's RAs (router port, always fail-closed) are dropped;
 #   - --fail-open: ND/unknown-source punts bypass the dead queue -> neighbour
 #     resolution works; RAs are still dropped.
+# And --monitor (log-only): a rogue RA from a VM port reaches the victim, and
+# the violation is reported as an event.
 set -u
 [ "$(id -u)" = 0 ] || { echo "# skip: needs root"; exit 4; }
-for t in radvd tcpdump nft ip6tables; do command -v $t >/dev/null || { echo "# skip: $t missing"; exit 4; }; done
+for t in radvd tcpdump nft ip6tables atk6-fake_router26; do command -v $t >/dev/null || { echo "# skip: $t missing"; exit 4; }; done
 SRC=${V6G_SOURCE_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)}
 BUILD=${V6G_BUILD_DIR:-$SRC/build}
 V6GUARDD=$BUILD/manager/daemon/v6guardd
@@ -56,7 +58,30 @@ run_mode() {  # closed | open
     ok "$mode: RAs from the router port fail closed (none in 9 s, radvd sends every 3-4 s)"
   lab_down
 }
+run_monitor() {
+  LAB_ID= lab_up || { fail "lab setup"; return; }
+  ip netns exec $LAB_BR "$V6GUARDD" --datapath nft --no-api --monitor --port $LAB_P_RTR:router \
+    --port $LAB_P_VM1:vm --port $LAB_P_VM2:vm --port $LAB_P_VM3:vm --learn-prefix $LAB_PREFIX \
+    --events $LAB_TMP/events.jsonl >$LAB_TMP/d.log 2>&1 &
+  DAEMON_PID=$!
+  for _ in $(seq 1 50); do grep -q ready $LAB_TMP/d.log && break; sleep 0.1; done
+  ip netns exec $LAB_VM2 timeout 5 tcpdump -nni eth0 -w $LAB_TMP/ra.pcap "icmp6 and ip6[40] == 134 and ether src $LAB_MAC_VM3" 2>/dev/null &
+  local tp=$!
+  sleep 0.8
+  ip netns exec $LAB_VM3 timeout 3 atk6-fake_router26 -n 2 -i 1 -A 2001:db8:e0::/64 eth0 >/dev/null 2>&1
+  sleep 0.8
+  kill $tp 2>/dev/null; wait $tp 2>/dev/null
+  kill $DAEMON_PID; wait $DAEMON_PID 2>/dev/null; DAEMON_PID=
+  local seen
+  seen=$(tcpdump -nnr $LAB_TMP/ra.pcap 2>/dev/null | wc -l)
+  [ "$seen" -gt 0 ] && ok "monitor: the rogue RA is not dropped ($seen reached vm2)" || fail "monitor: the rogue RA was dropped"
+  grep -q '"ra_from_vm_port"' $LAB_TMP/events.jsonl && grep -q '"monitor"' $LAB_TMP/events.jsonl &&
+    ok "monitor: reported as a monitor event (ra_from_vm_port)" ||
+    { fail "monitor: no ra_from_vm_port monitor event"; head -3 $LAB_TMP/events.jsonl | sed 's/^/#   /'; }
+  lab_down
+}
 run_mode closed
 run_mode open
+run_monitor
 echo "1..$n"
 [ "$failed" -eq 0 ]
