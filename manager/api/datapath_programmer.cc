@@ -73,6 +73,14 @@ Status ChainedProgrammer::program_vm(const VmPlan& plan) {
   return {};
 }
 
+Status ChainedProgrammer::reprogram_vm(const VmPlan& plan) {
+  Status first;
+  for (auto* step : steps_) {
+    if (auto s = step->reprogram_vm(plan); !s && first) first = s;
+  }
+  return first;
+}
+
 Status ChainedProgrammer::unprogram_vm(const VmPlan& plan) {
   Status first;
   for (std::size_t j = steps_.size(); j-- > 0;) {

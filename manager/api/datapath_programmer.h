@@ -37,6 +37,9 @@ class ChainedProgrammer final : public HostProgrammer {
   explicit ChainedProgrammer(std::vector<HostProgrammer*> steps) : steps_(std::move(steps)) {}
   Status program_vm(const VmPlan& plan) override;
   Status unprogram_vm(const VmPlan& plan) override;
+  // Every step's reprogram_vm, without unwinding: a restart must not take
+  // down a running VM's taps because a later step failed. First error wins.
+  Status reprogram_vm(const VmPlan& plan) override;
 
  private:
   std::vector<HostProgrammer*> steps_;

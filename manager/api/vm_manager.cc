@@ -202,7 +202,7 @@ int VmManager::reprogram_all(std::vector<std::string>& failures) {
       ++failed;
       continue;
     }
-    if (auto s = host_.program_vm(plan); !s) {
+    if (auto s = host_.reprogram_vm(plan); !s) {
       failures.push_back(vm.id + ": " + s.message());
       ++failed;
     }

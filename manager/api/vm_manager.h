@@ -40,6 +40,10 @@ class HostProgrammer {
   virtual Status program_vm(const VmPlan& plan) = 0;
   // Removes whatever program_vm (or a partial run of it) left; idempotent.
   virtual Status unprogram_vm(const VmPlan& plan) = 0;
+  // After a restart: puts back a VM that is (mostly) already in place. Unlike
+  // program_vm, a failure must not tear down what works (a VM whose guard
+  // step fails keeps its taps); by default the same as program_vm.
+  virtual Status reprogram_vm(const VmPlan& plan) { return program_vm(plan); }
 };
 
 // Fills plan (everything but timestamps) from the request and the store's

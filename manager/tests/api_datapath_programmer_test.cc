@@ -119,5 +119,16 @@ TEST(ChainedProgrammer, FailureUnwindsInReverse) {
   EXPECT_EQ(log, (std::vector<std::string>{"-firewall", "-datapath", "-taps"}));
 }
 
+TEST(ChainedProgrammer, ReprogramAfterRestartNeverTearsDown) {
+  // A restart re-applies a VM that is already in place: a failing step must
+  // not unprogram the working ones (a running VM would lose its taps).
+  std::vector<std::string> log;
+  Step taps(log, "taps"), dp(log, "datapath", /*fail=*/true), fw(log, "firewall");
+  ChainedProgrammer chain({&taps, &dp, &fw});
+  const Status s = chain.reprogram_vm(two_port_plan());
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(log, (std::vector<std::string>{"+taps", "+datapath", "+firewall"}));
+}
+
 }  // namespace
 }  // namespace v6g::api
