@@ -44,7 +44,7 @@ MAC_VM1=02:00:5e:10:01:01 MAC_VM2=02:00:5e:10:01:02 MAC_VM3=02:00:5e:10:01:03
 MAC_VM4=02:00:5e:10:02:04
 TMP=$(mktemp -d /tmp/v6g-demo-$ID.XXXX)
 SOCK=$TMP/api.sock
-DAEMON_PID= RADVD_PIDS= BG_PIDS=
+DAEMON_PID='' RADVD_PIDS='' BG_PIDS=''
 
 cleanup() {
   local rc=$?
