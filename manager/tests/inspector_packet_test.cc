@@ -234,8 +234,9 @@ TEST_F(InspectTest, VlanComesFromTheAttribute) {
   ASSERT_TRUE(engine_.upsert_port(p, now_, fx_));
   MsgSpec s;
   s.physindev = 12;
+  s.vlan = 200;  // tagged with another VLAN than the (access) port's
   EXPECT_EQ(run(kDadNs, s).reason, V6G_R_SOURCE_VLAN_MISMATCH);
-  s.vlan = 100;
+  s.vlan = 0x2064;  // priority 1, VID 100: the TCI's VID is what counts
   EXPECT_EQ(run(kDadNs, s).verdict, guard::Verdict::kAccept);
 }
 
