@@ -25,6 +25,8 @@ mkdir -p "$JSON_DIR" "$LOG_DIR"
 status=0
 shopt -s nullglob
 started=$(date +%s)
+# The bench scripts (and vm-run.sh for bench-kmod) find binaries through this.
+export V6G_BUILD_DIR="$BUILD"
 for bin in "$BUILD"/manager/bench/*_bench; do
 	[ -x "$bin" ] || continue
 	name=$(basename "$bin")
