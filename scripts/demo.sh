@@ -465,7 +465,7 @@ fi
 # ---------------------------------------------------------------- monitor mode
 MONITOR_RESULT=
 if [ "$NO_GUARD" != 1 ] && [ "${V6G_DEMO_MONITOR:-1}" = 1 ]; then
-  say "monitor (log-only) mode: restart v6guardd --monitor on the same state, replay one attack"
+  say "monitor (log-only) mode: restart v6guardd --monitor on the same state, replay two attacks"
   mv $TMP/v6guardd.log $TMP/v6guardd-enforcing.log
   stop_daemon
   start_daemon --monitor
@@ -478,18 +478,28 @@ if [ "$NO_GUARD" != 1 ] && [ "${V6G_DEMO_MONITOR:-1}" = 1 ]; then
   attack 5 atk6-fake_advertise6 -n 3 -w 1 eth0 $VM1
   cap_stop
   mon_seen=$(foreign_na) mon_mac=$(vm1_neigh_mac)
-  sleep $(( mon_start + 12 - $(date +%s) ))
+  ip -n $NS_VM2 -6 neigh flush dev eth0
+  # A rogue RA: in monitor mode the kernel fast path punts instead of dropping.
+  cap_start $NS_VM2 "$ROGUE"
+  mon_start=$(date +%s)  # events are emitted when their 10 s window closes
+  attack 4 atk6-fake_router6 eth0 2001:db8:a1::/64
+  sleep 1
+  cap_stop
+  mon_ra=$(cap_count)
+  repair_victim >/dev/null
+  left=$(( mon_start + 12 - $(date +%s) )); [ $left -gt 0 ] && sleep $left
   mon_events=$(ctl --json events | jq -c '[.events[]? | select(.vm_id == "demo-vm3" and .monitor == true)
     | "\(.violation_type)(\(.details.packet_count))"] | unique | join(" ")' | tr -d '"')
   echo "   atk6-fake_advertise6: victim got $mon_seen spoofed NAs (log-only lets them through), vm2 neigh vm1 -> ${mon_mac:-none}"
+  echo "   atk6-fake_router6: victim saw $mon_ra rogue frames (the kernel punts instead of dropping)"
   echo "   monitor events (\"monitor\":true): ${mon_events:-none}"
-  if [ "$recovered" = 4 ] && [ "$mon_seen" -gt 0 ] && [ -n "$mon_events" ]; then
+  if [ "$recovered" = 4 ] && [ "$mon_seen" -gt 0 ] && [ "$mon_ra" -gt 0 ] &&
+    echo "$mon_events" | grep -q nd_target && echo "$mon_events" | grep -q ra_from_vm_port; then
     MONITOR_RESULT=ok
   else
-    MONITOR_RESULT="FAILED (recovered=$recovered spoofed_nas=$mon_seen events=${mon_events:-none})"
+    MONITOR_RESULT="FAILED (recovered=$recovered spoofed_nas=$mon_seen rogue_ra_frames=$mon_ra events=${mon_events:-none})"
   fi
   echo "   monitor mode: $MONITOR_RESULT"
-  ip -n $NS_VM2 -6 neigh flush dev eth0
 fi
 
 say "summary"
