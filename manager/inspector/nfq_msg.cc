@@ -38,6 +38,10 @@ std::size_t put_verdict(char* buf, std::uint16_t queue, std::uint32_t id, std::u
                         bool batch) {
   nlmsghdr* nlh = nfq_nlmsg_put(buf, batch ? NFQNL_MSG_VERDICT_BATCH : NFQNL_MSG_VERDICT, queue);
   nfq_nlmsg_verdict_put(nlh, static_cast<int>(id), static_cast<int>(verdict));
+  // Clear the punt tag the nft datapath put in skb->mark (it must not reach
+  // the host's policy routing); cheaper than an ip6tables rule every bridged
+  // packet would traverse.
+  nfq_nlmsg_verdict_put_mark(nlh, 0);
   return nlh->nlmsg_len;
 }
 

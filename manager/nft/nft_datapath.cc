@@ -133,7 +133,6 @@ Status NftDatapath::enable_punts(std::uint16_t queue_base, std::uint16_t queues)
         "cannot enable net.bridge.bridge-nf-call-ip6tables (is br_netfilter available?)");
   if (Status s = ip6tables_restore(render_punt_ip6tables(queue_base, queues)); !s) return s;
   if (Status s = ensure_jump("raw"); !s) return s;
-  if (Status s = ensure_jump("mangle"); !s) return s;
   // Start from empty punt maps (a previous run may have left entries) and
   // re-add the ports we know with their queues.
   std::string script = std::string("flush map bridge ") + kTable + " punt_closed\n" +

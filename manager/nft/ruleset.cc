@@ -151,6 +151,13 @@ std::string render_punt_ip6tables(std::uint16_t queue_base, std::uint16_t queues
   // carry fail-open classes (--queue-bypass when no reader is bound; the
   // reader sets NFQA_CFG_F_FAIL_OPEN on them for a full queue).
   std::string raw = "*raw\n:V6GUARD - [0:0]\n";
+  {
+    // Every bridged IPv6 packet passes here: untagged ones leave at once.
+    char first[120];
+    std::snprintf(first, sizeof first, "-A V6GUARD -m mark ! --mark 0x%08x/0x%08x -j RETURN\n",
+                  kPuntTag, kPuntTagMask);
+    raw += first;
+  }
   for (unsigned q = queue_base; q < unsigned{queue_base} + 2u * queues; ++q) {
     const bool open = q >= unsigned{queue_base} + queues;
     char line[160];
@@ -160,14 +167,8 @@ std::string render_punt_ip6tables(std::uint16_t queue_base, std::uint16_t queues
     raw += line;
   }
   raw += "COMMIT\n";
-  // After the verdict the tag has done its job: clear it so it never reaches
-  // the host's own policy routing or firewall marks.
-  char mangle[200];
-  std::snprintf(mangle, sizeof mangle,
-                "*mangle\n:V6GUARD - [0:0]\n-A V6GUARD -m mark --mark 0x%08x/0x%08x -j MARK "
-                "--set-mark 0\nCOMMIT\n",
-                kPuntTag, kPuntTagMask);
-  return raw + mangle;
+  // The inspector clears the tag in its verdict (NFQA_MARK 0).
+  return raw;
 }
 
 std::string render_source_guard(const std::string& ifname, bool add) {

@@ -46,7 +46,7 @@ std::string render_punt_port(const datapath::PortSpec& port, std::uint32_t close
                              std::uint32_t open_mark, bool add);
 
 // ip6tables-restore --noflush input: chain V6GUARD in raw (mark -> NFQUEUE,
-// fail-open queues with --queue-bypass) and in mangle (clear the tag).
+// fail-open queues with --queue-bypass). The reader clears the tag.
 std::string render_punt_ip6tables(std::uint16_t queue_base, std::uint16_t queues);
 
 // "add element"/"delete element" for a batch of bindings; empty when the span is.

@@ -149,7 +149,9 @@ TEST(NftRuleset, PuntRulesQueueByMarkFailOpenQueuesBypass) {
                      "--queue-bypass\n"),
             std::string::npos);
   EXPECT_EQ(ipt.find("--queue-num 14"), std::string::npos);
-  EXPECT_NE(ipt.find("*mangle"), std::string::npos);
+  EXPECT_EQ(ipt.find("*mangle"), std::string::npos);  // the reader clears the tag
+  EXPECT_NE(ipt.find("-A V6GUARD -m mark ! --mark 0x76670000/0xffff0000 -j RETURN\n"),
+            std::string::npos);
   PortSpec vm;
   vm.ifname = "tapV";
   EXPECT_EQ(render_punt_port(vm, 1, 2, true),

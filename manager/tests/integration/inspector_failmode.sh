@@ -36,12 +36,21 @@ run_mode() {  # closed | open
   lab_wait_slaac $LAB_VM1 && lab_wait_slaac $LAB_VM2 || fail "$mode: SLAAC"
   local a1 a2
   a1=$(lab_global_addr $LAB_VM1) a2=$(lab_global_addr $LAB_VM2)
-  sleep 2
+  # Both global addresses learned into the fast path before the kill.
+  local set_text
+  for _ in $(seq 1 40); do
+    set_text=$(ip netns exec $LAB_BR nft list set bridge v6guard bindings)
+    echo "$set_text" | grep -q " . $a1" && echo "$set_text" | grep -q " . $a2" && break
+    sleep 0.2
+  done
+  echo "$set_text" | grep -q " . $a1" && echo "$set_text" | grep -q " . $a2" ||
+    fail "$mode: bindings not learned before the kill"
   ip netns exec $LAB_VM2 ping -6 -c 2 -i 0.2 -W 2 "$a1" >/dev/null || fail "$mode: ping before the kill"
   kill -9 $DAEMON_PID; wait $DAEMON_PID 2>/dev/null; DAEMON_PID=
   ip netns exec $LAB_VM2 ping -6 -c 2 -i 0.2 -W 2 "$a1" >/dev/null &&
     ok "$mode: inspector killed, bound traffic still flows (fast path)" ||
-    fail "$mode: bound traffic stopped with the inspector"
+    { fail "$mode: bound traffic stopped with the inspector"; ip -n $LAB_VM2 -6 neigh | sed 's/^/#   /'
+      echo "$set_text" | sed 's/^/#   /'; }
   ip -n $LAB_VM2 -6 neigh flush dev eth0
   ip -n $LAB_VM1 -6 neigh flush dev eth0
   local resolved=0
