@@ -64,6 +64,8 @@ stop_reader() { kill -INT $READER 2>/dev/null; kill $READER 2>/dev/null; wait $R
 ip netns exec $LAB_BR sysctl -qw net.bridge.bridge-nf-call-ip6tables=0
 pps_bare=$(throughput)
 ip netns exec $LAB_BR sysctl -qw net.bridge.bridge-nf-call-ip6tables=1
+# An ip6 raw chain must exist for the ip6 hooks to run (as with v6guardd's punts).
+ip netns exec $LAB_BR ip6tables -t raw -A PREROUTING -m mark --mark 0x7667ffff -j NFQUEUE --queue-num 99
 read -r med_none lat_none <<<"$(rtt)"
 pps_none=$(throughput)
 ip netns exec $LAB_BR ip6tables -t raw -A PREROUTING -m physdev --physdev-in $LAB_P_VM1 -j NFQUEUE --queue-num $Q
