@@ -302,6 +302,22 @@ struct Engine::Impl {
     return {};
   }
 
+  Status restore_learnt(PortState& ps, const MacAddr& mac, const Ip6Addr& addr, Nanos now) {
+    const auto& p = ps.policy;
+    const auto key = BindingKey::make(p.port, p.vlan, mac, addr);
+    if (table.find(key) != nullptr) return {};
+    if (other_owner(key) != nullptr)
+      return Status::error("address " + addr.to_string() + " is bound on another port");
+    if (!in_allocation(p, addr))
+      return Status::error("address " + addr.to_string() + " is outside the port's prefixes");
+    if (ps.bindings >= p.max_bindings) return Status::error("port binding cap reached");
+    BindingSlot* s = table.insert(key);
+    s->state = static_cast<std::uint8_t>(BindingState::kValid);
+    s->expires_s = to_seconds(now + learnt_lifetime(p, addr));
+    ++ps.bindings;
+    return {};
+  }
+
   void drop_port_bindings(PortId port, Effects& out) {
     table.erase_if([&](const BindingSlot& s) {
       if (s.key.port != port) return false;
@@ -771,6 +787,12 @@ Status Engine::add_static_binding(PortId port, const Ip6Addr& addr, Effects& out
   auto it = impl_->ports.find(port);
   if (it == impl_->ports.end()) return Status::error("unknown port");
   return impl_->add_static(it->second, addr, out);
+}
+
+Status Engine::restore_binding(PortId port, const MacAddr& mac, const Ip6Addr& addr, Nanos now) {
+  auto it = impl_->ports.find(port);
+  if (it == impl_->ports.end()) return Status::error("unknown port");
+  return impl_->restore_learnt(it->second, mac, addr, now);
 }
 
 Status Engine::remove_binding(PortId port, const Ip6Addr& addr, Effects& out) {

@@ -197,6 +197,10 @@ class Engine {
 
   // Bindings.
   Status add_static_binding(PortId port, const Ip6Addr& addr, Effects& out);
+  // A learnt binding the datapath fast path still holds from before a daemon
+  // restart: it comes back VALID with a fresh learnt lifetime, under the same
+  // prefix and cap rules as FCFS learning. No Effects: it is already there.
+  Status restore_binding(PortId port, const MacAddr& mac, const Ip6Addr& addr, Nanos now);
   Status remove_binding(PortId port, const Ip6Addr& addr, Effects& out);
   std::vector<BindingInfo> bindings(std::optional<PortId> port = std::nullopt) const;
   std::size_t binding_count() const;

@@ -75,6 +75,16 @@ Status Inspector::start() {
     if (events_file_ == nullptr)
       return Status::error("cannot open events file " + cfg_.events_path);
   }
+  // The engines start empty, but the fast path kept what they had learnt:
+  // without those bindings a restarted daemon would drop ND from every
+  // SLAAC/privacy address until the VM ran DAD again.
+  std::vector<datapath::Binding> existing;
+  if (Status s = datapath_.list_bindings(existing); !s)
+    return Status::error("listing the datapath's bindings: " + s.message());
+  for (auto& b : existing) {
+    if (b.ifindex == 0) b.ifindex = if_nametoindex(b.ifname.c_str());
+    if (b.ifindex != 0) restorable_[b.ifindex].push_back(b);
+  }
   applier_ = std::thread([this] { apply_loop(); });
   for (std::uint16_t i = 0; i < cfg_.queues; ++i) {
     WorkerConfig w;
@@ -120,6 +130,26 @@ Status Inspector::upsert_port(const guard::PortPolicy& in) {
   }
   consume(fx);
   if (!s) return s;
+  std::vector<datapath::Binding> restore;
+  {
+    std::lock_guard lock(ports_mu_);
+    if (auto it = restorable_.find(policy.port); it != restorable_.end()) {
+      restore = std::move(it->second);
+      restorable_.erase(it);
+    }
+  }
+  std::size_t restored = 0;
+  for (const auto& b : restore) {
+    EngineSlot& slot = slot_for(policy.port);
+    std::lock_guard lock(slot.mu);
+    // A refusal (prefix or cap changed while we were down) leaves the entry to
+    // be learnt again; the binding stays in the fast path until the port goes.
+    if (slot.engine.restore_binding(policy.port, b.mac, b.addr, clock_ns(CLOCK_MONOTONIC)))
+      ++restored;
+  }
+  if (restored > 0)
+    std::fprintf(stderr, "v6guardd: port %u: %zu learnt bindings restored from the fast path\n",
+                 policy.port, restored);
   std::lock_guard lock(ports_mu_);
   ports_[policy.port] = std::move(policy);
   return {};

@@ -97,6 +97,9 @@ class Inspector final : public daemon::GuardHub, public EffectsSink {
 
   std::mutex ports_mu_;
   std::map<guard::PortId, guard::PortPolicy> ports_;
+  // Fast-path bindings found at start (learnt before a restart), by port;
+  // each port's share goes back into its engine when its policy arrives.
+  std::map<guard::PortId, std::vector<datapath::Binding>> restorable_;
 
   // Binding changes waiting for the datapath.
   std::mutex apply_mu_;

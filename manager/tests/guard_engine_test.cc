@@ -303,6 +303,25 @@ TEST_F(GuardTest, PerPortCapStopsNdCacheExhaustion) {
   EXPECT_EQ(why(kVmB, dad_ns(kMacB, ip("2001:db8:b::99"))), V6G_R_ACCEPT_DAD);
 }
 
+TEST_F(GuardTest, RestoredFastPathBindingsAreValidUnderLearningRules) {
+  // Before the restore the address is unknown: its ND is dropped.
+  EXPECT_EQ(why(kVmA, ns(kMacA, ip("2001:db8:a::77"), ip("2001:db8:a::1"))),
+            V6G_R_SOURCE_NOT_BOUND);
+  ASSERT_TRUE(engine_->restore_binding(kVmA, kMacA, ip("2001:db8:a::77"), now_));
+  EXPECT_TRUE(fx_.bindings.empty());  // already in the fast path: nothing to push
+  EXPECT_EQ(why(kVmA, ns(kMacA, ip("2001:db8:a::77"), ip("2001:db8:a::1"))), V6G_R_ACCEPT_ND);
+  EXPECT_EQ(why(kVmA, data(kMacA, ip("2001:db8:a::77"))), V6G_R_ACCEPT_BINDING);
+  // Idempotent, and the same rules as FCFS learning: prefix, owner, cap.
+  EXPECT_TRUE(engine_->restore_binding(kVmA, kMacA, ip("2001:db8:a::77"), now_));
+  EXPECT_EQ(engine_->port_binding_count(kVmA), 1u);
+  EXPECT_FALSE(engine_->restore_binding(kVmA, kMacA, ip("2001:db8:b::5"), now_));
+  EXPECT_FALSE(engine_->restore_binding(kVmB, kMacB, ip("2001:db8:a::77"), now_));
+  PortPolicy p = vm(kVmA, kMacA, "2001:db8:a::/64");
+  p.max_bindings = 1;
+  ASSERT_TRUE(engine_->upsert_port(p, now_, fx_));
+  EXPECT_FALSE(engine_->restore_binding(kVmA, kMacA, ip("2001:db8:a::78"), now_));
+}
+
 TEST_F(GuardTest, StaticBindingsAreValidAtOnceAndReconciled) {
   PortPolicy p = vm(kVmA, kMacA, "2001:db8:a::/64");
   p.static_addresses = {ip("2001:db8:a::100")};
