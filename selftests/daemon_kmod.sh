@@ -54,6 +54,9 @@ stop_daemon() {
 	dpid=
 	[ "$rc" -eq 0 ] || fail "v6guardd exited $rc on SIGTERM"
 	grep -q 'signal 15' "$dlog" || fail "no shutdown line after SIGTERM"
+	# Datapath/netlink errors (e.g. a learnt binding the module refused).
+	! grep -v -e ' ready ' -e 'inspector: queues' "$dlog" | grep -qi -e error -e fail ||
+		fail "v6guardd reported errors"
 }
 
 step "starting v6guardd --datapath kmod"
@@ -142,7 +145,10 @@ start_daemon auto
 grep -q 'ready datapath=kmod .*(kmod (auto: module v6guard loaded' "$dlog" ||
 	fail "auto did not pick kmod: $(grep ready "$dlog")"
 log "$(grep ready "$dlog")"
+grep -q "port $a_ifindex: 2 learnt bindings restored" "$dlog" ||
+	fail "a's learnt bindings (global + link-local) not taken back from the module"
 ip netns exec "$a" ping -c 1 -W 2 2001:db8::b >/dev/null || fail "ping a -> b after restart"
 stop_daemon
+sed 's/^/# v6guardd (auto run): /' "$dlog"
 log "events: $(wc -l <"$events") lines"
 exit 0
