@@ -3,6 +3,7 @@
 #include <nftables/libnftables.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 
@@ -191,6 +192,33 @@ std::vector<std::string> quoted_strings(std::string_view s) {
 
 }  // namespace
 
+std::map<std::string, std::uint64_t> packets_by_comment(std::string_view json) {
+  // nft prints each rule as {"rule": {..., "comment": "x", "expr": [...]}};
+  // the key order inside a rule differs between nft versions (1.0.6 puts the
+  // comment before the expressions), so each rule's text span is searched on
+  // its own for both keys. Comments are plain names (no quotes/escapes).
+  std::map<std::string, std::uint64_t> out;
+  constexpr std::string_view kRule = "{\"rule\": ";
+  constexpr std::string_view kComment = "\"comment\": \"";
+  constexpr std::string_view kCounter = "\"counter\": {\"packets\": ";
+  for (std::size_t start = json.find(kRule); start != std::string_view::npos;) {
+    const std::size_t next = json.find(kRule, start + kRule.size());
+    const std::string_view rule = json.substr(start, next - start);
+    start = next;
+    const std::size_t c = rule.find(kComment);
+    const std::size_t p = rule.find(kCounter);
+    if (c == std::string_view::npos || p == std::string_view::npos) continue;
+    const std::size_t c_end = rule.find('"', c + kComment.size());
+    if (c_end == std::string_view::npos) continue;
+    std::uint64_t packets = 0;
+    const char* digits = rule.data() + p + kCounter.size();
+    const auto [ptr, ec] = std::from_chars(digits, rule.data() + rule.size(), packets);
+    if (ec != std::errc{}) continue;
+    out[std::string(rule.substr(c + kComment.size(), c_end - c - kComment.size()))] += packets;
+  }
+  return out;
+}
+
 Status NftDatapath::list_bindings(std::vector<datapath::Binding>& out) {
   std::string json;
   if (Status s = run_json(std::string("list set bridge ") + kTable + " bindings", json); !s)
@@ -237,14 +265,10 @@ Status NftDatapath::counters(std::vector<datapath::PortCounters>& out) {
       {"punt_rate", reason(V6G_R_PACKET_RATE_LIMIT)},
       {"dhcp6_to_client_from_vm", reason(V6G_R_DHCPV6_SERVER_FROM_VM_PORT)},
   };
+  const auto by_comment = packets_by_comment(json);
   for (const auto& n : named) {
-    const std::size_t at = json.find(std::string("\"comment\": \"") + n.comment + "\"");
-    if (at == std::string::npos) continue;
-    const std::size_t rule_start = json.rfind("{\"rule\"", at);
-    const std::size_t pk = json.find("\"packets\": ", rule_start);
-    if (rule_start == std::string::npos || pk == std::string::npos || pk > at) continue;
-    const std::uint64_t packets = std::strtoull(json.c_str() + pk + 11, nullptr, 10);
-    if (packets != 0) all.by_reason.emplace_back(n.reason, packets);
+    const auto it = by_comment.find(n.comment);
+    if (it != by_comment.end() && it->second != 0) all.by_reason.emplace_back(n.reason, it->second);
   }
   out.push_back(std::move(all));
   return {};

@@ -4,8 +4,10 @@
 // namespace: it programs whichever netns the process runs in.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "datapath/datapath.h"
 
@@ -63,6 +65,10 @@ class NftDatapath final : public datapath::Datapath {
     return punt_queues_ != 0 && port.role != datapath::PortRole::kTrusted;
   }
 };
+
+// Packets counted per rule comment in `nft -j list chain ...` output (rules
+// without a comment or counter are skipped; equal comments add up).
+std::map<std::string, std::uint64_t> packets_by_comment(std::string_view json);
 
 // Runs ip6tables-restore --noflush -w with the given input.
 Status ip6tables_restore(const std::string& input);

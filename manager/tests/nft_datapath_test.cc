@@ -2,11 +2,18 @@
 // namespace this test process creates (never the host's own ruleset).
 #include "nft/nft_datapath.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <memory>
 
 #include "nft/ruleset.h"
@@ -213,6 +220,80 @@ TEST_F(NftDatapathTest, EnablePuntsMapsPortsToTheirQueues) {
   while (std::fgets(line, sizeof line, p) != nullptr) rules += line;
   ::pclose(p);
   EXPECT_EQ(rules.find("V6GUARD"), std::string::npos) << rules;
+}
+
+// Captured from `nft -j list chain bridge v6guard pre` (nft 1.0.6): the rule's
+// comment comes before its expressions. Older nft put it after them.
+constexpr std::string_view kNft106Chain =
+    R"({"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", )"
+    R"("json_schema_version": 1}}, {"chain": {"family": "bridge", "table": "t", "name": "pre", )"
+    R"("handle": 1, "type": "filter", "hook": "prerouting", "prio": -300, "policy": "accept"}}, )"
+    R"({"rule": {"family": "bridge", "table": "t", "chain": "pre", "handle": 2, "comment": )"
+    R"("ra_from_vm", "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": )"
+    R"("icmpv6", "field": "type"}}, "right": "nd-router-advert"}}, {"counter": {"packets": 0, )"
+    R"("bytes": 0}}, {"drop": null}]}}, {"rule": {"family": "bridge", "table": "t", "chain": )"
+    R"("pre", "handle": 3, "comment": "source_not_bound", "expr": [{"match": {"op": "==", )"
+    R"("left": {"payload": {"protocol": "ether", "field": "type"}}, "right": "ip6"}}, )"
+    R"({"counter": {"packets": 7, "bytes": 560}}, {"drop": null}]}}]})";
+
+TEST(NftCounters, CommentBeforeExpressionsAsNft106PrintsIt) {
+  const auto by = packets_by_comment(kNft106Chain);
+  ASSERT_EQ(by.size(), 2u);
+  EXPECT_EQ(by.at("ra_from_vm"), 0u);
+  EXPECT_EQ(by.at("source_not_bound"), 7u);
+}
+
+TEST(NftCounters, CommentAfterExpressionsAndRulesWithoutCommentOrCounter) {
+  const std::string_view json =
+      R"({"nftables": [{"rule": {"handle": 2, "expr": [{"counter": {"packets": 3, "bytes": 1}}, )"
+      R"({"drop": null}], "comment": "punt_rate"}}, {"rule": {"handle": 3, "expr": [{"counter": )"
+      R"({"packets": 9, "bytes": 1}}]}}, {"rule": {"handle": 4, "comment": "x", "expr": )"
+      R"([{"accept": null}]}}, {"rule": {"handle": 5, "comment": "y", "expr": [{"counter": )"
+      R"({"packets": 4, "bytes": 1}}]}}]})";
+  const auto by = packets_by_comment(json);
+  ASSERT_EQ(by.size(), 2u);
+  EXPECT_EQ(by.at("punt_rate"), 3u);  // not rule 3's 9, not rule 5's 4
+  EXPECT_EQ(by.at("y"), 4u);
+}
+
+// Real frames: a DHCPv6 "server" answer (UDP source port 547) sent into a VM
+// bridge port must be dropped and show up in counters() under its reason.
+TEST_F(NftDatapathTest, CountersReportARealDrop) {
+  std::ofstream("/proc/sys/net/ipv6/conf/default/accept_dad") << "0\n";
+  ASSERT_EQ(std::system("ip link add v6gbr0 type bridge && ip link add v6gvm0 type veth peer name "
+                        "v6gvm0p && ip link set v6gvm0 master v6gbr0 && ip link set v6gbr0 up && "
+                        "ip link set v6gvm0 up && ip link set v6gvm0p up"),
+            0);
+  PortSpec vm;
+  vm.ifindex = if_nametoindex("v6gvm0");
+  vm.ifname = "v6gvm0";
+  ASSERT_TRUE(dp_->add_port(vm).ok());
+  const int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in6 src{};
+  src.sin6_family = AF_INET6;
+  src.sin6_port = htons(547);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src), 0);
+  sockaddr_in6 dst{};
+  dst.sin6_family = AF_INET6;
+  dst.sin6_port = htons(546);
+  dst.sin6_scope_id = if_nametoindex("v6gvm0p");
+  inet_pton(AF_INET6, "ff02::1:2", &dst.sin6_addr);
+  std::uint64_t dropped = 0;
+  const Reason want = reason(V6G_R_DHCPV6_SERVER_FROM_VM_PORT);
+  // Retry while the peer's link-local address comes up.
+  for (int i = 0; i < 50 && dropped == 0; ++i) {
+    const char payload[] = "advertise";
+    sendto(fd, payload, sizeof payload, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst);
+    usleep(50'000);
+    std::vector<datapath::PortCounters> counters;
+    ASSERT_TRUE(dp_->counters(counters).ok());
+    ASSERT_EQ(counters.size(), 1u);
+    for (const auto& [r, n] : counters[0].by_reason)
+      if (r == want) dropped = n;
+  }
+  close(fd);
+  EXPECT_GT(dropped, 0u);
 }
 
 }  // namespace
