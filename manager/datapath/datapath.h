@@ -25,14 +25,14 @@ enum class FailMode : std::uint8_t { kClosed = V6G_FAIL_CLOSED, kOpen = V6G_FAIL
 
 struct PortSpec {
   std::uint32_t ifindex = 0;
-  std::string ifname;   // bridge port (tap/veth) name
-  std::string bridge;   // bridge it is enslaved to
+  std::string ifname;  // bridge port (tap/veth) name
+  std::string bridge;  // bridge it is enslaved to
   PortRole role = PortRole::kVm;
-  std::uint16_t queue = 0;  // nfqueue number the port's punts go to
+  std::uint16_t queue = 0;                 // nfqueue number the port's punts go to
   FailMode fail_mode = FailMode::kClosed;  // RA/DHCPv6-server classes always fail closed
-  std::uint32_t flags = 0;  // V6G_PORT_F_*
-  MacAddr mac;              // expected source MAC of the VM (MAC check)
-  std::uint16_t vlan = 0;   // 0 = untagged
+  std::uint32_t flags = 0;                 // V6G_PORT_F_*
+  MacAddr mac;                             // expected source MAC of the VM (MAC check)
+  std::uint16_t vlan = 0;                  // 0 = untagged
 };
 
 struct Binding {
@@ -68,6 +68,17 @@ class Datapath {
 
   virtual Status list_bindings(std::vector<Binding>& out) = 0;
   virtual Status counters(std::vector<PortCounters>& out) = 0;
+
+  // Every port the kernel holds, also those an earlier (killed) process
+  // added: ifname and ifindex (0 when the interface is gone), role where
+  // known. For restart reconciliation; a datapath that can't tell says so.
+  virtual Status list_ports(std::vector<PortSpec>& out) {
+    (void)out;
+    return Status::error(std::string(name()) + ": list_ports not supported");
+  }
+  // Removes a port as list_ports reported it, also one this process never
+  // added. Default: by ifindex.
+  virtual Status remove_listed_port(const PortSpec& port) { return remove_port(port.ifindex); }
 
   // Remove everything this datapath programmed (shutdown with --flush, tests).
   virtual Status flush() = 0;

@@ -52,6 +52,14 @@ Status SharedDatapath::counters(std::vector<datapath::PortCounters>& out) {
   std::lock_guard lock(mu_);
   return inner_.counters(out);
 }
+Status SharedDatapath::list_ports(std::vector<datapath::PortSpec>& out) {
+  std::lock_guard lock(mu_);
+  return inner_.list_ports(out);
+}
+Status SharedDatapath::remove_listed_port(const datapath::PortSpec& port) {
+  std::lock_guard lock(mu_);
+  return inner_.remove_listed_port(port);
+}
 Status SharedDatapath::flush() {
   std::lock_guard lock(mu_);
   return inner_.flush();

@@ -50,6 +50,8 @@ class SharedDatapath final : public datapath::Datapath {
   Status remove_bindings(std::span<const datapath::Binding> bindings) override;
   Status list_bindings(std::vector<datapath::Binding>& out) override;
   Status counters(std::vector<datapath::PortCounters>& out) override;
+  Status list_ports(std::vector<datapath::PortSpec>& out) override;
+  Status remove_listed_port(const datapath::PortSpec& port) override;
   Status flush() override;
   datapath::Datapath& inner() { return inner_; }
 

@@ -197,6 +197,18 @@ Status KmodDatapath::counters(std::vector<PortCounters>& out) {
   });
 }
 
+Status KmodDatapath::list_ports(std::vector<PortSpec>& out) {
+  std::vector<PortCounters> ports;
+  if (Status s = counters(ports); !s) return s;
+  for (auto& pc : ports) {
+    PortSpec p;
+    p.ifindex = pc.ifindex;
+    p.ifname = std::move(pc.ifname);
+    out.push_back(std::move(p));
+  }
+  return {};
+}
+
 Status KmodDatapath::flush() {
   Request req = request(V6G_CMD_FLUSH);
   return run("flush", req);

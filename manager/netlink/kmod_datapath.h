@@ -22,6 +22,8 @@ class KmodDatapath final : public datapath::Datapath {
   Status remove_bindings(std::span<const datapath::Binding> bindings) override;
   Status list_bindings(std::vector<datapath::Binding>& out) override;
   Status counters(std::vector<datapath::PortCounters>& out) override;
+  // The GET_PORT dump (ifindex, name; role not decoded).
+  Status list_ports(std::vector<datapath::PortSpec>& out) override;
   Status flush() override;
 
   // Bindings per netlink message; the module accepts up to V6G_MAX_BATCH.

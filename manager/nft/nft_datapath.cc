@@ -1,5 +1,6 @@
 #include "nft/nft_datapath.h"
 
+#include <net/if.h>
 #include <nftables/libnftables.h>
 
 #include <algorithm>
@@ -241,6 +242,48 @@ Status NftDatapath::list_bindings(std::vector<datapath::Binding>& out) {
       if (port.ifname == b.ifname) b.ifindex = ifindex;
     out.push_back(std::move(b));
   }
+  return {};
+}
+
+Status NftDatapath::list_ports(std::vector<datapath::PortSpec>& out) {
+  const std::pair<const char*, datapath::PortRole> sets[] = {
+      {"vm_ports", datapath::PortRole::kVm}, {"router_ports", datapath::PortRole::kRouter}};
+  for (const auto& [set, role] : sets) {
+    std::string json;
+    if (Status s = run_json(std::string("list set bridge ") + kTable + " " + set, json); !s)
+      return s;
+    const std::size_t elem = json.find("\"elem\"");
+    if (elem == std::string::npos) continue;  // empty set
+    const std::size_t open = json.find('[', elem);
+    const std::size_t close = json.find(']', open);
+    if (open == std::string::npos || close == std::string::npos) continue;
+    for (auto& name : quoted_strings(std::string_view(json).substr(open, close - open))) {
+      datapath::PortSpec p;
+      p.ifname = std::move(name);
+      p.ifindex = ::if_nametoindex(p.ifname.c_str());
+      p.role = role;
+      out.push_back(std::move(p));
+    }
+  }
+  return {};
+}
+
+Status NftDatapath::remove_listed_port(const datapath::PortSpec& port) {
+  if (auto it = ports_.find(port.ifindex);
+      port.ifindex != 0 && it != ports_.end() && it->second.ifname == port.ifname)
+    return remove_port(port.ifindex);
+  // Added by an earlier process: not in ports_, so its flags and punt maps
+  // are unknown; delete the name from every set and map, one command each
+  // so a missing element doesn't abort the rest.
+  for (const char* set : {"vm_ports", "router_ports", "sg_ports", "monitor_ports",
+                          "ra_guarded_ports", "punt_closed", "punt_open"}) {
+    (void)run(std::string("delete element bridge ") + kTable + " " + set + " { \"" + port.ifname +
+              "\" }\n");
+  }
+  std::vector<datapath::PortSpec> left;
+  if (Status s = list_ports(left); !s) return s;
+  for (const auto& p : left)
+    if (p.ifname == port.ifname) return Status::error("nft: port " + port.ifname + " still listed");
   return {};
 }
 

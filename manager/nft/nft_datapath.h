@@ -32,6 +32,11 @@ class NftDatapath final : public datapath::Datapath {
   Status remove_bindings(std::span<const datapath::Binding> bindings) override;
   Status list_bindings(std::vector<datapath::Binding>& out) override;
   Status counters(std::vector<datapath::PortCounters>& out) override;
+  // vm_ports and router_ports as the kernel holds them (names; ifindex of
+  // the live interface or 0).
+  Status list_ports(std::vector<datapath::PortSpec>& out) override;
+  // By name from every port set and punt map, misses ignored.
+  Status remove_listed_port(const datapath::PortSpec& port) override;
   Status flush() override;
 
   // nft-specific: drop IPv6 from this port unless (port, MAC, source) is bound
