@@ -31,6 +31,8 @@
 #include "api/vm_service.h"
 #include "config/host_config.h"
 #include "daemon/part.h"
+#include "host/reconcile.h"
+#include "host/rtnl.h"
 #include "host/vm_programmer.h"
 #include "inspector/inspector.h"
 #include "nft/nft_datapath.h"
@@ -68,6 +70,12 @@ class LockedDatapath final : public datapath::Datapath {
   }
   Status counters(std::vector<datapath::PortCounters>& out) override {
     return locked([&] { return inner_.counters(out); });
+  }
+  Status list_ports(std::vector<datapath::PortSpec>& out) override {
+    return locked([&] { return inner_.list_ports(out); });
+  }
+  Status remove_listed_port(const datapath::PortSpec& p) override {
+    return locked([&] { return inner_.remove_listed_port(p); });
   }
   Status flush() override {
     return locked([&] { return inner_.flush(); });
@@ -256,6 +264,7 @@ class ControlPlane final : public Part {
     ctx.status.emplace_back("recovered_vms", std::to_string(vms.size()) + " (" +
                                                  std::to_string(failed) + " failed to program)");
     if (auto e = service_->load()) return Status::error("loading allocations: " + e->message);
+    ctx.status.emplace_back("reconciled", reconcile(dp));
 
     api::ServerOptions options;
     options.socket_path = vm["api-socket"].as<std::string>();
@@ -304,6 +313,64 @@ class ControlPlane final : public Part {
                 vms.size(), failed);
     std::fflush(stdout);
     return {};
+  }
+
+  // A kill -9 between programming a VM and committing it leaves its tap,
+  // datapath port and bindings behind (the store rolled the create back and
+  // will hand its addresses to the next VM). With every stored VM
+  // reprogrammed, remove what no stored VM owns; only v6guard-marked
+  // interfaces and the datapath state on them (or on vanished ones) qualify.
+  // Returns the status line.
+  std::string reconcile(datapath::Datapath* dp) {
+    host::StoredPorts stored;
+    std::vector<store::PortRecord> ports;
+    if (auto o = store_->list_ports(ports); !o) return "skipped (store: " + o.message() + ")";
+    for (const auto& p : ports) {
+      stored.ifnames.insert(p.ifname);
+      if (!p.bridge.empty()) stored.bridges.insert(p.bridge);
+    }
+    host::LiveState live;
+    host::Rtnl nl;
+    std::string gaps;
+    if (nl.open_status().ok()) {
+      live.links = nl.links();
+    } else {
+      gaps += "; interfaces not checked (" + nl.open_status().message() + ")";
+    }
+    if (dp != nullptr) {
+      if (auto s = dp->list_ports(live.ports); !s) {
+        live.ports.clear();
+        gaps += "; ports not checked (" + s.message() + ")";
+      }
+      if (auto s = dp->list_bindings(live.bindings); !s) {
+        live.bindings.clear();
+        gaps += "; bindings not checked (" + s.message() + ")";
+      }
+    }
+    const host::Orphans orphans = host::find_orphans(stored, live);
+    int errors = 0;
+    const auto log = [&](const std::string& what, const Status& s) {
+      if (!s) ++errors;
+      std::fprintf(stderr, "v6guardd: reconcile: %s %s%s\n", s ? "removed" : "FAILED to remove",
+                   what.c_str(), s ? "" : (": " + s.message()).c_str());
+    };
+    for (const auto& b : orphans.bindings) {
+      log("binding " + b.ifname + " " + b.mac.to_string() + " " + b.addr.to_string() +
+              " (no stored VM port)",
+          dp->remove_bindings(std::span(&b, 1)));
+    }
+    for (const auto& p : orphans.ports) {
+      log("datapath port " + p.ifname + " (no stored VM port)", dp->remove_listed_port(p));
+    }
+    for (const auto& l : orphans.links) {
+      log((l.kind == "bridge" ? "bridge " : "tap ") + l.name + " (v6guard-created, unused)",
+          nl.delete_link(l.ifindex));
+    }
+    std::fflush(stderr);
+    return std::to_string(orphans.bindings.size()) + " bindings, " +
+           std::to_string(orphans.ports.size()) + " datapath ports, " +
+           std::to_string(orphans.links.size()) + " interfaces removed (" + std::to_string(errors) +
+           " failed)" + gaps;
   }
 
   void stop() override {
