@@ -48,7 +48,7 @@ ip -n "$victim" -6 route del default 2>/dev/null
 # Drops are also announced on the genl "events" multicast group.
 events=$(mktemp)
 trap 'cleanup_ns; rm -f "$events"' EXIT
-ip netns exec "$br" "$KMODCTL" events 8 >"$events" 2>&1 &
+ip netns exec "$br" "$KMODCTL" events 60 >"$events" 2>&1 &
 busywait 3000 grep -q listening "$events" || fail "events listener did not start"
 ctl port-set "$evil_port" --role vm --fail open || fail "port-set"
 ra1=$(snmp6 "$victim" Icmp6InRouterAdvertisements)
