@@ -194,7 +194,9 @@ Status HostPlan::apply(Rtnl& nl, Nft& nft, std::vector<StepReport>* report,
            return Status();
          }
          if (!s.create_tap) return Status::error("interface " + s.port + " does not exist");
-         if (auto st = create_persistent_tap(s.port, s.tap); !st.ok()) return st;
+         TapOptions tap = s.tap;
+         tap.alias = kOwnerMarker;  // marked before it persists (kill -9 safe)
+         if (auto st = create_persistent_tap(s.port, tap); !st.ok()) return st;
          if (auto st = need_link(nl, s.port, &port); !st.ok()) return st;
          *changed = true;
          undo->push_back({"delete tap", [&nl, idx = port.ifindex] { return nl.delete_link(idx); }});

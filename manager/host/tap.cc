@@ -41,6 +41,18 @@ Status create_persistent_tap(const std::string& name, const TapOptions& opts) {
   if (opts.group != static_cast<gid_t>(-1) &&
       ::ioctl(fd, TUNSETGROUP, static_cast<unsigned long>(opts.group)) < 0)
     return fail("TUNSETGROUP", errno, fd);
+  if (!opts.alias.empty()) {
+    Rtnl nl;
+    Status st = nl.open_status();
+    if (st.ok()) {
+      const auto link = nl.find_link(name);
+      st = link ? nl.set_alias(link->ifindex, opts.alias) : Status::error("new tap not found");
+    }
+    if (!st.ok()) {
+      ::close(fd);  // not persistent yet: the tap goes with the fd
+      return Status::error("tap alias: " + st.message());
+    }
+  }
   if (::ioctl(fd, TUNSETPERSIST, 1UL) < 0) return fail("TUNSETPERSIST", errno, fd);
   ::close(fd);
   return Status();

@@ -15,6 +15,10 @@ struct TapOptions {
   gid_t group = static_cast<gid_t>(-1);
   bool multi_queue = false;  // IFF_MULTI_QUEUE: must match how the VMM attaches
   bool vnet_hdr = true;      // IFF_VNET_HDR: all three VMMs use virtio-net headers
+  // Set (IFLA_IFALIAS) before TUNSETPERSIST: the tap is gone with our fd
+  // until then, so a kill -9 never leaves a persistent tap without its
+  // ownership marker (restart reconciliation only removes marked taps).
+  std::string alias;
 };
 
 // Creates `name` as a persistent tap (TUNSETIFF + TUNSETOWNER/GROUP +
