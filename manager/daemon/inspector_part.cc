@@ -3,11 +3,18 @@
 // It also wraps ctx.datapath so every part shares one serialised handle and
 // ports are programmed with the punt queue of the thread that owns them; on
 // the nft datapath it switches the punts on (bridge mark -> ip6 raw NFQUEUE).
+#include <time.h>
+
+#include <atomic>
 #include <boost/program_options.hpp>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "daemon/part.h"
+#include "host/fw_log.h"
+#include "host/vm_programmer.h"
 #include "inspector/inspector.h"
 #include "nft/nft_datapath.h"
 
@@ -26,7 +33,9 @@ class InspectorPart final : public Part {
         "monitor", po::bool_switch(), "log-only: count and report violations, never drop")(
         "no-inspector", po::bool_switch(),
         "run without the nfqueue inspector (stateless drops only)")(
-        "no-batch-verdicts", po::bool_switch(), "one verdict message per packet (for comparison)");
+        "no-batch-verdicts", po::bool_switch(), "one verdict message per packet (for comparison)")(
+        "firewall-log-group", po::value<unsigned>()->default_value(host::kDefaultFirewallLogGroup),
+        "NFLOG group of the port firewalls' denials, read into the event stream (0 = off)");
   }
 
   Status start(const po::variables_map& vm, DaemonContext& ctx) override {
@@ -53,6 +62,10 @@ class InspectorPart final : public Part {
     inspector_ = std::make_unique<inspector::Inspector>(cfg, *shared_);
     if (Status s = inspector_->start(); !s) return s;
     ctx.guard = inspector_.get();
+    if (const unsigned group = vm["firewall-log-group"].as<unsigned>(); group != 0) {
+      if (group > 65535) return Status::error("--firewall-log-group must be 0..65535");
+      start_firewall_log(static_cast<std::uint16_t>(group), ctx);
+    }
     ctx.status.emplace_back("inspector", "queues " + std::to_string(base) + ".." +
                                              std::to_string(base + queues - 1) + " fail-closed, " +
                                              std::to_string(base + queues) + ".." +
@@ -62,6 +75,8 @@ class InspectorPart final : public Part {
   }
 
   void stop() override {
+    stop_log_ = true;
+    if (log_thread_.joinable()) log_thread_.join();
     if (inspector_) {
       inspector_->stop();
       const auto t = inspector_->totals();
@@ -77,6 +92,36 @@ class InspectorPart final : public Part {
   }
 
  private:
+  // log_security_events: the port firewalls' NFLOG denials become events.
+  // A host without nfnetlink_log keeps running with the reader off.
+  void start_firewall_log(std::uint16_t group, DaemonContext& ctx) {
+    auto reader = std::make_shared<host::FirewallLogReader>(group);
+    if (Status s = reader->open_status(); !s) {
+      ctx.status.emplace_back("firewall log", "off: " + s.message());
+      return;
+    }
+    ctx.status.emplace_back("firewall log", "NFLOG group " + std::to_string(group));
+    log_thread_ = std::thread([this, reader] {
+      std::vector<host::FirewallDenial> denials;
+      while (!stop_log_) {
+        denials.clear();
+        if (Status s = reader->read(&denials, 200); !s) {
+          std::fprintf(stderr, "v6guardd: firewall log: %s\n", s.message().c_str());
+          return;
+        }
+        if (denials.empty()) continue;
+        timespec ts{};
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        const guard::Nanos now = ts.tv_sec * guard::kSecond + ts.tv_nsec;
+        std::vector<guard::SecurityEvent> events;
+        for (const auto& d : denials) events.push_back(host::to_security_event(d, now));
+        inspector_->report(std::move(events));
+      }
+    });
+  }
+
+  std::atomic<bool> stop_log_{false};
+  std::thread log_thread_;
   std::unique_ptr<inspector::SharedDatapath> shared_;
   std::unique_ptr<inspector::Inspector> inspector_;
 };

@@ -35,6 +35,10 @@ class GuardHub {
   // `limit`; returns the newest sequence number (the caller's next cursor).
   virtual std::uint64_t events(std::uint64_t after, std::size_t limit,
                                std::vector<v6guard::v1::SecurityEvent>& out) = 0;
+  // Events found outside the engines (port firewall denials from NFLOG) join
+  // the same ring and JSON lines; vm/tenant are filled from the port's policy
+  // when the event names its interface only.
+  virtual void report(std::vector<guard::SecurityEvent> events) = 0;
 };
 
 struct DaemonContext {

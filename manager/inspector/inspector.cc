@@ -175,6 +175,24 @@ void Inspector::remove_port(guard::PortId port) {
   ports_.erase(port);
 }
 
+void Inspector::report(std::vector<guard::SecurityEvent> events) {
+  {
+    std::lock_guard lock(ports_mu_);
+    for (auto& ev : events) {
+      if (!ev.vm_id.empty() || ev.interface_id.empty()) continue;
+      const auto it = ports_.find(if_nametoindex(ev.interface_id.c_str()));
+      if (it == ports_.end()) continue;
+      if (!it->second.log_security_events) ev.event_type.clear();  // the VM opted out
+      ev.vm_id = it->second.vm_id;
+      ev.tenant_id = it->second.tenant_id;
+    }
+  }
+  std::erase_if(events, [](const guard::SecurityEvent& ev) { return ev.event_type.empty(); });
+  guard::Effects fx;
+  fx.events = std::move(events);
+  consume(fx);
+}
+
 std::vector<guard::BindingInfo> Inspector::bindings() {
   std::vector<guard::BindingInfo> out;
   for (auto& slot : engines_) {

@@ -76,6 +76,7 @@ class Inspector final : public daemon::GuardHub, public EffectsSink {
   std::vector<datapath::PortCounters> counters() override;
   std::uint64_t events(std::uint64_t after, std::size_t limit,
                        std::vector<v6guard::v1::SecurityEvent>& out) override;
+  void report(std::vector<guard::SecurityEvent> events) override;
 
   // EffectsSink
   void consume(guard::Effects& fx) override;

@@ -130,6 +130,49 @@ table=$(ctl vm list)
 check "vm list prints a table" grep -q "^web-1 " <<<"$table"
 check "status names the datapath" grep -q "datapath.*nft" <<<"$(ctl status)"
 
+# ---- log_security_events: a firewall denial reaches the event stream ----
+# Play web-1's VMM: attach to its tap and send UDP to port 9 (web-1's egress
+# rules allow tcp 53/80/443 and icmpv6 only, then "deny all"). The multicast
+# destination makes the bridge deliver it locally, through the fw_input hook.
+send_denied_udp() {
+  in_ns python3 - "$@" <<'PY'
+import fcntl, os, socket, struct, sys, time
+tap, smac, src, dst = sys.argv[1:5]
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454CA, struct.pack("16sH", tap.encode(), 0x0002 | 0x1000))  # TUNSETIFF: TAP, NO_PI
+s, d = socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst)
+payload = b"v6guard-fw-event"
+udp = struct.pack("!HHHH", 40000, 9, 8 + len(payload), 0) + payload
+pseudo = s + d + struct.pack("!IxxxB", len(udp), 17) + udp
+acc = sum(struct.unpack("!%dH" % (len(pseudo) // 2), pseudo + b"\0" * (len(pseudo) % 2)))
+while acc >> 16:
+    acc = (acc & 0xFFFF) + (acc >> 16)
+udp = udp[:6] + struct.pack("!H", (~acc & 0xFFFF) or 0xFFFF) + udp[8:]
+ip6 = struct.pack("!IHBB", 6 << 28, len(udp), 17, 64) + s + d
+eth = bytes.fromhex("333300000001") + bytes.fromhex(smac.replace(":", "")) + b"\x86\xdd"
+time.sleep(0.5)  # carrier up; the bridge itself must be up to deliver locally
+os.system("ip link set $(basename $(readlink /sys/class/net/%s/master)) up" % tap)
+for _ in range(3):
+    os.write(fd, eth + ip6 + udp)
+    time.sleep(0.1)
+PY
+}
+fw_events() {
+  ctl --json events | jq '[.events[]? | select((.violationType // .violation_type) == "firewall_deny")]'
+}
+fw_event_seen() { test "$(fw_events | jq length)" -gt 0; }
+if [ "$V6G_DAEMON_MODE" = no-inspector ]; then
+  : # the NFLOG reader feeds the inspector's event ring; without it there is no stream
+elif send_denied_udp tap-web1 aa:fc:00:00:00:01 2600:beef:1000:100::50 ff02::1; then
+  busywait 5000 fw_event_seen
+  ev=$(fw_events)
+  check "firewall denial (UDP port 9 from web-1) is a security event" fw_event_seen
+  check "the denial event names web-1, its tenant and its tap" \
+    test "$(jq -r '.[0] | [.vmId // .vm_id, .tenantId // .tenant_id, .interfaceId // .interface_id] | join(",")' <<<"$ev")" = "web-1,customer-123,tap-web1"
+else
+  nok "could not attach to tap-web1 to send a denied packet"
+fi
+
 # ---- invalid requests ----
 ctl vm create -f "$SPEC/create_vm_multi.json" >"$TMP/multi.out" 2>"$TMP/multi.err"
 rc=$?
