@@ -52,12 +52,15 @@ start_guard() {
   busywait 10000 grep -q ready $LAB_TMP/d.log
 }
 # The ruleset's shape: every table, chain, rule and set, and the elements of the
-# static sets (ports, bindings); dynamic rate-limit meters come and go.
+# port sets; dynamic rate-limit meters come and go, and so do learnt bindings
+# (a VM may finish DAD for its link-local at any time around the kill; nft
+# sets hold no duplicates anyway).
 ruleset() {
   ip netns exec $LAB_BR nft -j list ruleset 2>/dev/null | jq -c '.nftables[] | del(.metainfo) |
     select(. != {}) | walk(if type == "object" then del(.handle) |
       (if has("counter") then .counter = {} else . end) else . end) |
-    if .set then .set |= (.elem |= ((. // []) | map(select((type != "object") or
+    if .set and .set.name == "bindings" then .set |= del(.elem)
+    elif .set then .set |= (.elem |= ((. // []) | map(select((type != "object") or
       ((.elem // {}) | has("expires") | not))))) else . end'
 }
 start_guard || fail "A: v6guardd ready"
