@@ -14,6 +14,8 @@ std::string element(const char* verb, const char* set, const std::string& value)
 std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 
 bool monitor(const datapath::PortSpec& port) { return (port.flags & V6G_PORT_F_MONITOR) != 0; }
+// enable_deep_packet_inspection: every IPv6 packet of the port is inspected.
+bool dpi(const datapath::PortSpec& port) { return (port.flags & V6G_PORT_F_DPI) != 0; }
 
 }  // namespace
 
@@ -28,6 +30,7 @@ std::string render_table() {
          "add set " + t + " sg_ports { type ifname; }\n" +      //
          "add set " + t + " ra_guarded_ports { type ifname; }\n" + "add set " + t +
          " monitor_ports { type ifname; }\n" +                            //
+         "add set " + t + " dpi_ports { type ifname; }\n" +               //
          "add set " + t + " ra_sources { type ifname . ipv6_addr; }\n" +  //
          "add set " + t +                                                 //
          " bindings { type ifname . ether_addr . ipv6_addr; size 1048576; }\n" +
@@ -101,6 +104,11 @@ std::string render_table() {
          "iifname @vm_ports exthdr rt exists meta mark set iifname map @punt_open jump punt_vm\n" +
          rule +
          "iifname @vm_ports exthdr dst exists meta mark set iifname map @punt_open jump punt_vm\n" +
+         // Deep packet inspection ports: after the stateless drops, all their
+         // IPv6 goes to the inspector (full header-chain validation), bound
+         // sources included. Not through punt_vm's rate cap: that is the
+         // price the port's owner asked for.
+         rule + "iifname @dpi_ports ether type ip6 meta mark set iifname map @punt_open accept\n" +
          // Source guard: bound (port, MAC, address) passes; with an inspector
          // any other source is punted (it learns from DAD and decides);
          // without one :: (DAD) and link-local pass so ND keeps working and
@@ -137,12 +145,14 @@ std::string render_punt_port(const datapath::PortSpec& port, std::uint32_t close
   if (!add)
     return element("delete", "punt_closed", name) +
            (vm || monitor(port) ? element("delete", "punt_open", name) : std::string()) +
-           (monitor(port) ? element("delete", "monitor_ports", name) : std::string());
+           (monitor(port) ? element("delete", "monitor_ports", name) : std::string()) +
+           (dpi(port) && vm ? element("delete", "dpi_ports", name) : std::string());
   std::string out = element("add", "punt_closed", name + " : " + std::to_string(closed_mark));
   if (vm || monitor(port))
     out += element("add", "punt_open", name + " : " + std::to_string(open_mark));
   if (vm) out += element("add", "sg_ports", name);
   if (monitor(port)) out += element("add", "monitor_ports", name);
+  if (dpi(port) && vm) out += element("add", "dpi_ports", name);
   return out;
 }
 

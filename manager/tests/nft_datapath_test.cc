@@ -165,6 +165,14 @@ TEST(NftRuleset, PuntRulesQueueByMarkFailOpenQueuesBypass) {
             "add element bridge v6guard punt_closed { \"tapV\" : 1 }\n"
             "add element bridge v6guard punt_open { \"tapV\" : 2 }\n"
             "add element bridge v6guard sg_ports { \"tapV\" }\n");
+  vm.flags = V6G_PORT_F_DPI;  // enable_deep_packet_inspection
+  EXPECT_EQ(render_punt_port(vm, 1, 2, true),
+            "add element bridge v6guard punt_closed { \"tapV\" : 1 }\n"
+            "add element bridge v6guard punt_open { \"tapV\" : 2 }\n"
+            "add element bridge v6guard sg_ports { \"tapV\" }\n"
+            "add element bridge v6guard dpi_ports { \"tapV\" }\n");
+  EXPECT_NE(render_punt_port(vm, 1, 2, false).find("delete element bridge v6guard dpi_ports"),
+            std::string::npos);
   PortSpec rtr;
   rtr.ifname = "up0";
   rtr.role = PortRole::kRouter;
@@ -177,6 +185,14 @@ TEST(NftRuleset, PuntRulesQueueByMarkFailOpenQueuesBypass) {
                        "map @punt_closed accept"),
             std::string::npos);
   EXPECT_NE(table.find("udp dport 546 counter drop"), std::string::npos);
+  // DPI ports punt everything, after the stateless drops and before the
+  // fast path would accept their bound sources.
+  const auto dpi = table.find(
+      "iifname @dpi_ports ether type ip6 meta mark set iifname map "
+      "@punt_open accept");
+  ASSERT_NE(dpi, std::string::npos);
+  EXPECT_LT(table.find("frag_nonfirst_from_vm"), dpi);
+  EXPECT_LT(dpi, table.find("@bindings accept"));
 }
 
 TEST_F(NftDatapathTest, EnablePuntsMapsPortsToTheirQueues) {
