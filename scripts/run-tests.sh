@@ -14,6 +14,10 @@ cd "$root"
 jobs=${JOBS:-$(nproc)}
 asan_build=${V6G_ASAN_BUILD_DIR:-build-asan}
 
+# Logs per run: two runs on one machine (or a helper's run) must not tally
+# each other's output.
+logdir=$(mktemp -d /tmp/v6g-tests.XXXXXX)
+echo "logs: $logdir"
 passed=0 failed=0 skipped=0
 tally_ctest() {  # parse "N% tests passed, F tests failed out of T" and skipped count
 	local log=$1 total fail skip
@@ -29,9 +33,9 @@ tier_done() { timings+=("$1 $(($(date +%s) - t_start))s"); t_start=$(date +%s); 
 
 status=0
 echo "== unit tests"
-(cd "$build" && ctest -L unit --output-on-failure -j"$jobs") 2>&1 | tee /tmp/v6g-unit.log
+(cd "$build" && ctest -L unit --output-on-failure -j"$jobs") 2>&1 | tee $logdir/v6g-unit.log
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-tally_ctest /tmp/v6g-unit.log
+tally_ctest $logdir/v6g-unit.log
 tier_done unit
 
 if [ "${V6G_ASAN:-1}" != 0 ]; then
@@ -40,17 +44,17 @@ if [ "${V6G_ASAN:-1}" != 0 ]; then
 	# CLI and benches add build time and are covered by the release tiers.
 	targets=$(ls manager/tests/*_test.cc | xargs -n1 basename | sed 's/\.cc$//')
 	# Configure every time (seconds): new *_test.cc files must become targets.
-	if cmake --preset asan -B "$asan_build" >/tmp/v6g-asan-configure.log 2>&1 &&
-		cmake --build "$asan_build" -j"$jobs" --target $targets >/tmp/v6g-asan-build.log 2>&1; then
+	if cmake --preset asan -B "$asan_build" >$logdir/v6g-asan-configure.log 2>&1 &&
+		cmake --build "$asan_build" -j"$jobs" --target $targets >$logdir/v6g-asan-build.log 2>&1; then
 		# Leaks, heap errors and UB all fail the test (abort, non-zero exit).
 		(cd "$asan_build" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1 \
 			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-			ctest -L unit --output-on-failure -j"$jobs") 2>&1 | tee /tmp/v6g-asan.log
+			ctest -L unit --output-on-failure -j"$jobs") 2>&1 | tee $logdir/v6g-asan.log
 		[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-		tally_ctest /tmp/v6g-asan.log
+		tally_ctest $logdir/v6g-asan.log
 	else
-		echo "ASan build failed; see /tmp/v6g-asan-configure.log /tmp/v6g-asan-build.log" >&2
-		tail -30 /tmp/v6g-asan-build.log >&2
+		echo "ASan build failed; see $logdir/v6g-asan-configure.log $logdir/v6g-asan-build.log" >&2
+		tail -30 $logdir/v6g-asan-build.log >&2
 		status=1 failed=$((failed + 1))
 	fi
 	tier_done unit-asan
@@ -58,9 +62,9 @@ fi
 
 if [ "$(id -u)" -eq 0 ]; then
 	echo "== host integration tests (network namespaces)"
-	(cd "$build" && ctest -L integration --output-on-failure) 2>&1 | tee /tmp/v6g-integ.log
+	(cd "$build" && ctest -L integration --output-on-failure) 2>&1 | tee $logdir/v6g-integ.log
 	[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-	tally_ctest /tmp/v6g-integ.log
+	tally_ctest $logdir/v6g-integ.log
 	tier_done integration
 else
 	echo "== host integration tests skipped: need root"
@@ -68,14 +72,14 @@ fi
 
 if [ -x scripts/vm-run.sh ]; then
 	echo "== kernel selftests (QEMU)"
-	make -s kmod && scripts/vm-run.sh 2>&1 | tee /tmp/v6g-selftest.log
+	make -s kmod && scripts/vm-run.sh 2>&1 | tee $logdir/v6g-selftest.log
 	rc=${PIPESTATUS[0]}
-	sp=$(grep -c '^ok ' /tmp/v6g-selftest.log) sf=$(grep -c '^not ok ' /tmp/v6g-selftest.log)
-	ss=$(grep -c '^ok .*# SKIP' /tmp/v6g-selftest.log)
+	sp=$(grep -c '^ok ' $logdir/v6g-selftest.log) sf=$(grep -c '^not ok ' $logdir/v6g-selftest.log)
+	ss=$(grep -c '^ok .*# SKIP' $logdir/v6g-selftest.log)
 	passed=$((passed + sp - ss)) failed=$((failed + sf)) skipped=$((skipped + ss))
 	case $rc in
 	0) ;;
-	4) echo "== kernel selftests skipped (vm-run.sh: $(grep -m1 'SKIP' /tmp/v6g-selftest.log))"
+	4) echo "== kernel selftests skipped (vm-run.sh: $(grep -m1 'SKIP' $logdir/v6g-selftest.log))"
 		skipped=$((skipped + 1)) ;;
 	*) status=1
 		[ "$sf" -gt 0 ] || failed=$((failed + 1)) ;;
