@@ -147,13 +147,14 @@ Status Inspector::upsert_port(const guard::PortPolicy& in) {
     }
   }
   std::size_t restored = 0;
-  for (const auto& b : restore) {
+  if (!restore.empty()) {
     EngineSlot& slot = slot_for(policy.port);
+    const guard::Nanos now = clock_ns(CLOCK_MONOTONIC);
     std::lock_guard lock(slot.mu);
     // A refusal (prefix or cap changed while we were down) leaves the entry to
     // be learnt again; the binding stays in the fast path until the port goes.
-    if (slot.engine.restore_binding(policy.port, b.mac, b.addr, clock_ns(CLOCK_MONOTONIC)))
-      ++restored;
+    for (const auto& b : restore)
+      if (slot.engine.restore_binding(policy.port, b.mac, b.addr, now)) ++restored;
   }
   if (restored > 0)
     std::fprintf(stderr, "v6guardd: port %u: %zu learnt bindings restored from the fast path\n",
@@ -176,20 +177,21 @@ void Inspector::remove_port(guard::PortId port) {
 }
 
 void Inspector::report(std::vector<guard::SecurityEvent> events) {
+  guard::Effects fx;
   {
     std::lock_guard lock(ports_mu_);
     for (auto& ev : events) {
-      if (!ev.vm_id.empty() || ev.interface_id.empty()) continue;
-      const auto it = ports_.find(if_nametoindex(ev.interface_id.c_str()));
-      if (it == ports_.end()) continue;
-      if (!it->second.log_security_events) ev.event_type.clear();  // the VM opted out
-      ev.vm_id = it->second.vm_id;
-      ev.tenant_id = it->second.tenant_id;
+      if (ev.vm_id.empty() && !ev.interface_id.empty()) {
+        const auto it = ports_.find(if_nametoindex(ev.interface_id.c_str()));
+        if (it != ports_.end()) {
+          if (!it->second.log_security_events) continue;  // the VM opted out
+          ev.vm_id = it->second.vm_id;
+          ev.tenant_id = it->second.tenant_id;
+        }
+      }
+      fx.events.push_back(std::move(ev));
     }
   }
-  std::erase_if(events, [](const guard::SecurityEvent& ev) { return ev.event_type.empty(); });
-  guard::Effects fx;
-  fx.events = std::move(events);
   consume(fx);
 }
 
