@@ -92,6 +92,7 @@ enum v6g_reason {
 	V6G_R_ND_OVERRIDE_REFUSED,	/* unsolicited override of a binding */
 	V6G_R_BINDING_LIMIT,		/* per-port binding cap reached */
 	V6G_R_ETH_SOURCE_MAC_MISMATCH,	/* frame MAC is not the port's MAC */
+	V6G_R_SOURCE_VERIFYING,		/* RFC 6620: unbound source, NS probe out */
 
 	/* rate limits */
 	V6G_R_ND_RATE_LIMIT = 128,

@@ -74,6 +74,7 @@ constexpr NamedReason kNames[] = {
     {V6G_R_ND_OVERRIDE_REFUSED, "nd_override_refused"},
     {V6G_R_BINDING_LIMIT, "binding_limit"},
     {V6G_R_ETH_SOURCE_MAC_MISMATCH, "eth_source_mac_mismatch"},
+    {V6G_R_SOURCE_VERIFYING, "source_verifying"},
     {V6G_R_ND_RATE_LIMIT, "nd_rate_limit"},
     {V6G_R_ICMPV6_RATE_LIMIT, "icmpv6_rate_limit"},
     {V6G_R_MULTICAST_RATE_LIMIT, "multicast_rate_limit"},
