@@ -88,7 +88,8 @@ Status NftDatapath::add_port(const datapath::PortSpec& in) {
 Status NftDatapath::remove_port(std::uint32_t ifindex) {
   auto it = ports_.find(ifindex);
   if (it == ports_.end()) return {};
-  if (Status s = run(render_remove(it->second)); !s) return s;
+  if (Status s = run(render_remove(it->second) + render_forget_counts(it->second.ifname)); !s)
+    return s;
   ports_.erase(it);
   return {};
 }
@@ -280,6 +281,7 @@ Status NftDatapath::remove_listed_port(const datapath::PortSpec& port) {
     (void)run(std::string("delete element bridge ") + kTable + " " + set + " { \"" + port.ifname +
               "\" }\n");
   }
+  (void)run(render_forget_counts(port.ifname));
   std::vector<datapath::PortSpec> left;
   if (Status s = list_ports(left); !s) return s;
   for (const auto& p : left)
@@ -288,32 +290,18 @@ Status NftDatapath::remove_listed_port(const datapath::PortSpec& port) {
 }
 
 Status NftDatapath::counters(std::vector<datapath::PortCounters>& out) {
-  // The bridge rules count per reason across all ports (per-port counters
-  // would need one rule per port; the inspector keeps per-port counts).
+  // Per port and reason from the port_counts set (every counting rule
+  // updates its (iifname . reason) element); the rules' own counters
+  // (packets_by_comment) are the all-ports totals.
   std::string json;
-  if (Status s = run_json(std::string("list chain bridge ") + kTable + " pre", json); !s) return s;
-  datapath::PortCounters all;
-  all.ifname = "*";
-  struct Named {
-    const char* comment;
-    Reason reason;
-  };
-  const Named named[] = {
-      {"ra_from_vm", reason(V6G_R_RA_FROM_VM_PORT)},
-      {"dhcp6_server_from_vm", reason(V6G_R_DHCPV6_SERVER_FROM_VM_PORT)},
-      {"frag_hidden_l4", reason(V6G_R_FRAG_FIRST_NO_UPPER)},
-      {"frag_nonfirst_from_vm", reason(V6G_R_FRAG_FIRST_NO_UPPER)},
-      {"source_not_bound", reason(V6G_R_SOURCE_NOT_BOUND)},
-      {"ra_source_not_allowed", reason(V6G_R_RA_SOURCE_NOT_ALLOWED)},
-      {"punt_rate", reason(V6G_R_PACKET_RATE_LIMIT)},
-      {"dhcp6_to_client_from_vm", reason(V6G_R_DHCPV6_SERVER_FROM_VM_PORT)},
-  };
-  const auto by_comment = packets_by_comment(json);
-  for (const auto& n : named) {
-    const auto it = by_comment.find(n.comment);
-    if (it != by_comment.end() && it->second != 0) all.by_reason.emplace_back(n.reason, it->second);
+  if (Status s = run_json(std::string("list set bridge ") + kTable + " port_counts", json); !s)
+    return s;
+  for (auto& port : port_counts_from_json(json)) {
+    for (const auto& [ifindex, known] : ports_)
+      if (known.ifname == port.ifname) port.ifindex = ifindex;
+    if (port.ifindex == 0) port.ifindex = ::if_nametoindex(port.ifname.c_str());
+    out.push_back(std::move(port));
   }
-  out.push_back(std::move(all));
   return {};
 }
 

@@ -1,5 +1,7 @@
 #include "nft/ruleset.h"
 
+#include <algorithm>
+#include <charconv>
 #include <cstdio>
 
 namespace v6g::nft {
@@ -16,6 +18,14 @@ std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 bool monitor(const datapath::PortSpec& port) { return (port.flags & V6G_PORT_F_MONITOR) != 0; }
 // enable_deep_packet_inspection: every IPv6 packet of the port is inspected.
 bool dpi(const datapath::PortSpec& port) { return (port.flags & V6G_PORT_F_DPI) != 0; }
+
+// Per-port, per-reason count: the element (input port . reason) of the
+// dynamic set port_counts is created on first use and carries its own
+// counter, so one rule counts for every port. Placed after any map lookup
+// of the rule (a miss ends the rule uncounted), right before the verdict.
+std::string count(v6g_reason why) {
+  return "update @port_counts { iifname . " + std::to_string(why) + " counter } ";
+}
 
 }  // namespace
 
@@ -37,7 +47,11 @@ std::string render_table() {
          // Punt maps: port name -> skb mark (kPuntTag | queue number). Filled only
          // while an inspector is attached (enable_punts); the ip6 raw table
          // (br_netfilter) sends marked packets to that NFQUEUE.
-         "add map " + t + " punt_closed { type ifname : mark; }\n" + "add map " + t +
+         // Per-port counters: (port . reason) -> packets, elements made by the
+         // rules themselves (count() above). Bounded by ports x counted reasons.
+         "add set " + t + " port_counts { type ifname . mark; flags dynamic; size " +
+         std::to_string(kPortCountsSize) + "; }\n" + "add map " + t +
+         " punt_closed { type ifname : mark; }\n" + "add map " + t +
          " punt_open { type ifname : mark; }\n" + "add set " + t +
          " punt_rate { type ifname; flags dynamic; timeout 60s; size 65536; }\n" + "add chain " +
          t + " punt_vm\n" + "add chain " + t +
@@ -48,40 +62,42 @@ std::string render_table() {
          // per second and port, the rest is dropped here.
          "add rule " + t + " punt_vm update @punt_rate { iifname limit rate over " +
          std::to_string(kPuntRatePerPort) + "/second burst " + std::to_string(kPuntRatePerPort) +
-         " packets } counter drop comment \"punt_rate\"\n" + "add rule " + t + " punt_vm accept\n" +
+         " packets } " + count(V6G_R_PACKET_RATE_LIMIT) + "counter drop comment \"punt_rate\"\n" +
+         "add rule " + t + " punt_vm " + count(V6G_R_PUNT) + "accept\n" +
          // Monitor (log-only) ports: nothing is dropped here; all their IPv6
          // goes to the inspector's fail-open queue, which decides, counts,
          // reports and accepts.
-         rule +
-         "iifname @monitor_ports ether type ip6 meta mark set iifname map @punt_open accept\n" +
+         rule + "iifname @monitor_ports ether type ip6 meta mark set iifname map @punt_open " +
+         count(V6G_R_PUNT) + "accept\n" +
          // RA Guard source criterion: a router port with configured RA sources
          // only passes RAs from those link-local addresses.
          rule +
          "iifname @ra_guarded_ports icmpv6 type nd-router-advert iifname . ip6 saddr != "
-         "@ra_sources counter drop comment \"ra_source_not_allowed\"\n" +
+         "@ra_sources " +
+         count(V6G_R_RA_SOURCE_NOT_ALLOWED) + "counter drop comment \"ra_source_not_allowed\"\n" +
          // Router advertisements and redirects only ever come from router ports.
-         rule +
-         "iifname @vm_ports ether type ip6 icmpv6 type { nd-router-advert, nd-redirect } "
-         "counter drop comment \"ra_from_vm\"\n" +
+         rule + "iifname @vm_ports ether type ip6 icmpv6 type nd-router-advert " +
+         count(V6G_R_RA_FROM_VM_PORT) + "counter drop comment \"ra_from_vm\"\n" + rule +
+         "iifname @vm_ports ether type ip6 icmpv6 type nd-redirect " +
+         count(V6G_R_REDIRECT_FROM_VM_PORT) + "counter drop comment \"redirect_from_vm\"\n" +
          // DHCPv6 server -> client traffic only from router ports.
-         rule +
-         "iifname @vm_ports ether type ip6 udp sport 547 counter drop comment "
-         "\"dhcp6_server_from_vm\"\n" +
+         rule + "iifname @vm_ports ether type ip6 udp sport 547 " +
+         count(V6G_R_DHCPV6_SERVER_FROM_VM_PORT) +
+         "counter drop comment \"dhcp6_server_from_vm\"\n" +
          // ...and nothing from a VM is addressed to a DHCPv6 client (port 546):
          // only servers and relays send there, whatever their source port
          // (atk6-fake_dhcps6 answers from an ephemeral port).
-         rule +
-         "iifname @vm_ports ether type ip6 udp dport 546 counter drop comment "
-         "\"dhcp6_to_client_from_vm\"\n" +
+         rule + "iifname @vm_ports ether type ip6 udp dport 546 " +
+         count(V6G_R_DHCPV6_SERVER_FROM_VM_PORT) +
+         "counter drop comment \"dhcp6_to_client_from_vm\"\n" +
          // RFC 7113/6980: a fragmented ICMPv6 or UDP datagram from a VM port
          // cannot be classified by its first fragment alone (atk6-fake_router26
          // -E F/D/o, ra6 -y); non-first fragments carry no L4 header at all.
          rule +
-         "iifname @vm_ports ether type ip6 exthdr frag exists meta l4proto { icmpv6, udp } "
-         "counter drop comment \"frag_hidden_l4\"\n" +
-         rule +
-         "iifname @vm_ports ether type ip6 frag frag-off != 0 counter drop comment "
-         "\"frag_nonfirst_from_vm\"\n" +
+         "iifname @vm_ports ether type ip6 exthdr frag exists meta l4proto { icmpv6, udp } " +
+         count(V6G_R_FRAG_FIRST_NO_UPPER) + "counter drop comment \"frag_hidden_l4\"\n" + rule +
+         "iifname @vm_ports ether type ip6 frag frag-off != 0 " + count(V6G_R_FRAG_FIRST_NO_UPPER) +
+         "counter drop comment \"frag_nonfirst_from_vm\"\n" +
          // Punts to the inspector (ports in the punt maps only; a map miss ends
          // the rule). Router-port RAs and fragments always go to a fail-closed
          // queue; ND, MLD and other extension headers to the port's queue of
@@ -90,8 +106,8 @@ std::string render_table() {
          // egress port).
          rule +
          "iifname @router_ports icmpv6 type nd-router-advert meta mark set iifname map "
-         "@punt_closed accept\n" +
-         rule +
+         "@punt_closed " +
+         count(V6G_R_PUNT) + "accept\n" + rule +
          "iifname @vm_ports exthdr frag exists meta mark set iifname map @punt_closed jump "
          "punt_vm\n" +
          rule +
@@ -108,7 +124,8 @@ std::string render_table() {
          // IPv6 goes to the inspector (full header-chain validation), bound
          // sources included. Not through punt_vm's rate cap: that is the
          // price the port's owner asked for.
-         rule + "iifname @dpi_ports ether type ip6 meta mark set iifname map @punt_open accept\n" +
+         rule + "iifname @dpi_ports ether type ip6 meta mark set iifname map @punt_open " +
+         count(V6G_R_PUNT) + "accept\n" +
          // Source guard: bound (port, MAC, address) passes; with an inspector
          // any other source is punted (it learns from DAD and decides);
          // without one :: (DAD) and link-local pass so ND keeps working and
@@ -118,7 +135,8 @@ std::string render_table() {
          rule +
          "iifname @sg_ports ether type ip6 meta mark set iifname map @punt_open jump punt_vm\n" +
          rule + "iifname @sg_ports ether type ip6 ip6 saddr { ::, fe80::/10 } accept\n" +  //
-         rule + "iifname @sg_ports ether type ip6 counter drop comment \"source_not_bound\"\n";
+         rule + "iifname @sg_ports ether type ip6 " + count(V6G_R_SOURCE_NOT_BOUND) +
+         "counter drop comment \"source_not_bound\"\n";
 }
 
 // nft 1.0.6 has no "destroy": deleting a missing element fails the whole
@@ -179,6 +197,71 @@ std::string render_punt_ip6tables(std::uint16_t queue_base, std::uint16_t queues
   raw += "COMMIT\n";
   // The inspector clears the tag in its verdict (NFQA_MARK 0).
   return raw;
+}
+
+std::span<const v6g_reason> counted_reasons() {
+  static constexpr v6g_reason kCounted[] = {
+      V6G_R_PUNT,
+      V6G_R_RA_FROM_VM_PORT,
+      V6G_R_REDIRECT_FROM_VM_PORT,
+      V6G_R_DHCPV6_SERVER_FROM_VM_PORT,
+      V6G_R_FRAG_FIRST_NO_UPPER,
+      V6G_R_RA_SOURCE_NOT_ALLOWED,
+      V6G_R_SOURCE_NOT_BOUND,
+      V6G_R_PACKET_RATE_LIMIT,
+  };
+  return kCounted;
+}
+
+std::string render_forget_counts(const std::string& ifname) {
+  std::string out;
+  for (const v6g_reason why : counted_reasons())
+    out += idempotent_delete("port_counts", quoted(ifname) + " . " + std::to_string(why));
+  return out;
+}
+
+std::vector<datapath::PortCounters> port_counts_from_json(std::string_view json) {
+  // nft 1.0.6 prints each element as
+  //   {"elem": {"val": {"concat": ["tap1", 64]}, "counter": {"packets": 3, "bytes": 147}}}
+  // (an element added from userspace has no counter and is skipped). Port
+  // names never contain quotes.
+  std::vector<datapath::PortCounters> out;
+  constexpr std::string_view kConcat = "\"concat\": [\"";
+  constexpr std::string_view kPackets = "\"packets\": ";
+  for (std::size_t at = json.find(kConcat); at != std::string_view::npos;) {
+    const std::size_t next = json.find(kConcat, at + kConcat.size());
+    const std::string_view elem = json.substr(at, next - at);
+    at = next;
+    const std::size_t name_end = elem.find('"', kConcat.size());
+    const std::size_t comma = elem.find(", ", name_end);
+    const std::size_t packets = elem.find(kPackets);
+    if (name_end == std::string_view::npos || comma == std::string_view::npos ||
+        packets == std::string_view::npos)
+      continue;
+    unsigned why = 0;
+    std::uint64_t n = 0;
+    const char* end = elem.data() + elem.size();
+    if (std::from_chars(elem.data() + comma + 2, end, why).ec != std::errc{} ||
+        std::from_chars(elem.data() + packets + kPackets.size(), end, n).ec != std::errc{} ||
+        n == 0)
+      continue;
+    const std::string_view name = elem.substr(kConcat.size(), name_end - kConcat.size());
+    auto port = std::find_if(out.begin(), out.end(),
+                             [&](const datapath::PortCounters& p) { return p.ifname == name; });
+    if (port == out.end()) {
+      out.emplace_back();
+      port = out.end() - 1;
+      port->ifname = std::string(name);
+    }
+    const Reason r = static_cast<Reason>(why);
+    auto slot = std::find_if(port->by_reason.begin(), port->by_reason.end(),
+                             [&](const auto& e) { return e.first == r; });
+    if (slot == port->by_reason.end())
+      port->by_reason.emplace_back(r, n);
+    else
+      slot->second += n;
+  }
+  return out;
 }
 
 std::string render_source_guard(const std::string& ifname, bool add) {

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "datapath/datapath.h"
 
@@ -48,6 +50,19 @@ std::string render_punt_port(const datapath::PortSpec& port, std::uint32_t close
 // ip6tables-restore --noflush input: chain V6GUARD in raw (mark -> NFQUEUE,
 // fail-open queues with --queue-bypass). The reader clears the tag.
 std::string render_punt_ip6tables(std::uint16_t queue_base, std::uint16_t queues);
+
+// Per-port counters: set port_counts holds one element per (input port,
+// reason) a rule counted, each with its own packet counter. A full set would
+// make the counting rule fail (and not drop), so it is sized far beyond
+// ports x counted reasons.
+inline constexpr unsigned kPortCountsSize = 1u << 20;
+// Every reason a rule of the table counts (drops, V6G_R_PUNT for punts).
+std::span<const v6g_reason> counted_reasons();
+// Deletes a port's elements from port_counts (idempotent; on port removal,
+// not on an upsert, so a role change keeps the figures).
+std::string render_forget_counts(const std::string& ifname);
+// (port . reason) -> packets from `nft -j list set bridge v6guard port_counts`.
+std::vector<datapath::PortCounters> port_counts_from_json(std::string_view json);
 
 // "add element"/"delete element" for a batch of bindings; empty when the span is.
 std::string render_bindings(std::span<const datapath::Binding> bindings, bool add);

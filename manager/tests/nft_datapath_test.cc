@@ -64,10 +64,11 @@ TEST(NftRuleset, BindingsRenderAsConcatenatedElements) {
 
 TEST(NftRuleset, VmPortsGetTheRogueServerDrops) {
   const std::string table = render_table();
-  EXPECT_NE(table.find("iifname @vm_ports ether type ip6 icmpv6 type { nd-router-advert, "
-                       "nd-redirect } counter drop"),
+  EXPECT_NE(table.find("iifname @vm_ports ether type ip6 icmpv6 type nd-router-advert update "),
             std::string::npos);
-  EXPECT_NE(table.find("udp sport 547 counter drop"), std::string::npos);
+  EXPECT_NE(table.find("iifname @vm_ports ether type ip6 icmpv6 type nd-redirect update "),
+            std::string::npos);
+  EXPECT_NE(table.find("udp sport 547 update "), std::string::npos);
   PortSpec vm;
   vm.ifname = "tapA";
   EXPECT_EQ(render_port(vm, true), "add element bridge v6guard vm_ports { \"tapA\" }\n");
@@ -80,7 +81,7 @@ TEST(NftRuleset, RaSourcesGuardTheRouterPort) {
             "add element bridge v6guard ra_guarded_ports { \"up0\" }\n"
             "add element bridge v6guard ra_sources { \"up0\" . fe80::1 }\n");
   EXPECT_NE(render_table().find("iifname @ra_guarded_ports icmpv6 type nd-router-advert iifname . "
-                                "ip6 saddr != @ra_sources counter drop"),
+                                "ip6 saddr != @ra_sources update "),
             std::string::npos);
 }
 
@@ -182,14 +183,14 @@ TEST(NftRuleset, PuntRulesQueueByMarkFailOpenQueuesBypass) {
   // The flooded-multicast dedupe: punts are decided in bridge prerouting.
   EXPECT_NE(table.find("hook prerouting"), std::string::npos);
   EXPECT_NE(table.find("iifname @router_ports icmpv6 type nd-router-advert meta mark set iifname "
-                       "map @punt_closed accept"),
+                       "map @punt_closed update "),
             std::string::npos);
-  EXPECT_NE(table.find("udp dport 546 counter drop"), std::string::npos);
+  EXPECT_NE(table.find("udp dport 546 update "), std::string::npos);
   // DPI ports punt everything, after the stateless drops and before the
   // fast path would accept their bound sources.
   const auto dpi = table.find(
       "iifname @dpi_ports ether type ip6 meta mark set iifname map "
-      "@punt_open accept");
+      "@punt_open update ");
   ASSERT_NE(dpi, std::string::npos);
   EXPECT_LT(table.find("frag_nonfirst_from_vm"), dpi);
   EXPECT_LT(dpi, table.find("@bindings accept"));
@@ -272,44 +273,140 @@ TEST(NftCounters, CommentAfterExpressionsAndRulesWithoutCommentOrCounter) {
   EXPECT_EQ(by.at("y"), 4u);
 }
 
-// Real frames: a DHCPv6 "server" answer (UDP source port 547) sent into a VM
-// bridge port must be dropped and show up in counters() under its reason.
-TEST_F(NftDatapathTest, CountersReportARealDrop) {
+// Captured from `nft -j list set bridge v6guard port_counts` (nft 1.0.6):
+// elements the packet path made carry a counter, one added from userspace
+// (restore, or the add half of an idempotent delete) has none.
+constexpr std::string_view kNft106PortCounts =
+    R"({"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", )"
+    R"("json_schema_version": 1}}, {"set": {"family": "bridge", "name": "port_counts", "table": )"
+    R"("v6guard", "type": ["ifname", "mark"], "handle": 2, "size": 1048576, "flags": )"
+    R"(["dynamic"], "elem": [{"elem": {"val": {"concat": ["vm0", 13]}, "counter": {"packets": )"
+    R"(5, "bytes": 245}}}, {"elem": {"val": {"concat": ["vm0", 64]}, "counter": {"packets": 3, )"
+    R"("bytes": 147}}}, {"concat": ["vm9", 96]}, {"elem": {"val": {"concat": ["up0", 67]}, )"
+    R"("counter": {"packets": 2, "bytes": 1}}}]}}]})";
+
+TEST(NftCounters, PortCountsPerPortAndReason) {
+  const auto ports = port_counts_from_json(kNft106PortCounts);
+  ASSERT_EQ(ports.size(), 2u);  // vm9's element has no counter
+  EXPECT_EQ(ports[0].ifname, "vm0");
+  ASSERT_EQ(ports[0].by_reason.size(), 2u);
+  EXPECT_EQ(ports[0].by_reason[0], std::make_pair(reason(V6G_R_PUNT), std::uint64_t{5}));
+  EXPECT_EQ(ports[0].by_reason[1], std::make_pair(reason(V6G_R_RA_FROM_VM_PORT), std::uint64_t{3}));
+  EXPECT_EQ(ports[1].ifname, "up0");
+  EXPECT_EQ(ports[1].by_reason.at(0),
+            std::make_pair(reason(V6G_R_RA_SOURCE_NOT_ALLOWED), std::uint64_t{2}));
+  EXPECT_TRUE(port_counts_from_json(R"({"nftables": [{"set": {"name": "port_counts"}}]})").empty());
+}
+
+TEST(NftRuleset, EveryDropAndPuntRuleCountsPerPort) {
+  const std::string table = render_table();
+  EXPECT_NE(table.find("port_counts { type ifname . mark; flags dynamic; size 1048576; }"),
+            std::string::npos);
+  // Each counted reason has a rule updating (iifname . reason), placed
+  // before the verdict and after the punt map lookups.
+  for (const v6g_reason why : counted_reasons())
+    EXPECT_NE(table.find("update @port_counts { iifname . " + std::to_string(why) + " counter }"),
+              std::string::npos)
+        << why;
+  EXPECT_NE(table.find("@punt_closed update @port_counts { iifname . " +
+                       std::to_string(V6G_R_PUNT) + " counter } accept"),
+            std::string::npos);
+  EXPECT_EQ(
+      render_forget_counts("tapA").find("add element bridge v6guard port_counts { \"tapA\" . " +
+                                        std::to_string(V6G_R_PUNT) + " }\ndelete element"),
+      0u);
+}
+
+std::uint64_t count_of(const std::vector<datapath::PortCounters>& ports, const std::string& ifname,
+                       v6g_reason why) {
+  for (const auto& p : ports)
+    if (p.ifname == ifname)
+      for (const auto& [r, n] : p.by_reason)
+        if (r == why) return n;
+  return 0;
+}
+
+// Real frames into two VM bridge ports: a DHCPv6 "server" answer (UDP source
+// port 547) from one, a router advertisement from the other. Each is dropped
+// and counted on its own port under its own reason; removing a port forgets
+// its figures, the other port keeps its own.
+TEST_F(NftDatapathTest, CountersArePerPortFromRealDrops) {
   std::ofstream("/proc/sys/net/ipv6/conf/default/accept_dad") << "0\n";
-  ASSERT_EQ(std::system("ip link add v6gbr0 type bridge && ip link add v6gvm0 type veth peer name "
-                        "v6gvm0p && ip link set v6gvm0 master v6gbr0 && ip link set v6gbr0 up && "
-                        "ip link set v6gvm0 up && ip link set v6gvm0p up"),
+  ASSERT_EQ(std::system("ip link add v6gbr0 type bridge && ip link set v6gbr0 up && "
+                        "for i in 0 1; do ip link add v6gvm$i type veth peer name v6gvm${i}p && "
+                        "ip link set v6gvm$i master v6gbr0 && ip link set v6gvm$i up && "
+                        "ip link set v6gvm${i}p up || exit 1; done"),
             0);
-  PortSpec vm;
-  vm.ifindex = if_nametoindex("v6gvm0");
-  vm.ifname = "v6gvm0";
-  ASSERT_TRUE(dp_->add_port(vm).ok());
-  const int fd = socket(AF_INET6, SOCK_DGRAM, 0);
-  ASSERT_GE(fd, 0);
+  for (const char* name : {"v6gvm0", "v6gvm1"}) {
+    PortSpec vm;
+    vm.ifindex = if_nametoindex(name);
+    vm.ifname = name;
+    ASSERT_TRUE(dp_->add_port(vm).ok());
+  }
+  const int udp = socket(AF_INET6, SOCK_DGRAM, 0);
+  ASSERT_GE(udp, 0);
   sockaddr_in6 src{};
   src.sin6_family = AF_INET6;
   src.sin6_port = htons(547);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src), 0);
-  sockaddr_in6 dst{};
-  dst.sin6_family = AF_INET6;
-  dst.sin6_port = htons(546);
-  dst.sin6_scope_id = if_nametoindex("v6gvm0p");
-  inet_pton(AF_INET6, "ff02::1:2", &dst.sin6_addr);
-  std::uint64_t dropped = 0;
-  const Reason want = reason(V6G_R_DHCPV6_SERVER_FROM_VM_PORT);
-  // Retry while the peer's link-local address comes up.
-  for (int i = 0; i < 50 && dropped == 0; ++i) {
+  ASSERT_EQ(bind(udp, reinterpret_cast<sockaddr*>(&src), sizeof src), 0);
+  sockaddr_in6 dhcp{};
+  dhcp.sin6_family = AF_INET6;
+  dhcp.sin6_port = htons(546);
+  dhcp.sin6_scope_id = if_nametoindex("v6gvm0p");
+  inet_pton(AF_INET6, "ff02::1:2", &dhcp.sin6_addr);
+  // The kernel fills in the ICMPv6 checksum of a raw ICMPv6 socket.
+  const int icmp = socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6);
+  ASSERT_GE(icmp, 0);
+  const int hops = 255;
+  ASSERT_EQ(setsockopt(icmp, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof hops), 0);
+  sockaddr_in6 all{};
+  all.sin6_family = AF_INET6;
+  all.sin6_scope_id = if_nametoindex("v6gvm1p");
+  inet_pton(AF_INET6, "ff02::1", &all.sin6_addr);
+  const unsigned char ra[16] = {134, 0, 0, 0, 64, 0, 0x07, 0x08};
+  std::vector<datapath::PortCounters> counters;
+  // Retry while the peers' link-local addresses come up.
+  for (int i = 0; i < 50; ++i) {
     const char payload[] = "advertise";
-    sendto(fd, payload, sizeof payload, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst);
+    sendto(udp, payload, sizeof payload, 0, reinterpret_cast<sockaddr*>(&dhcp), sizeof dhcp);
+    sendto(icmp, ra, sizeof ra, 0, reinterpret_cast<sockaddr*>(&all), sizeof all);
     usleep(50'000);
-    std::vector<datapath::PortCounters> counters;
+    counters.clear();
     ASSERT_TRUE(dp_->counters(counters).ok());
-    ASSERT_EQ(counters.size(), 1u);
-    for (const auto& [r, n] : counters[0].by_reason)
-      if (r == want) dropped = n;
+    if (count_of(counters, "v6gvm0", V6G_R_DHCPV6_SERVER_FROM_VM_PORT) > 0 &&
+        count_of(counters, "v6gvm1", V6G_R_RA_FROM_VM_PORT) > 0)
+      break;
   }
-  close(fd);
-  EXPECT_GT(dropped, 0u);
+  close(udp);
+  close(icmp);
+  EXPECT_GT(count_of(counters, "v6gvm0", V6G_R_DHCPV6_SERVER_FROM_VM_PORT), 0u);
+  EXPECT_GT(count_of(counters, "v6gvm1", V6G_R_RA_FROM_VM_PORT), 0u);
+  EXPECT_EQ(count_of(counters, "v6gvm0", V6G_R_RA_FROM_VM_PORT), 0u);
+  EXPECT_EQ(count_of(counters, "v6gvm1", V6G_R_DHCPV6_SERVER_FROM_VM_PORT), 0u);
+  for (const auto& p : counters) {
+    EXPECT_NE(p.ifname, "*");  // no all-ports row: every figure belongs to a port
+    EXPECT_EQ(p.ifindex, if_nametoindex(p.ifname.c_str())) << p.ifname;
+  }
+  // The rules' own totals still add up over both ports.
+  std::string json;
+  ASSERT_TRUE(dp_->run_json("list chain bridge v6guard pre", json).ok());
+  EXPECT_EQ(packets_by_comment(json)["ra_from_vm"],
+            count_of(counters, "v6gvm1", V6G_R_RA_FROM_VM_PORT));
+
+  ASSERT_TRUE(dp_->remove_port(if_nametoindex("v6gvm0")).ok());
+  counters.clear();
+  ASSERT_TRUE(dp_->counters(counters).ok());
+  EXPECT_EQ(count_of(counters, "v6gvm0", V6G_R_DHCPV6_SERVER_FROM_VM_PORT), 0u);
+  EXPECT_GT(count_of(counters, "v6gvm1", V6G_R_RA_FROM_VM_PORT), 0u);
+  // An upsert (role change) keeps the figures.
+  PortSpec again;
+  again.ifindex = if_nametoindex("v6gvm1");
+  again.ifname = "v6gvm1";
+  again.fail_mode = datapath::FailMode::kOpen;
+  ASSERT_TRUE(dp_->add_port(again).ok());
+  counters.clear();
+  ASSERT_TRUE(dp_->counters(counters).ok());
+  EXPECT_GT(count_of(counters, "v6gvm1", V6G_R_RA_FROM_VM_PORT), 0u);
 }
 
 }  // namespace

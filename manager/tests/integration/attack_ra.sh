@@ -7,44 +7,28 @@
 # V6G_NO_GUARD=1 runs the same attacks without v6guardd and expects them to
 # succeed (proves the assertions can fail); exit 0 when they all did.
 set -u
-[ "$(id -u)" = 0 ] || { echo "# skip: needs root"; exit 4; }
-for t in radvd atk6-fake_router6 atk6-fake_router26 ra6 tcpdump nft; do
-  command -v $t >/dev/null || { echo "# skip: $t missing"; exit 4; }
-done
 SRC=${V6G_SOURCE_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)}
-BUILD=${V6G_BUILD_DIR:-$SRC/build}
-V6GUARDD=$BUILD/manager/daemon/v6guardd
-[ -x "$V6GUARDD" ] || { echo "# skip: $V6GUARDD not built"; exit 4; }
-NO_GUARD=${V6G_NO_GUARD:-0}
-
 . "$SRC/scripts/lab.sh"
-DAEMON_PID=
-cleanup() {
-  [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
-  lab_down
-}
+lab_test_require radvd atk6-fake_router6 atk6-fake_router26 ra6 tcpdump nft
+NO_GUARD=${V6G_NO_GUARD:-0}
+cleanup() { lab_daemon_stop; lab_down; }
 trap cleanup EXIT INT TERM
 
 lab_up || { echo "not ok - lab setup"; exit 1; }
 VM3_STATIC=2600:beef:1000:100::33
 RTR_LL=$(ip -n $LAB_RTR -6 addr show dev eth0 scope link | awk '/inet6/{sub("/.*","",$2);print $2}')
 if [ "$NO_GUARD" != 1 ]; then
-  ip netns exec $LAB_BR "$V6GUARDD" --port $LAB_P_RTR:router --ra-source $LAB_P_RTR,$RTR_LL --port $LAB_P_VM1:vm \
-    --port $LAB_P_VM2:vm --port $LAB_P_VM3:vm:$LAB_MAC_VM3 \
+  lab_daemon_start $LAB_TMP/v6guardd.log --port $LAB_P_RTR:router --ra-source $LAB_P_RTR,$RTR_LL \
+    --port $LAB_P_VM1:vm --port $LAB_P_VM2:vm --port $LAB_P_VM3:vm:$LAB_MAC_VM3 \
     --bind $LAB_P_VM3,$LAB_MAC_VM3,$VM3_STATIC --learn-prefix $LAB_PREFIX --no-api \
-    $([ "${V6G_NO_INSPECTOR:-0}" = 1 ] && echo --no-inspector) >$LAB_TMP/v6guardd.log 2>&1 &
-  DAEMON_PID=$!
-  for _ in $(seq 1 50); do grep -q ready $LAB_TMP/v6guardd.log && break; sleep 0.1; done
-  grep -q ready $LAB_TMP/v6guardd.log || { echo "not ok - v6guardd start"; cat $LAB_TMP/v6guardd.log; exit 1; }
+    $([ "${V6G_NO_INSPECTOR:-0}" = 1 ] && echo --no-inspector) || { echo "not ok - v6guardd start"; exit 1; }
 fi
 # The inspector learns bindings from DAD: bring the VM links up again now
 # that it listens (V6G_NO_INSPECTOR=1 runs the stateless datapath alone).
 for ns in $LAB_VM1 $LAB_VM2 $LAB_VM3; do ip -n $ns link set eth0 down; ip -n $ns link set eth0 up; done
 lab_radvd_start
 
-n=0 failed=0 stopped=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+stopped=0
 
 # --- legitimate traffic first: SLAAC + ping
 if lab_wait_slaac $LAB_VM1 && lab_wait_slaac $LAB_VM2; then ok "radvd SLAAC: vm1, vm2 have addresses + default route"
@@ -115,6 +99,7 @@ run_case "atk6-redir6" 2001:db8:bb::/64 atk6-redir6 eth0 "$VM2_ADDR" 2001:db8:bb
 # RA from the allowed router port, but from a source not in its RA sources.
 ATTACK_NS=$LAB_RTR run_case "RA from router port, disallowed source" 2001:db8:ac::/64 \
   atk6-fake_router26 -s fe80::bad -n 2 -i 1 -A 2001:db8:ac::/64 eth0
+[ "$NO_GUARD" = 1 ] || { ip netns exec $LAB_BR nft list set bridge v6guard port_counts > $LAB_TMP/pc; grep -q "\"$LAB_P_VM3\" . 0x00000040 counter packets [1-9]" $LAB_TMP/pc && ! grep -q "\"$LAB_P_VM1\" . 0x00000040" $LAB_TMP/pc && ok "per-port counters: vm3's port counts its RA drops, vm1's none" || fail "per-port counters: $(tr -s ' \n\t' ' ' < $LAB_TMP/pc)"; }
 
 # --- source spoofing: vm3 is bound to $VM3_STATIC only.
 ip -n $LAB_VM3 -6 addr add $VM3_STATIC/64 dev eth0 nodad
@@ -139,5 +124,4 @@ fi
 
 # --- legitimate traffic after all attacks
 ip netns exec $LAB_VM1 ping -6 -c 2 -i 0.2 -W 2 "$VM2_ADDR" >/dev/null && ok "ping vm1 -> vm2 after attacks" || fail "ping vm1 -> vm2 after attacks"
-echo "1..$n"
-[ "$failed" -eq 0 ]
+lab_test_done
