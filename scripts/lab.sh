@@ -88,6 +88,54 @@ lab_down() {
   return 0
 }
 
+# --- helpers for the integration scripts (TAP output, one v6guardd) ---------
+# lab_test_require TOOL...: exit 4 (skip) unless we are root and every tool
+# exists. Sets BUILD and V6GUARDD ($V6G_V6GUARDD overrides it: the sanitizer
+# tiers run the same scripts against their own daemon build) and the TAP
+# counters used by ok/fail/lab_test_done. Needs $SRC.
+lab_test_require() {
+  [ "$(id -u)" = 0 ] || { echo "# skip: needs root"; exit 4; }
+  local t
+  for t in "$@"; do
+    command -v "$t" >/dev/null || { echo "# skip: $t missing"; exit 4; }
+  done
+  BUILD=${V6G_BUILD_DIR:-$SRC/build}
+  V6GUARDD=${V6G_V6GUARDD:-$BUILD/manager/daemon/v6guardd}
+  [ -x "$V6GUARDD" ] || { echo "# skip: $V6GUARDD not built"; exit 4; }
+  n=0 failed=0 DAEMON_PID=
+}
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+lab_test_done() { echo "1..$n"; [ "$failed" -eq 0 ]; }
+
+# lab_daemon_start LOG ARG...: v6guardd ARG... in the bridge netns, output to
+# LOG, pid in DAEMON_PID; returns once it logged "ready" (non-zero, with the
+# log, if it died or took longer than V6G_READY_TIMEOUT seconds: a sanitizer
+# build starts slower). $LAB_DAEMON_PREFIX (e.g. "taskset -c 1") wraps it.
+lab_daemon_start() {
+  local log=$1 i
+  shift
+  ip netns exec $LAB_BR ${LAB_DAEMON_PREFIX:-} "$V6GUARDD" "$@" >"$log" 2>&1 &
+  DAEMON_PID=$!
+  for i in $(seq 1 $((${V6G_READY_TIMEOUT:-10} * 10))); do
+    grep -q ready "$log" && return 0
+    kill -0 "$DAEMON_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "# v6guardd did not get ready:"
+  sed 's/^/#   /' "$log"
+  return 1
+}
+
+# lab_daemon_stop [SIGNAL]: stops the daemon (SIGTERM: a clean shutdown) and
+# waits for it.
+lab_daemon_stop() {
+  [ -n "${DAEMON_PID:-}" ] || return 0
+  kill -"${1:-TERM}" "$DAEMON_PID" 2>/dev/null
+  wait "$DAEMON_PID" 2>/dev/null
+  DAEMON_PID=
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   case "$1" in
     up) lab_up && lab_radvd_start && env | grep '^LAB_' | sed 's/^/export /' ;;

@@ -8,14 +8,9 @@
 # (measured with V6G_NO_GUARD=1), which says nothing about the guard.
 # V6G_NO_GUARD=1: the same without v6guardd, asserting the rogue RAs land.
 set -u
-[ "$(id -u)" = 0 ] || { echo "# skip: needs root"; exit 4; }
-for t in radvd tcpdump nft iperf3 atk6-flood_router26 atk6-flood_solicitate6; do
-  command -v $t >/dev/null || { echo "# skip: $t missing"; exit 4; }
-done
 SRC=${V6G_SOURCE_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)}
-BUILD=${V6G_BUILD_DIR:-$SRC/build}
-V6GUARDD=$BUILD/manager/daemon/v6guardd
-[ -x "$V6GUARDD" ] || { echo "# skip: $V6GUARDD not built"; exit 4; }
+. "$SRC/scripts/lab.sh"
+lab_test_require radvd tcpdump nft iperf3 atk6-flood_router26 atk6-flood_solicitate6
 NO_GUARD=${V6G_NO_GUARD:-0}
 MIN_RATIO=${V6G_FLOOD_MIN_RATIO:-0.9}
 CPUS=$(nproc)
@@ -25,27 +20,21 @@ else
   ATTACK_CPU= VICTIM_CPU=
 fi
 
-. "$SRC/scripts/lab.sh"
-DAEMON_PID= FLOOD_PIDS=
+FLOOD_PIDS=
 cleanup() {
   for p in $FLOOD_PIDS; do kill "$p" 2>/dev/null; done
-  [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
+  lab_daemon_stop
   lab_down
 }
 trap cleanup EXIT INT TERM
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
 
 lab_up || { echo "not ok - lab setup"; exit 1; }
 RTR_LL=$(ip -n $LAB_RTR -6 addr show dev eth0 scope link | awk '/inet6/{sub("/.*","",$2);print $2}')
 if [ "$NO_GUARD" != 1 ]; then
-  ip netns exec $LAB_BR $ATTACK_CPU "$V6GUARDD" --datapath nft --port $LAB_P_RTR:router --ra-source $LAB_P_RTR,$RTR_LL \
+  LAB_DAEMON_PREFIX=$ATTACK_CPU lab_daemon_start $LAB_TMP/v6guardd.log --datapath nft \
+    --port $LAB_P_RTR:router --ra-source $LAB_P_RTR,$RTR_LL \
     --port $LAB_P_VM1:vm:$LAB_MAC_VM1 --port $LAB_P_VM2:vm:$LAB_MAC_VM2 --port $LAB_P_VM3:vm:$LAB_MAC_VM3 \
-    --learn-prefix $LAB_PREFIX --nd-rate-limit 100 --no-api >$LAB_TMP/v6guardd.log 2>&1 &
-  DAEMON_PID=$!
-  for _ in $(seq 1 50); do grep -q ready $LAB_TMP/v6guardd.log && break; sleep 0.1; done
-  grep -q ready $LAB_TMP/v6guardd.log || { echo "not ok - v6guardd start"; cat $LAB_TMP/v6guardd.log; exit 1; }
+    --learn-prefix $LAB_PREFIX --nd-rate-limit 100 --no-api || { echo "not ok - v6guardd start"; exit 1; }
 fi
 for ns in $LAB_VM1 $LAB_VM2 $LAB_VM3; do ip -n $ns link set eth0 down; ip -n $ns link set eth0 up; done
 lab_radvd_start
@@ -101,5 +90,4 @@ else
   [ "$(echo "$bps_ratio >= $MIN_RATIO" | bc)" = 1 ] && ok "iperf3 vm1 -> vm2 under flood: $bps_ratio of no-flood" ||
     fail "iperf3 vm1 -> vm2 under flood: $bps_ratio of no-flood (< $MIN_RATIO)"
 fi
-echo "1..$n"
-[ "$failed" -eq 0 ]
+lab_test_done

@@ -8,29 +8,15 @@
 # V6G_NO_GUARD=1 runs the same attacks without v6guardd and expects them to
 # land (proves every assertion can fail); exit 0 when they all did.
 set -u
-[ "$(id -u)" = 0 ] || { echo "# skip: needs root"; exit 4; }
-for t in radvd tcpdump nft ip6tables atk6-parasite6 atk6-fake_advertise6 atk6-dos-new-ip6 \
-  atk6-ndpexhaust6 atk6-fake_dhcps6 atk6-fake_router26 atk6-flood_router26 dhclient; do
-  command -v $t >/dev/null || { echo "# skip: $t missing"; exit 4; }
-done
 SRC=${V6G_SOURCE_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)}
-BUILD=${V6G_BUILD_DIR:-$SRC/build}
-V6GUARDD=$BUILD/manager/daemon/v6guardd
-[ -x "$V6GUARDD" ] || { echo "# skip: $V6GUARDD not built"; exit 4; }
+. "$SRC/scripts/lab.sh"
+lab_test_require radvd tcpdump nft ip6tables atk6-parasite6 atk6-fake_advertise6 atk6-dos-new-ip6 \
+  atk6-ndpexhaust6 atk6-fake_dhcps6 atk6-fake_router26 atk6-flood_router26 dhclient
 NO_GUARD=${V6G_NO_GUARD:-0}
 MAX_BINDINGS=8
-
-. "$SRC/scripts/lab.sh"
-DAEMON_PID=
-cleanup() {
-  [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
-  lab_down
-}
+cleanup() { lab_daemon_stop; lab_down; }
 trap cleanup EXIT INT TERM
 
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
 # check GUARDED_OK UNGUARDED_OK NAME DETAIL: the assertion that must hold in
 # the mode we run in (with v6guardd: the attack is stopped; without: it lands).
 check() {
@@ -45,14 +31,11 @@ check() {
 lab_up || { echo "not ok - lab setup"; exit 1; }
 RTR_LL=$(ip -n $LAB_RTR -6 addr show dev eth0 scope link | awk '/inet6/{sub("/.*","",$2);print $2}')
 if [ "$NO_GUARD" != 1 ]; then
-  ip netns exec $LAB_BR "$V6GUARDD" --datapath nft --port $LAB_P_RTR:router \
+  lab_daemon_start $LAB_TMP/v6guardd.log --datapath nft --port $LAB_P_RTR:router \
     --ra-source $LAB_P_RTR,$RTR_LL --ra-prefix $LAB_P_RTR,$LAB_PREFIX \
     --port $LAB_P_VM1:vm --port $LAB_P_VM2:vm --port $LAB_P_VM3:vm --learn-prefix $LAB_PREFIX \
-    --max-bindings $MAX_BINDINGS --events $LAB_TMP/events.jsonl --flush-on-exit --no-api \
-    >$LAB_TMP/v6guardd.log 2>&1 &
-  DAEMON_PID=$!
-  for _ in $(seq 1 50); do grep -q ready $LAB_TMP/v6guardd.log && break; sleep 0.1; done
-  grep -q ready $LAB_TMP/v6guardd.log || { echo "not ok - v6guardd start"; cat $LAB_TMP/v6guardd.log; exit 1; }
+    --max-bindings $MAX_BINDINGS --events $LAB_TMP/events.jsonl --flush-on-exit --no-api ||
+    { echo "not ok - v6guardd start"; exit 1; }
 fi
 # Bindings are learned from DAD: bring the VM links up again now that the
 # guard listens (a VM booting behind v6guardd does the same).
@@ -233,7 +216,7 @@ lab_wait_slaac $LAB_VM2 20 && ping_ok $LAB_VM1 "$VM2_ADDR" && ok "SLAAC + ping v
   fail "SLAAC + ping vm1 -> vm2 after all attacks"
 if [ "$NO_GUARD" != 1 ]; then
   events=$(wc -l <$LAB_TMP/events.jsonl)
-  kill "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=
+  lab_daemon_stop
   events=$(wc -l <$LAB_TMP/events.jsonl)
   grep -q '"nd_inspection"' $LAB_TMP/events.jsonl && grep -q '"ra_guard"' $LAB_TMP/events.jsonl &&
     ok "security events written as JSON lines ($events)" || fail "events file lacks nd_inspection/ra_guard events ($events lines)"
@@ -241,5 +224,4 @@ if [ "$NO_GUARD" != 1 ]; then
     ok "graceful shutdown removed the punt rules"
   sed -n '/inspector:/p' $LAB_TMP/v6guardd.log | sed 's/^/# /'
 fi
-echo "1..$n"
-[ "$failed" -eq 0 ]
+lab_test_done

@@ -9,28 +9,19 @@
 # And --monitor (log-only): a rogue RA from a VM port reaches the victim, and
 # the violation is reported as an event.
 set -u
-[ "$(id -u)" = 0 ] || { echo "# skip: needs root"; exit 4; }
-for t in radvd tcpdump nft ip6tables atk6-fake_router26; do command -v $t >/dev/null || { echo "# skip: $t missing"; exit 4; }; done
 SRC=${V6G_SOURCE_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)}
-BUILD=${V6G_BUILD_DIR:-$SRC/build}
-V6GUARDD=$BUILD/manager/daemon/v6guardd
-[ -x "$V6GUARDD" ] || { echo "# skip: $V6GUARDD not built"; exit 4; }
 . "$SRC/scripts/lab.sh"
-DAEMON_PID=
-cleanup() { [ -n "$DAEMON_PID" ] && kill -9 "$DAEMON_PID" 2>/dev/null; lab_down; }
+lab_test_require radvd tcpdump nft ip6tables atk6-fake_router26
+cleanup() { lab_daemon_stop KILL; lab_down; }
 trap cleanup EXIT INT TERM
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
 
 run_mode() {  # closed | open
   local mode=$1 extra=
   [ "$mode" = open ] && extra=--fail-open
   LAB_ID= lab_up || { fail "lab setup"; return; }
-  ip netns exec $LAB_BR "$V6GUARDD" --datapath nft --no-api --port $LAB_P_RTR:router \
-    --port $LAB_P_VM1:vm --port $LAB_P_VM2:vm --learn-prefix $LAB_PREFIX $extra >$LAB_TMP/d.log 2>&1 &
-  DAEMON_PID=$!
-  for _ in $(seq 1 50); do grep -q ready $LAB_TMP/d.log && break; sleep 0.1; done
+  lab_daemon_start $LAB_TMP/d.log --datapath nft --no-api --port $LAB_P_RTR:router \
+    --port $LAB_P_VM1:vm --port $LAB_P_VM2:vm --learn-prefix $LAB_PREFIX $extra ||
+    fail "$mode: v6guardd start"
   for ns in $LAB_VM1 $LAB_VM2; do ip -n $ns link set eth0 down; ip -n $ns link set eth0 up; done
   lab_radvd_start
   lab_wait_slaac $LAB_VM1 && lab_wait_slaac $LAB_VM2 || fail "$mode: SLAAC"
@@ -46,7 +37,7 @@ run_mode() {  # closed | open
   echo "$set_text" | grep -q " . $a1" && echo "$set_text" | grep -q " . $a2" ||
     fail "$mode: bindings not learned before the kill"
   ip netns exec $LAB_VM2 ping -6 -c 2 -i 0.2 -W 2 "$a1" >/dev/null || fail "$mode: ping before the kill"
-  kill -9 $DAEMON_PID; wait $DAEMON_PID 2>/dev/null; DAEMON_PID=
+  lab_daemon_stop KILL
   ip netns exec $LAB_VM2 ping -6 -c 2 -i 0.2 -W 2 "$a1" >/dev/null &&
     ok "$mode: inspector killed, bound traffic still flows (fast path)" ||
     { fail "$mode: bound traffic stopped with the inspector"; ip -n $LAB_VM2 -6 neigh | sed 's/^/#   /'
@@ -69,18 +60,16 @@ run_mode() {  # closed | open
 }
 run_monitor() {
   LAB_ID= lab_up || { fail "lab setup"; return; }
-  ip netns exec $LAB_BR "$V6GUARDD" --datapath nft --no-api --monitor --port $LAB_P_RTR:router \
+  lab_daemon_start $LAB_TMP/d.log --datapath nft --no-api --monitor --port $LAB_P_RTR:router \
     --port $LAB_P_VM1:vm --port $LAB_P_VM2:vm --port $LAB_P_VM3:vm --learn-prefix $LAB_PREFIX \
-    --events $LAB_TMP/events.jsonl >$LAB_TMP/d.log 2>&1 &
-  DAEMON_PID=$!
-  for _ in $(seq 1 50); do grep -q ready $LAB_TMP/d.log && break; sleep 0.1; done
+    --events $LAB_TMP/events.jsonl || fail "monitor: v6guardd start"
   ip netns exec $LAB_VM2 timeout 5 tcpdump -nni eth0 -w $LAB_TMP/ra.pcap "icmp6 and ip6[40] == 134 and ether src $LAB_MAC_VM3" 2>/dev/null &
   local tp=$!
   sleep 0.8
   ip netns exec $LAB_VM3 timeout 3 atk6-fake_router26 -n 2 -i 1 -A 2001:db8:e0::/64 eth0 >/dev/null 2>&1
   sleep 0.8
   kill $tp 2>/dev/null; wait $tp 2>/dev/null
-  kill $DAEMON_PID; wait $DAEMON_PID 2>/dev/null; DAEMON_PID=
+  lab_daemon_stop
   local seen
   seen=$(tcpdump -nnr $LAB_TMP/ra.pcap 2>/dev/null | wc -l)
   [ "$seen" -gt 0 ] && ok "monitor: the rogue RA is not dropped ($seen reached vm2)" || fail "monitor: the rogue RA was dropped"
@@ -92,5 +81,4 @@ run_monitor() {
 run_mode closed
 run_mode open
 run_monitor
-echo "1..$n"
-[ "$failed" -eq 0 ]
+lab_test_done

@@ -8,39 +8,21 @@
 # (atk6-fake_advertise6) is still dropped.
 # Without the restore (a v6guardd older than 102c19f) the ping fails.
 set -u
-[ "$(id -u)" = 0 ] || { echo "# skip: needs root"; exit 4; }
-for t in radvd tcpdump nft ip6tables atk6-fake_advertise6; do
-  command -v $t >/dev/null || { echo "# skip: $t missing"; exit 4; }
-done
 SRC=${V6G_SOURCE_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)}
-BUILD=${V6G_BUILD_DIR:-$SRC/build}
-V6GUARDD=$BUILD/manager/daemon/v6guardd
-[ -x "$V6GUARDD" ] || { echo "# skip: $V6GUARDD not built"; exit 4; }
-
 . "$SRC/scripts/lab.sh"
-DAEMON_PID=
-cleanup() {
-  [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
-  lab_down
-}
+lab_test_require radvd tcpdump nft ip6tables atk6-fake_advertise6
+cleanup() { lab_daemon_stop; lab_down; }
 trap cleanup EXIT INT TERM
-
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
 
 lab_up || { echo "not ok - lab setup"; exit 1; }
 RTR_LL=$(ip -n $LAB_RTR -6 addr show dev eth0 scope link | awk '/inet6/{sub("/.*","",$2);print $2}')
 start_daemon() {  # $1: log file
-  ip netns exec $LAB_BR "$V6GUARDD" --datapath nft --port $LAB_P_RTR:router \
+  lab_daemon_start "$1" --datapath nft --port $LAB_P_RTR:router \
     --ra-source $LAB_P_RTR,$RTR_LL --ra-prefix $LAB_P_RTR,$LAB_PREFIX \
     --port $LAB_P_VM1:vm --port $LAB_P_VM2:vm --port $LAB_P_VM3:vm --learn-prefix $LAB_PREFIX \
-    --no-api >"$1" 2>&1 &
-  DAEMON_PID=$!
-  for _ in $(seq 1 50); do grep -q ready "$1" && return 0; sleep 0.1; done
-  return 1
+    --no-api
 }
-start_daemon $LAB_TMP/v6guardd.log || { echo "not ok - v6guardd start"; cat $LAB_TMP/v6guardd.log; exit 1; }
+start_daemon $LAB_TMP/v6guardd.log || { echo "not ok - v6guardd start"; exit 1; }
 # Bindings are learnt from DAD: bring the VM links up now the guard listens.
 for ns in $LAB_VM1 $LAB_VM2 $LAB_VM3; do ip -n $ns link set eth0 down; ip -n $ns link set eth0 up; done
 lab_radvd_start
@@ -59,9 +41,8 @@ ping_ok() { ip netns exec "$1" ping -6 -c 2 -i 0.2 -W 2 "$2" >/dev/null; }
 ping_ok $LAB_VM2 "$VM1_ADDR" && ok "ping vm2 -> vm1 before the restart" || fail "ping vm2 -> vm1 before the restart"
 
 # --- kill -9 and restart: no VM runs DAD in between.
-kill -9 "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=
-start_daemon $LAB_TMP/v6guardd2.log && ok "v6guardd restarted after kill -9" ||
-  { fail "v6guardd restart"; sed 's/^/#   /' $LAB_TMP/v6guardd2.log; }
+lab_daemon_stop KILL
+start_daemon $LAB_TMP/v6guardd2.log && ok "v6guardd restarted after kill -9" || fail "v6guardd restart"
 both_bound && ok "bindings still in the fast path after the restart" || fail "bindings lost from the fast path"
 
 # ND from the SLAAC addresses must go through the restarted inspector.
@@ -93,5 +74,4 @@ mac=$(ip -n $LAB_VM2 -6 neigh show "$VM1_ADDR" dev eth0 | awk '{for(i=1;i<NF;i++
   ok "atk6-fake_advertise6 for vm1's address after the restart: stopped" ||
   fail "atk6-fake_advertise6 after the restart: victim saw $seen forged NAs; vm1's address resolves to ${mac:-nothing}"
 sed -n '/inspector:/p' $LAB_TMP/v6guardd2.log | sed 's/^/# /'
-echo "1..$n"
-[ "$failed" -eq 0 ]
+lab_test_done
