@@ -2,7 +2,9 @@
 # Runs every test tier and prints one closing summary line:
 #   1. unit tests (ctest -L unit) of the release build
 #   2. the same unit tests under ASan+UBSan (CMake preset `asan`, build-asan/;
-#      only the unit-test targets are built there). V6G_ASAN=0 skips this tier.
+#      only the unit-test targets and v6guardd are built there), then host
+#      integration scripts against that v6guardd (V6G_ASAN_INTEGRATION lists
+#      them; root only). V6G_ASAN=0 skips this tier.
 #   3. host integration tests in network namespaces (ctest -L integration, root)
 #   4. kernel selftests in a QEMU guest (scripts/vm-run.sh), when present;
 #      vm-run.sh exiting 4 (no QEMU, no guest kernel headers, not root) is a skip
@@ -13,6 +15,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 jobs=${JOBS:-$(nproc)}
 asan_build=${V6G_ASAN_BUILD_DIR:-build-asan}
+abspath() { case $1 in /*) echo "$1" ;; *) echo "$root/$1" ;; esac; }
 
 # Logs per run: two runs on one machine (or a helper's run) must not tally
 # each other's output.
@@ -43,6 +46,8 @@ if [ "${V6G_ASAN:-1}" != 0 ]; then
 	# Only the unit-test binaries (and the libraries they link): the daemon,
 	# CLI and benches add build time and are covered by the release tiers.
 	targets=$(ls manager/tests/*_test.cc | xargs -n1 basename | sed 's/\.cc$//')
+	# Plus the daemon: the host-integration scripts below run against it.
+	targets="$targets v6guardd"
 	# Configure every time (seconds): new *_test.cc files must become targets.
 	if cmake --preset asan -B "$asan_build" >$logdir/v6g-asan-configure.log 2>&1 &&
 		cmake --build "$asan_build" -j"$jobs" --target $targets >$logdir/v6g-asan-build.log 2>&1; then
@@ -52,6 +57,35 @@ if [ "${V6G_ASAN:-1}" != 0 ]; then
 			ctest -L unit --output-on-failure -j"$jobs") 2>&1 | tee $logdir/v6g-asan.log
 		[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 		tally_ctest $logdir/v6g-asan.log
+		# Host integration under ASan+UBSan: the scripts that feed the daemon
+		# attacker packets (inspector parsers, guard engine) and drive its API
+		# (control plane, store), against the sanitizer build of v6guardd. A
+		# report anywhere in the daemon is a failure even if the script passed.
+		if [ "$(id -u)" -eq 0 ]; then
+			for script in ${V6G_ASAN_INTEGRATION:-attack_nd daemon_api}; do
+				echo "== $script.sh with the ASan+UBSan v6guardd"
+				V6G_V6GUARDD=$(abspath "$asan_build")/manager/daemon/v6guardd V6G_READY_TIMEOUT=30 \
+					ASAN_OPTIONS=detect_leaks=1:log_path=$logdir/asan-daemon:detect_stack_use_after_return=1 \
+					UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$logdir/asan-daemon \
+					V6G_BUILD_DIR=$(abspath "$build") V6G_SOURCE_DIR=$root \
+					bash manager/tests/integration/$script.sh >$logdir/v6g-asan-$script.log 2>&1
+				rc=$?
+				reports=$(ls $logdir/asan-daemon.* 2>/dev/null)
+				if [ $rc -eq 0 ] && [ -z "$reports" ]; then
+					echo "ok - $script.sh under ASan+UBSan ($(grep -c '^ok' $logdir/v6g-asan-$script.log) checks)"
+					passed=$((passed + 1))
+				elif [ $rc -eq 4 ]; then
+					echo "skip - $script.sh under ASan+UBSan: $(grep -m1 skip $logdir/v6g-asan-$script.log)"
+					skipped=$((skipped + 1))
+				else
+					echo "not ok - $script.sh under ASan+UBSan (exit $rc)"
+					grep '^not ok' $logdir/v6g-asan-$script.log
+					[ -n "$reports" ] && head -40 $reports
+					failed=$((failed + 1)) status=1
+					rm -f $reports
+				fi
+			done
+		fi
 	else
 		echo "ASan build failed; see $logdir/v6g-asan-configure.log $logdir/v6g-asan-build.log" >&2
 		tail -30 $logdir/v6g-asan-build.log >&2

@@ -11,7 +11,7 @@
 set -u
 BUILD=${V6G_BUILD_DIR:-build}
 SRC=${V6G_SOURCE_DIR:-.}
-DAEMON=$BUILD/manager/daemon/v6guardd
+DAEMON=${V6G_V6GUARDD:-$BUILD/manager/daemon/v6guardd}  # a sanitizer build in run-tests.sh
 CTL=$BUILD/manager/cli/v6guardctl
 SPEC=$SRC/manager/tests/data/spec
 [ -x "$DAEMON" ] && [ -x "$CTL" ] || { echo "SKIP: v6guardd/v6guardctl not built"; exit 4; }
