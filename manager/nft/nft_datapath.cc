@@ -134,6 +134,10 @@ Status NftDatapath::enable_punts(std::uint16_t queue_base, std::uint16_t queues)
   if (!write_file("/proc/sys/net/bridge/bridge-nf-call-ip6tables", "1"))
     return Status::error(
         "cannot enable net.bridge.bridge-nf-call-ip6tables (is br_netfilter available?)");
+  // Without this br_netfilter skips VLAN-tagged frames: a punted (marked)
+  // tagged frame would pass the ip6 hooks unqueued, i.e. be accepted.
+  if (!write_file("/proc/sys/net/bridge/bridge-nf-filter-vlan-tagged", "1"))
+    return Status::error("cannot enable net.bridge.bridge-nf-filter-vlan-tagged");
   if (Status s = ip6tables_restore(render_punt_ip6tables(queue_base, queues)); !s) return s;
   if (Status s = ensure_jump("raw"); !s) return s;
   // Start from empty punt maps (a previous run may have left entries) and
@@ -221,27 +225,49 @@ std::map<std::string, std::uint64_t> packets_by_comment(std::string_view json) {
   return out;
 }
 
-Status NftDatapath::list_bindings(std::vector<datapath::Binding>& out) {
-  std::string json;
-  if (Status s = run_json(std::string("list set bridge ") + kTable + " bindings", json); !s)
-    return s;
-  for (std::size_t pos = json.find("\"concat\""); pos != std::string::npos;
+std::vector<datapath::Binding> bindings_from_json(std::string_view json) {
+  // Elements of `bindings` are {"concat": ["tap1", "02:..", "2600::1"]},
+  // those of `vlan_bindings` {"concat": ["tap1", 100, "02:..", "2600::1"]}.
+  std::vector<datapath::Binding> out;
+  for (std::size_t pos = json.find("\"concat\""); pos != std::string_view::npos;
        pos = json.find("\"concat\"", pos + 1)) {
     const std::size_t open = json.find('[', pos);
     const std::size_t close = json.find(']', open);
-    if (open == std::string::npos || close == std::string::npos) break;
-    const auto parts = quoted_strings(std::string_view(json).substr(open, close - open));
+    if (open == std::string_view::npos || close == std::string_view::npos) break;
+    const std::string_view list = json.substr(open + 1, close - open - 1);
+    const auto parts = quoted_strings(list);
+    datapath::Binding b;
     if (parts.size() != 3) continue;
+    const std::size_t comma = list.find(", ");
+    const std::size_t next = list.find(", ", comma + 2);
+    if (comma != std::string_view::npos && next != std::string_view::npos &&
+        list[comma + 2] != '"') {
+      unsigned vlan = 0;
+      const auto [ptr, ec] = std::from_chars(list.data() + comma + 2, list.data() + next, vlan);
+      if (ec != std::errc{} || ptr != list.data() + next || vlan == 0 || vlan > 4095) continue;
+      b.vlan = static_cast<std::uint16_t>(vlan);
+    }
     auto mac = MacAddr::parse(parts[1]);
     auto addr = Ip6Addr::parse(parts[2]);
     if (!mac || !addr) continue;
-    datapath::Binding b;
     b.ifname = parts[0];
     b.mac = *mac;
     b.addr = *addr;
-    for (const auto& [ifindex, port] : ports_)
-      if (port.ifname == b.ifname) b.ifindex = ifindex;
     out.push_back(std::move(b));
+  }
+  return out;
+}
+
+Status NftDatapath::list_bindings(std::vector<datapath::Binding>& out) {
+  for (const char* set : {"bindings", "vlan_bindings"}) {
+    std::string json;
+    if (Status s = run_json(std::string("list set bridge ") + kTable + " " + set, json); !s)
+      return s;
+    for (auto& b : bindings_from_json(json)) {
+      for (const auto& [ifindex, port] : ports_)
+        if (port.ifname == b.ifname) b.ifindex = ifindex;
+      out.push_back(std::move(b));
+    }
   }
   return {};
 }

@@ -75,6 +75,10 @@ class NftDatapath final : public datapath::Datapath {
 // without a comment or counter are skipped; equal comments add up).
 std::map<std::string, std::uint64_t> packets_by_comment(std::string_view json);
 
+// Bindings in `nft -j list set` output of `bindings` (vlan 0) or
+// `vlan_bindings` (ifindex left 0).
+std::vector<datapath::Binding> bindings_from_json(std::string_view json);
+
 // Runs ip6tables-restore --noflush -w with the given input.
 Status ip6tables_restore(const std::string& input);
 

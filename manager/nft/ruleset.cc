@@ -44,6 +44,9 @@ std::string render_table() {
          "add set " + t + " ra_sources { type ifname . ipv6_addr; }\n" +  //
          "add set " + t +                                                 //
          " bindings { type ifname . ether_addr . ipv6_addr; size 1048576; }\n" +
+         // Bindings of VLAN-tagged traffic: (port, VLAN id, MAC, address).
+         "add set " + t +
+         " vlan_bindings { typeof iifname . vlan id . ether saddr . ip6 saddr; size 1048576; }\n" +
          // Punt maps: port name -> skb mark (kPuntTag | queue number). Filled only
          // while an inspector is attached (enable_punts); the ip6 raw table
          // (br_netfilter) sends marked packets to that NFQUEUE.
@@ -67,37 +70,46 @@ std::string render_table() {
          // Monitor (log-only) ports: nothing is dropped here; all their IPv6
          // goes to the inspector's fail-open queue, which decides, counts,
          // reports and accepts.
-         rule + "iifname @monitor_ports ether type ip6 meta mark set iifname map @punt_open " +
+         rule + "iifname @monitor_ports meta protocol ip6 meta mark set iifname map @punt_open " +
          count(V6G_R_PUNT) + "accept\n" +
          // RA Guard source criterion: a router port with configured RA sources
          // only passes RAs from those link-local addresses.
          rule +
-         "iifname @ra_guarded_ports icmpv6 type nd-router-advert iifname . ip6 saddr != "
+         "iifname @ra_guarded_ports meta protocol ip6 icmpv6 type nd-router-advert iifname . ip6 "
+         "saddr != "
          "@ra_sources " +
          count(V6G_R_RA_SOURCE_NOT_ALLOWED) + "counter drop comment \"ra_source_not_allowed\"\n" +
+         // Stacked VLAN tags from a VM (QinQ: the outer tag is out of band, the
+         // inner one stays in the frame, so meta protocol is 8021q and no rule
+         // below would see the IPv6 inside): drop when IPv6 or yet another tag
+         // follows the inner tag (IPv4 in QinQ is not ours to judge).
+         rule +
+         "iifname @vm_ports meta protocol { 8021q, 8021ad } @ll,160,16 { 0x86dd, 0x8100, 0x88a8 "
+         "} " +
+         count(V6G_R_TUNNEL_BLOCKED) + "counter drop comment \"ip6_in_stacked_vlan\"\n" +
          // Router advertisements and redirects only ever come from router ports.
-         rule + "iifname @vm_ports ether type ip6 icmpv6 type nd-router-advert " +
+         rule + "iifname @vm_ports meta protocol ip6 icmpv6 type nd-router-advert " +
          count(V6G_R_RA_FROM_VM_PORT) + "counter drop comment \"ra_from_vm\"\n" + rule +
-         "iifname @vm_ports ether type ip6 icmpv6 type nd-redirect " +
+         "iifname @vm_ports meta protocol ip6 icmpv6 type nd-redirect " +
          count(V6G_R_REDIRECT_FROM_VM_PORT) + "counter drop comment \"redirect_from_vm\"\n" +
          // DHCPv6 server -> client traffic only from router ports.
-         rule + "iifname @vm_ports ether type ip6 udp sport 547 " +
+         rule + "iifname @vm_ports meta protocol ip6 udp sport 547 " +
          count(V6G_R_DHCPV6_SERVER_FROM_VM_PORT) +
          "counter drop comment \"dhcp6_server_from_vm\"\n" +
          // ...and nothing from a VM is addressed to a DHCPv6 client (port 546):
          // only servers and relays send there, whatever their source port
          // (atk6-fake_dhcps6 answers from an ephemeral port).
-         rule + "iifname @vm_ports ether type ip6 udp dport 546 " +
+         rule + "iifname @vm_ports meta protocol ip6 udp dport 546 " +
          count(V6G_R_DHCPV6_SERVER_FROM_VM_PORT) +
          "counter drop comment \"dhcp6_to_client_from_vm\"\n" +
          // RFC 7113/6980: a fragmented ICMPv6 or UDP datagram from a VM port
          // cannot be classified by its first fragment alone (atk6-fake_router26
          // -E F/D/o, ra6 -y); non-first fragments carry no L4 header at all.
          rule +
-         "iifname @vm_ports ether type ip6 exthdr frag exists meta l4proto { icmpv6, udp } " +
+         "iifname @vm_ports meta protocol ip6 exthdr frag exists meta l4proto { icmpv6, udp } " +
          count(V6G_R_FRAG_FIRST_NO_UPPER) + "counter drop comment \"frag_hidden_l4\"\n" + rule +
-         "iifname @vm_ports ether type ip6 frag frag-off != 0 " + count(V6G_R_FRAG_FIRST_NO_UPPER) +
-         "counter drop comment \"frag_nonfirst_from_vm\"\n" +
+         "iifname @vm_ports meta protocol ip6 frag frag-off != 0 " +
+         count(V6G_R_FRAG_FIRST_NO_UPPER) + "counter drop comment \"frag_nonfirst_from_vm\"\n" +
          // Punts to the inspector (ports in the punt maps only; a map miss ends
          // the rule). Router-port RAs and fragments always go to a fail-closed
          // queue; ND, MLD and other extension headers to the port's queue of
@@ -105,37 +117,51 @@ std::string render_table() {
          // frame is queued once (the ip6 FORWARD hook would queue a copy per
          // egress port).
          rule +
-         "iifname @router_ports icmpv6 type nd-router-advert meta mark set iifname map "
+         "iifname @router_ports meta protocol ip6 icmpv6 type nd-router-advert meta mark set "
+         "iifname map "
          "@punt_closed " +
          count(V6G_R_PUNT) + "accept\n" + rule +
-         "iifname @vm_ports exthdr frag exists meta mark set iifname map @punt_closed jump "
+         "iifname @vm_ports meta protocol ip6 exthdr frag exists meta mark set iifname map "
+         "@punt_closed jump "
          "punt_vm\n" +
          rule +
-         "iifname @vm_ports icmpv6 type { nd-router-solicit, nd-neighbor-solicit, "
+         "iifname @vm_ports meta protocol ip6 icmpv6 type { nd-router-solicit, "
+         "nd-neighbor-solicit, "
          "nd-neighbor-advert, mld-listener-query, mld-listener-report, mld-listener-done, "
          "mld2-listener-report } meta mark set iifname map @punt_open jump punt_vm\n" +
          rule +
-         "iifname @vm_ports exthdr hbh exists meta mark set iifname map @punt_open jump punt_vm\n" +
+         "iifname @vm_ports meta protocol ip6 exthdr hbh exists meta mark set iifname map "
+         "@punt_open jump punt_vm\n" +
          rule +
-         "iifname @vm_ports exthdr rt exists meta mark set iifname map @punt_open jump punt_vm\n" +
+         "iifname @vm_ports meta protocol ip6 exthdr rt exists meta mark set iifname map "
+         "@punt_open jump punt_vm\n" +
          rule +
-         "iifname @vm_ports exthdr dst exists meta mark set iifname map @punt_open jump punt_vm\n" +
+         "iifname @vm_ports meta protocol ip6 exthdr dst exists meta mark set iifname map "
+         "@punt_open jump punt_vm\n" +
          // Deep packet inspection ports: after the stateless drops, all their
          // IPv6 goes to the inspector (full header-chain validation), bound
          // sources included. Not through punt_vm's rate cap: that is the
          // price the port's owner asked for.
-         rule + "iifname @dpi_ports ether type ip6 meta mark set iifname map @punt_open " +
+         rule + "iifname @dpi_ports meta protocol ip6 meta mark set iifname map @punt_open " +
          count(V6G_R_PUNT) + "accept\n" +
          // Source guard: bound (port, MAC, address) passes; with an inspector
          // any other source is punted (it learns from DAD and decides);
          // without one :: (DAD) and link-local pass so ND keeps working and
          // every other source is dropped.
+         // Untagged frames match (port, MAC, source); VLAN-tagged ones (a VM
+         // port used as a trunk) must match the VLAN too, in their own set.
+         // The receive path has moved the tag out of band: `vlan id` reads it
+         // there, `meta protocol` is the inner type. Other tag types
+         // (802.1ad) have no fast path: punted.
          rule +
          "iifname @sg_ports ether type ip6 iifname . ether saddr . ip6 saddr @bindings accept\n" +
          rule +
-         "iifname @sg_ports ether type ip6 meta mark set iifname map @punt_open jump punt_vm\n" +
-         rule + "iifname @sg_ports ether type ip6 ip6 saddr { ::, fe80::/10 } accept\n" +  //
-         rule + "iifname @sg_ports ether type ip6 " + count(V6G_R_SOURCE_NOT_BOUND) +
+         "iifname @sg_ports meta protocol ip6 ether type 8021q iifname . vlan id . ether saddr . "
+         "ip6 saddr @vlan_bindings accept\n" +
+         rule +
+         "iifname @sg_ports meta protocol ip6 meta mark set iifname map @punt_open jump punt_vm\n" +
+         rule + "iifname @sg_ports meta protocol ip6 ip6 saddr { ::, fe80::/10 } accept\n" +  //
+         rule + "iifname @sg_ports meta protocol ip6 " + count(V6G_R_SOURCE_NOT_BOUND) +
          "counter drop comment \"source_not_bound\"\n";
 }
 
@@ -209,6 +235,7 @@ std::span<const v6g_reason> counted_reasons() {
       V6G_R_RA_SOURCE_NOT_ALLOWED,
       V6G_R_SOURCE_NOT_BOUND,
       V6G_R_PACKET_RATE_LIMIT,
+      V6G_R_TUNNEL_BLOCKED,
   };
   return kCounted;
 }
@@ -275,13 +302,20 @@ std::string render_ra_source(const std::string& ifname, const Ip6Addr& source) {
 }
 
 std::string render_bindings(std::span<const datapath::Binding> bindings, bool add) {
-  if (bindings.empty()) return {};
-  std::string values;
+  std::string untagged, tagged;
   for (const auto& b : bindings) {
+    std::string& values = b.vlan == 0 ? untagged : tagged;
     if (!values.empty()) values += ", ";
-    values += quoted(b.ifname) + " . " + b.mac.to_string() + " . " + b.addr.to_string();
+    values += quoted(b.ifname) + " . ";
+    if (b.vlan != 0) values += std::to_string(b.vlan) + " . ";
+    values += b.mac.to_string() + " . " + b.addr.to_string();
   }
-  return add ? element("add", "bindings", values) : idempotent_delete("bindings", values);
+  std::string out;
+  for (const auto& [set, values] : {std::pair{"bindings", &untagged}, {"vlan_bindings", &tagged}}) {
+    if (values->empty()) continue;
+    out += add ? element("add", set, *values) : idempotent_delete(set, *values);
+  }
+  return out;
 }
 
 }  // namespace v6g::nft

@@ -4,6 +4,8 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -64,9 +66,9 @@ TEST(NftRuleset, BindingsRenderAsConcatenatedElements) {
 
 TEST(NftRuleset, VmPortsGetTheRogueServerDrops) {
   const std::string table = render_table();
-  EXPECT_NE(table.find("iifname @vm_ports ether type ip6 icmpv6 type nd-router-advert update "),
+  EXPECT_NE(table.find("iifname @vm_ports meta protocol ip6 icmpv6 type nd-router-advert update "),
             std::string::npos);
-  EXPECT_NE(table.find("iifname @vm_ports ether type ip6 icmpv6 type nd-redirect update "),
+  EXPECT_NE(table.find("iifname @vm_ports meta protocol ip6 icmpv6 type nd-redirect update "),
             std::string::npos);
   EXPECT_NE(table.find("udp sport 547 update "), std::string::npos);
   PortSpec vm;
@@ -80,9 +82,11 @@ TEST(NftRuleset, RaSourcesGuardTheRouterPort) {
   EXPECT_EQ(render_ra_source("up0", *Ip6Addr::parse("fe80::1")),
             "add element bridge v6guard ra_guarded_ports { \"up0\" }\n"
             "add element bridge v6guard ra_sources { \"up0\" . fe80::1 }\n");
-  EXPECT_NE(render_table().find("iifname @ra_guarded_ports icmpv6 type nd-router-advert iifname . "
-                                "ip6 saddr != @ra_sources update "),
-            std::string::npos);
+  EXPECT_NE(
+      render_table().find(
+          "iifname @ra_guarded_ports meta protocol ip6 icmpv6 type nd-router-advert iifname . "
+          "ip6 saddr != @ra_sources update "),
+      std::string::npos);
 }
 
 TEST_F(NftDatapathTest, InitTwiceKeepsOneCopyOfTheRules) {
@@ -182,14 +186,15 @@ TEST(NftRuleset, PuntRulesQueueByMarkFailOpenQueuesBypass) {
   const std::string table = render_table();
   // The flooded-multicast dedupe: punts are decided in bridge prerouting.
   EXPECT_NE(table.find("hook prerouting"), std::string::npos);
-  EXPECT_NE(table.find("iifname @router_ports icmpv6 type nd-router-advert meta mark set iifname "
+  EXPECT_NE(table.find("iifname @router_ports meta protocol ip6 icmpv6 type nd-router-advert meta "
+                       "mark set iifname "
                        "map @punt_closed update "),
             std::string::npos);
   EXPECT_NE(table.find("udp dport 546 update "), std::string::npos);
   // DPI ports punt everything, after the stateless drops and before the
   // fast path would accept their bound sources.
   const auto dpi = table.find(
-      "iifname @dpi_ports ether type ip6 meta mark set iifname map "
+      "iifname @dpi_ports meta protocol ip6 meta mark set iifname map "
       "@punt_open update ");
   ASSERT_NE(dpi, std::string::npos);
   EXPECT_LT(table.find("frag_nonfirst_from_vm"), dpi);
@@ -407,6 +412,176 @@ TEST_F(NftDatapathTest, CountersArePerPortFromRealDrops) {
   counters.clear();
   ASSERT_TRUE(dp_->counters(counters).ok());
   EXPECT_GT(count_of(counters, "v6gvm1", V6G_R_RA_FROM_VM_PORT), 0u);
+}
+
+TEST(NftRuleset, TaggedBindingsGoToTheVlanSet) {
+  Binding tagged = make_binding(3);
+  tagged.vlan = 100;
+  const Binding both[] = {make_binding(1), tagged};
+  EXPECT_EQ(render_bindings(both, true),
+            "add element bridge v6guard bindings { \"tap1\" . 02:00:00:00:00:01 . "
+            "2600:beef:1000:100::1 }\n"
+            "add element bridge v6guard vlan_bindings { \"tap3\" . 100 . 02:00:00:00:00:03 . "
+            "2600:beef:1000:100::3 }\n");
+  const std::string table = render_table();
+  // Untagged frames only against the untagged set, tagged ones with their VLAN.
+  EXPECT_NE(table.find("iifname @sg_ports ether type ip6 iifname . ether saddr . ip6 saddr "
+                       "@bindings accept"),
+            std::string::npos);
+  EXPECT_NE(table.find("ether type 8021q iifname . vlan id . ether saddr . ip6 saddr "
+                       "@vlan_bindings accept"),
+            std::string::npos);
+  // No rule depends on an untagged ether type but the untagged fast path.
+  EXPECT_EQ(table.find("ether type ip6"), table.rfind("ether type ip6"));
+}
+
+TEST(NftRuleset, BindingsFromBothSetsJson) {
+  const auto b = bindings_from_json(
+      R"({"nftables": [{"set": {"name": "vlan_bindings", "type": ["ifname", "integer", )"
+      R"("ether_addr", "ipv6_addr"], "elem": [{"concat": ["tap3", 100, "02:00:00:00:00:03", )"
+      R"("2600:beef:1000:100::3"]}, {"concat": ["tap4", 4096, "02:00:00:00:00:04", "::4"]}]}}, )"
+      R"({"set": {"name": "bindings", "elem": [{"concat": ["tap1", "02:00:00:00:00:01", )"
+      R"("2600:beef:1000:100::1"]}]}}]})");
+  ASSERT_EQ(b.size(), 2u);  // VLAN 4096 is no VLAN id
+  Binding want = make_binding(3);
+  want.vlan = 100;
+  EXPECT_EQ(b[0], want);
+  EXPECT_EQ(b[1], make_binding(1));
+}
+
+// A frame as a VM trunk port sends it: Ethernet, 0-2 VLAN tags (the outer
+// one 802.1ad when there are two), IPv6 to ff02::1 with UDP or ICMPv6 (type).
+std::vector<unsigned char> frame(std::vector<std::uint16_t> vlans, const MacAddr& mac,
+                                 const Ip6Addr& src, int icmp_type, std::string_view marker) {
+  std::vector<unsigned char> f = {0x33, 0x33, 0, 0, 0, 1};
+  f.insert(f.end(), mac.bytes.begin(), mac.bytes.end());
+  for (std::size_t i = 0; i < vlans.size(); ++i) {
+    const bool outer_ad = vlans.size() > 1 && i == 0;
+    f.insert(f.end(),
+             {static_cast<unsigned char>(outer_ad ? 0x88 : 0x81),
+              static_cast<unsigned char>(outer_ad ? 0xa8 : 0x00),
+              static_cast<unsigned char>(vlans[i] >> 8), static_cast<unsigned char>(vlans[i])});
+  }
+  const std::size_t l4 = 8 + marker.size();
+  f.insert(f.end(), {0x86, 0xdd, 0x60, 0, 0, 0, 0, static_cast<unsigned char>(l4),
+                     static_cast<unsigned char>(icmp_type != 0 ? 58 : 17), 255});
+  f.insert(f.end(), src.bytes.begin(), src.bytes.end());
+  const auto dst = *Ip6Addr::parse("ff02::1");
+  f.insert(f.end(), dst.bytes.begin(), dst.bytes.end());
+  if (icmp_type != 0)
+    f.insert(f.end(), {static_cast<unsigned char>(icmp_type), 0, 0, 0, 64, 0, 0, 0});
+  else
+    f.insert(f.end(), {0x0f, 0xa0, 0x0f, 0xa0, 0, static_cast<unsigned char>(l4), 0, 0});
+  f.insert(f.end(), marker.begin(), marker.end());
+  return f;
+}
+
+int packet_socket(const char* ifname) {
+  const int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, htons(ETH_P_ALL));
+  if (fd < 0) return fd;
+  sockaddr_ll ll{};
+  ll.sll_family = AF_PACKET;
+  ll.sll_protocol = htons(ETH_P_ALL);
+  ll.sll_ifindex = static_cast<int>(if_nametoindex(ifname));
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ll), sizeof ll) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Real tagged frames (a raw AF_PACKET writer plays the VM: this kernel has no
+// 8021q for a VLAN subinterface) into a source-guarded VM port. Bindings
+// match (port, VLAN, MAC, address) for tagged frames and (port, MAC,
+// address) for untagged ones; tagged and QinQ router advertisements are
+// dropped like untagged ones; with punts on, a tagged unbound source is
+// queued (fail closed, nobody reading) instead of slipping past
+// br_netfilter.
+TEST_F(NftDatapathTest, TaggedFramesMatchTheirVlanBinding) {
+  std::ofstream("/proc/sys/net/ipv6/conf/default/accept_dad") << "0\n";
+  ASSERT_EQ(std::system("ip link add v6gbr1 type bridge && ip link set v6gbr1 up && "
+                        "for i in 0 1; do ip link add v6gt$i type veth peer name v6gt${i}p && "
+                        "ip link set v6gt$i master v6gbr1 && ip link set v6gt$i up && "
+                        "ip link set v6gt${i}p up || exit 1; done"),
+            0);
+  PortSpec vm;
+  vm.ifindex = if_nametoindex("v6gt0");
+  vm.ifname = "v6gt0";
+  ASSERT_TRUE(dp_->add_port(vm).ok());
+  ASSERT_TRUE(dp_->set_source_guard("v6gt0", true).ok());
+  const MacAddr mac = *MacAddr::parse("02:00:00:00:0a:01");
+  const Ip6Addr addr = *Ip6Addr::parse("2001:db8:100::a");
+  Binding b;
+  b.ifindex = vm.ifindex;
+  b.ifname = "v6gt0";
+  b.vlan = 100;
+  b.mac = mac;
+  b.addr = addr;
+  ASSERT_TRUE(dp_->add_bindings(std::span(&b, 1)).ok());
+  std::vector<Binding> listed;
+  ASSERT_TRUE(dp_->list_bindings(listed).ok());
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0], b);
+
+  const int tx = packet_socket("v6gt0p");
+  const int rx = packet_socket("v6gt1p");
+  ASSERT_GE(tx, 0);
+  ASSERT_GE(rx, 0);
+  usleep(200'000);  // let the links settle before counting
+  // Sends 3 copies, returns how many reached the other port.
+  auto crossed = [&](std::vector<std::uint16_t> vlans, int icmp_type, const std::string& marker) {
+    const auto f = frame(std::move(vlans), mac, addr, icmp_type, marker);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(send(tx, f.data(), f.size(), 0), ssize_t(f.size()));
+    usleep(100'000);
+    int seen = 0;
+    unsigned char buf[2048];
+    for (ssize_t n; (n = recv(rx, buf, sizeof buf, 0)) > 0;)
+      if (std::string_view(reinterpret_cast<char*>(buf), std::size_t(n)).find(marker) !=
+          std::string_view::npos)
+        ++seen;
+    return seen;
+  };
+  auto dropped = [&](v6g_reason why) {
+    std::vector<datapath::PortCounters> c;
+    EXPECT_TRUE(dp_->counters(c).ok());
+    return count_of(c, "v6gt0", why);
+  };
+  EXPECT_EQ(crossed({100}, 0, "tagged-100-bound"), 3);
+  EXPECT_EQ(dropped(V6G_R_SOURCE_NOT_BOUND), 0u);
+  EXPECT_EQ(crossed({200}, 0, "tagged-200"), 0);  // bound on VLAN 100 only
+  EXPECT_EQ(dropped(V6G_R_SOURCE_NOT_BOUND), 3u);
+  EXPECT_EQ(crossed({}, 0, "untagged"), 0);
+  EXPECT_EQ(dropped(V6G_R_SOURCE_NOT_BOUND), 6u);
+  // An untagged binding of the same address admits untagged frames only.
+  Binding untagged = b;
+  untagged.vlan = 0;
+  ASSERT_TRUE(dp_->add_bindings(std::span(&untagged, 1)).ok());
+  EXPECT_EQ(crossed({}, 0, "untagged-bound"), 3);
+  EXPECT_EQ(crossed({200}, 0, "tagged-200-again"), 0);
+  // Removing the VLAN binding stops its frames; the untagged one stays.
+  ASSERT_TRUE(dp_->remove_bindings(std::span(&b, 1)).ok());
+  EXPECT_EQ(crossed({100}, 0, "tagged-100-unbound"), 0);
+  listed.clear();
+  ASSERT_TRUE(dp_->list_bindings(listed).ok());
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0], untagged);
+  // RA Guard does not depend on the frame being untagged.
+  EXPECT_EQ(crossed({100}, 134, "tagged-ra"), 0);
+  EXPECT_EQ(dropped(V6G_R_RA_FROM_VM_PORT), 3u);
+  EXPECT_EQ(crossed({300, 400}, 134, "qinq-ra"), 0);
+  EXPECT_EQ(dropped(V6G_R_TUNNEL_BLOCKED), 3u);
+
+  // Punts: a tagged unbound source goes to the (unread, fail-closed) queue.
+  Status s = dp_->enable_punts(20, 1);
+  if (!s.ok() && s.message().find("bridge-nf") != std::string::npos) GTEST_SKIP() << s.message();
+  ASSERT_TRUE(s.ok()) << s.message();
+  const std::uint64_t punts = dropped(V6G_R_PUNT);
+  EXPECT_EQ(crossed({200}, 0, "tagged-punted"), 0);
+  EXPECT_EQ(dropped(V6G_R_PUNT), punts + 3);
+  EXPECT_EQ(crossed({}, 0, "untagged-bound-with-punts"), 3);
+  close(tx);
+  close(rx);
+  ASSERT_TRUE(dp_->flush().ok());
 }
 
 }  // namespace
