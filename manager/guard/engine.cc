@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
+#include <iterator>
+#include <optional>
 #include <unordered_map>
 
 #include "guard/binding_table.h"
@@ -77,6 +80,7 @@ struct EventKeyHash {
 
 std::string_view event_type_for(Reason r) {
   const unsigned v = static_cast<unsigned>(r);
+  if (v == V6G_R_SOURCE_VERIFYING) return "source_guard";
   if (v < V6G_R_RA_FROM_VM_PORT) return "packet_validation";
   if (v == V6G_R_REDIRECT_FROM_VM_PORT) return "redirect_guard";
   if (v == V6G_R_DHCPV6_SERVER_FROM_VM_PORT) return "dhcpv6_guard";
@@ -113,6 +117,7 @@ std::string_view severity_for(Reason r) {
     case V6G_R_MULTICAST_RATE_LIMIT:
     case V6G_R_PACKET_RATE_LIMIT:
     case V6G_R_RA_RATE_LIMIT:
+    case V6G_R_SOURCE_VERIFYING:  // usually an owner the guard has not seen yet
       return "low";
     default:
       return "medium";
@@ -128,6 +133,34 @@ bool same_ra_policy(const PortPolicy& a, const PortPolicy& b) {
          a.forward_during_learning == b.forward_during_learning;
 }
 
+// An address under data-triggered verification, keyed like the binding
+// table's owner lookup: (VLAN, address), one verification per address.
+struct ProbeKey {
+  std::uint16_t vlan;
+  Ip6Addr addr;
+  bool operator==(const ProbeKey&) const = default;
+};
+struct ProbeKeyHash {
+  std::size_t operator()(const ProbeKey& k) const {
+    std::uint64_t a, b;
+    std::memcpy(&a, k.addr.bytes.data(), 8);
+    std::memcpy(&b, k.addr.bytes.data() + 8, 8);
+    const std::uint64_t h = (a * 0x9e3779b97f4a7c15ULL) ^ ((b + k.vlan) * 0xc2b2ae3d27d4eb4fULL);
+    return static_cast<std::size_t>(h ^ (h >> 29));
+  }
+};
+
+// RFC 6620 TENTATIVE entry created by data (not DAD): the binding does not
+// exist until the owner answers a probe from the validating port.
+struct Probe {
+  PortId port = 0;
+  MacAddr mac;
+  Nanos started = 0;  // first probe
+  Nanos next = 0;     // next retransmission (or give-up) time
+  std::uint8_t sent = 0;
+  bool answered = false;  // the validating port's NA came in
+};
+
 }  // namespace
 
 struct RaSource {
@@ -139,7 +172,9 @@ struct RaSource {
 struct PortState {
   PortPolicy policy;
   std::uint32_t bindings = 0;
+  std::uint32_t verifying = 0;  // data-triggered verifications in flight (count in the cap)
   TokenBucket nd, icmpv6, ra, multicast, packets;
+  TokenBucket probe_budget;  // verifications started (EngineConfig, not policy)
   // RA Guard (router ports).
   RaPortState ra_state = RaPortState::kLearning;
   bool ra_pinned = false;
@@ -164,6 +199,8 @@ struct Engine::Impl {
   BindingTable table;
   std::unordered_map<PortId, PortState> ports;
   std::unordered_map<EventKey, SecurityEvent, EventKeyHash> windows;
+  // Bounded by the ports' caps: a verification holds a binding slot's worth.
+  std::unordered_map<ProbeKey, Probe, ProbeKeyHash> probes;
   std::uint64_t unknown_port_drops = 0;
 
   explicit Impl(EngineConfig c)
@@ -319,6 +356,8 @@ struct Engine::Impl {
   }
 
   void drop_port_bindings(PortId port, Effects& out) {
+    std::erase_if(probes, [&](const auto& kv) { return kv.second.port == port; });
+    if (auto it = ports.find(port); it != ports.end()) it->second.verifying = 0;
     table.erase_if([&](const BindingSlot& s) {
       if (s.key.port != port) return false;
       if (s.state != static_cast<std::uint8_t>(BindingState::kTentative))
@@ -479,11 +518,157 @@ struct Engine::Impl {
     return V6G_R_SOURCE_NOT_BOUND;
   }
 
+  // -- RFC 6620 data-triggered binding ----------------------------------------
+
+  using ProbeIt = std::unordered_map<ProbeKey, Probe, ProbeKeyHash>::iterator;
+
+  // A packet from (vlan, mac, addr) had no usable binding (source_not_bound).
+  // NO_BIND -> TENTATIVE if the address may be this port's: inside its
+  // prefixes or link-local, bound nowhere (a binding on another port, or for
+  // another MAC here, refuses at once: FCFS), not under verification for
+  // someone else, within the binding cap (verifications count) and the
+  // port's probe budget (a VM spraying random sources must not make us flood
+  // NS). Returns the reason to drop the triggering packet with.
+  v6g_reason start_verification(PortState& ps, std::uint16_t vlan, const MacAddr& mac,
+                                const Ip6Addr& addr, Nanos now, Effects& out) {
+    const auto& p = ps.policy;
+    if (!cfg.data_triggered_learning || addr.is_unspecified() || addr.is_multicast() ||
+        !in_allocation(p, addr))
+      return V6G_R_SOURCE_NOT_BOUND;
+    const auto key = BindingKey::make(p.port, vlan, mac, addr);
+    if (table.find_address(key, [](const BindingSlot&) { return true; }) != nullptr)
+      return V6G_R_SOURCE_NOT_BOUND;
+    if (auto it = probes.find({vlan, addr}); it != probes.end()) {
+      const Probe& pr = it->second;
+      return pr.port == p.port && pr.mac == mac ? V6G_R_SOURCE_VERIFYING : V6G_R_SOURCE_NOT_BOUND;
+    }
+    if (ps.bindings + ps.verifying >= p.max_bindings) return V6G_R_BINDING_LIMIT;
+    if (!ps.probe_budget.take(now)) return V6G_R_SOURCE_NOT_BOUND;
+    probes.emplace(ProbeKey{vlan, addr},
+                   Probe{p.port, mac, now, now + cfg.probe_retrans, 1, false});
+    ++ps.verifying;
+    out.probes.push_back({p.port, vlan, addr, 1});
+    return V6G_R_SOURCE_VERIFYING;
+  }
+
+  // Every source-guard refusal goes through here: an unbound source may
+  // start a verification (and is then dropped as source_verifying).
+  Decision refuse_source(PortState& ps, v6g_reason r, const packet::ParsedPacket& pkt, Nanos now,
+                         Effects& out) {
+    if (r == V6G_R_SOURCE_NOT_BOUND)
+      r = start_verification(ps, frame_vlan(ps.policy, pkt), pkt.eth.src, pkt.ip.src, now, out);
+    return violation(ps, r, pkt, now);
+  }
+
+  PortState* verifier(const Probe& pr) {
+    auto it = ports.find(pr.port);
+    if (it == ports.end()) return nullptr;
+    if (it->second.verifying > 0) --it->second.verifying;
+    return &it->second;
+  }
+
+  // TENTATIVE -> VALID: the owner answered on the validating port and no
+  // other port objected for probe_conflict_wait.
+  ProbeIt promote(ProbeIt it, Nanos now, Effects& out) {
+    const ProbeKey k = it->first;
+    const Probe pr = it->second;
+    it = probes.erase(it);
+    PortState* ps = verifier(pr);
+    if (ps == nullptr) return it;
+    const auto key = BindingKey::make(pr.port, k.vlan, pr.mac, k.addr);
+    // Bound meanwhile (DAD, a static address, a restore): first come wins.
+    if (table.find_address(key, [](const BindingSlot&) { return true; }) != nullptr) return it;
+    if (ps->bindings >= ps->policy.max_bindings) return it;
+    BindingSlot* s = table.insert(key);
+    s->state = static_cast<std::uint8_t>(BindingState::kValid);
+    s->expires_s = to_seconds(now + learnt_lifetime(ps->policy, k.addr));
+    ++ps->bindings;
+    emit(out, BindingChange::Kind::kAdd, *s);
+    return it;
+  }
+
+  // TENTATIVE -> NO_BIND because another port answered for the address: it
+  // is in use there. Reported on the claimant's port.
+  ProbeIt refuse_verification(ProbeIt it, Nanos now) {
+    const ProbeKey k = it->first;
+    const Probe pr = it->second;
+    it = probes.erase(it);
+    if (PortState* ps = verifier(pr)) {
+      ++ps->counters[V6G_R_ND_TARGET_BOUND_ELSEWHERE];
+      if (ps->policy.log_security_events)
+        record_event(*ps, reason(V6G_R_ND_TARGET_BOUND_ELSEWHERE), pr.mac, k.addr, now);
+    }
+    return it;
+  }
+
+  // A packet that answers our own probe: counted, not reported (nobody did
+  // anything wrong), dropped (accepted on monitor ports).
+  Decision consumed(PortState& ps, v6g_reason r) {
+    ++ps.counters[r];
+    if (ps.policy.monitor) {
+      ++ps.counters[V6G_R_ACCEPT_MONITOR];
+      return {Verdict::kAccept, reason(V6G_R_ACCEPT_MONITOR), reason(r)};
+    }
+    return {Verdict::kDrop, reason(r)};
+  }
+
+  // An NA for an address under verification answers our probe. From the
+  // validating port and MAC it is the owner's: noted, and stopped here (the
+  // address is not the owner's to advertise before VALID, and nobody else
+  // asked). From anywhere else the address is in use there: NO_BIND. That
+  // answer is stopped too, and does not start a verification of its own:
+  // two hosts holding one address would otherwise refuse each other's
+  // verifications forever, one probe round after another.
+  std::optional<Decision> probe_answer(PortState& ps, const packet::ParsedPacket& pkt,
+                                       const Ip6Addr& target, Nanos now, Effects& out) {
+    auto it = probes.find({frame_vlan(ps.policy, pkt), target});
+    if (it == probes.end()) return std::nullopt;
+    Probe& pr = it->second;
+    if (pr.port != ps.policy.port || pr.mac != pkt.eth.src) {
+      refuse_verification(it, now);
+      return consumed(ps, V6G_R_ND_TARGET_NOT_OWNED);
+    }
+    pr.answered = true;
+    if (now - pr.started >= cfg.probe_conflict_wait) promote(it, now, out);
+    return consumed(ps, V6G_R_SOURCE_VERIFYING);
+  }
+
+  // Timers: promote answered verifications, retransmit unanswered ones
+  // every probe_retrans, give up (NO_BIND) after probe_retries probes.
+  void run_probes(Nanos now, Effects& out) {
+    for (auto it = probes.begin(); it != probes.end();) {
+      Probe& pr = it->second;
+      if (pr.answered) {
+        it = now - pr.started >= cfg.probe_conflict_wait ? promote(it, now, out) : std::next(it);
+        continue;
+      }
+      if (now < pr.next) {
+        ++it;
+        continue;
+      }
+      if (pr.sent >= cfg.probe_retries) {
+        verifier(pr);
+        it = probes.erase(it);
+        continue;
+      }
+      ++pr.sent;
+      pr.next = now + cfg.probe_retrans;
+      out.probes.push_back({pr.port, it->first.vlan, it->first.addr, pr.sent});
+      ++it;
+    }
+  }
+
   // DAD NS for target: FCFS learning (RFC 6620 5.2).
   Decision learn_dad(PortState& ps, const packet::ParsedPacket& pkt, const Ip6Addr& target,
                      Nanos now) {
     const auto& p = ps.policy;
     const auto key = BindingKey::make(p.port, frame_vlan(p, pkt), pkt.eth.src, target);
+    // The claimant runs DAD itself now: the DAD binding takes over.
+    if (auto it = probes.find({key.vlan, target});
+        it != probes.end() && it->second.port == p.port && it->second.mac == pkt.eth.src) {
+      verifier(it->second);
+      probes.erase(it);
+    }
     if (other_owner(key) != nullptr)  // atk6-dos-new-ip6 answers DAD for others' addresses
       return violation(ps, V6G_R_ND_TARGET_BOUND_ELSEWHERE, pkt.eth.src, target, now);
     if (BindingSlot* s = table.find(key)) {
@@ -506,19 +691,20 @@ struct Engine::Impl {
     return accept(ps, V6G_R_ACCEPT_DAD);
   }
 
-  Decision decide_ns(PortState& ps, const packet::ParsedPacket& pkt, Nanos now) {
+  Decision decide_ns(PortState& ps, const packet::ParsedPacket& pkt, Nanos now, Effects& out) {
     const auto* ns = std::get_if<packet::NeighborSolicit>(&pkt.message);
     if (ns == nullptr) return violation(ps, V6G_R_ND_LENGTH, pkt, now);
     if (pkt.is_dad()) return learn_dad(ps, pkt, ns->target, now);
     if (ns->options.has_slla && ns->options.slla != pkt.eth.src)
       return violation(ps, V6G_R_ND_LLA_MISMATCH, pkt, now);
-    if (auto r = check_source(ps, pkt, now); r != V6G_R_NONE) return violation(ps, r, pkt, now);
+    if (auto r = check_source(ps, pkt, now); r != V6G_R_NONE)
+      return refuse_source(ps, r, pkt, now, out);
     return accept(ps, V6G_R_ACCEPT_ND);
   }
 
   // NA: the target must be an address this port (and MAC) owns (stops
   // atk6-parasite6 / fake_advertise6 and DAD DoS).
-  Decision decide_na(PortState& ps, const packet::ParsedPacket& pkt, Nanos now) {
+  Decision decide_na(PortState& ps, const packet::ParsedPacket& pkt, Nanos now, Effects& out) {
     const auto* na = std::get_if<packet::NeighborAdvert>(&pkt.message);
     if (na == nullptr) return violation(ps, V6G_R_ND_LENGTH, pkt, now);
     const auto& p = ps.policy;
@@ -527,6 +713,7 @@ struct Engine::Impl {
     const auto key = BindingKey::make(p.port, frame_vlan(p, pkt), pkt.eth.src, na->target);
     BindingSlot* own = table.find(key);
     if (own == nullptr) {
+      if (auto d = probe_answer(ps, pkt, na->target, now, out)) return *d;
       BindingSlot* other = other_owner(key);
       if (other != nullptr && other->key.port != p.port)
         return violation(ps, V6G_R_ND_TARGET_BOUND_ELSEWHERE, pkt.eth.src, na->target, now);
@@ -534,8 +721,16 @@ struct Engine::Impl {
       // entry; without override it's still an NA for an address not ours.
       if (other != nullptr && na->override_)
         return violation(ps, V6G_R_ND_OVERRIDE_REFUSED, pkt.eth.src, na->target, now);
-      if (p.enable_source_guard)
+      if (p.enable_source_guard) {
+        // A node answering for itself from an address nobody holds: this NA
+        // is dropped, but it starts the verification that lets the next one
+        // through (a VM that predates the guard, asked by a neighbour).
+        if (other == nullptr && na->target == pkt.ip.src &&
+            start_verification(ps, key.vlan, pkt.eth.src, na->target, now, out) ==
+                V6G_R_SOURCE_VERIFYING)
+          return violation(ps, V6G_R_SOURCE_VERIFYING, pkt.eth.src, na->target, now);
         return violation(ps, V6G_R_ND_TARGET_NOT_OWNED, pkt.eth.src, na->target, now);
+      }
     } else if (own->state == static_cast<std::uint8_t>(BindingState::kTentative) &&
                !na->solicited && na->override_) {
       // The owner may not advertise an address still under DAD (RFC 4862
@@ -544,7 +739,8 @@ struct Engine::Impl {
       return violation(ps, V6G_R_ND_OVERRIDE_REFUSED, pkt.eth.src, na->target, now);
     }
     if (!pkt.ip.src.is_unspecified()) {
-      if (auto r = check_source(ps, pkt, now); r != V6G_R_NONE) return violation(ps, r, pkt, now);
+      if (auto r = check_source(ps, pkt, now); r != V6G_R_NONE)
+        return refuse_source(ps, r, pkt, now, out);
     }
     return accept(ps, V6G_R_ACCEPT_ND);
   }
@@ -562,7 +758,7 @@ struct Engine::Impl {
     return V6G_R_NONE;
   }
 
-  Decision decide_vm(PortState& ps, const packet::ParsedPacket& pkt, Nanos now) {
+  Decision decide_vm(PortState& ps, const packet::ParsedPacket& pkt, Nanos now, Effects& out) {
     const auto& p = ps.policy;
     if (!ps.packets.take(now)) return violation(ps, V6G_R_PACKET_RATE_LIMIT, pkt, now);
     if (!p.mac.is_zero() && pkt.eth.src != p.mac)
@@ -583,20 +779,22 @@ struct Engine::Impl {
         return violation(ps, V6G_R_DHCPV6_SERVER_FROM_VM_PORT, pkt, now);
       case PacketClass::kNeighborSolicit:
         if (!ps.nd.take(now)) return violation(ps, V6G_R_ND_RATE_LIMIT, pkt, now);
-        return decide_ns(ps, pkt, now);
+        return decide_ns(ps, pkt, now, out);
       case PacketClass::kNeighborAdvert:
         if (!ps.nd.take(now)) return violation(ps, V6G_R_ND_RATE_LIMIT, pkt, now);
-        return decide_na(ps, pkt, now);
+        return decide_na(ps, pkt, now, out);
       case PacketClass::kRouterSolicit:
         if (!ps.nd.take(now)) return violation(ps, V6G_R_ND_RATE_LIMIT, pkt, now);
         if (pkt.ip.src.is_unspecified()) return accept(ps, V6G_R_ACCEPT_ND);
-        if (auto r = check_source(ps, pkt, now); r != V6G_R_NONE) return violation(ps, r, pkt, now);
+        if (auto r = check_source(ps, pkt, now); r != V6G_R_NONE)
+          return refuse_source(ps, r, pkt, now, out);
         return accept(ps, V6G_R_ACCEPT_ND);
       case PacketClass::kMld:
         if (!ps.icmpv6.take(now)) return violation(ps, V6G_R_ICMPV6_RATE_LIMIT, pkt, now);
         // :: is legal for MLD reports sent before a link-local exists (RFC 3590).
         if (pkt.ip.src.is_unspecified()) return accept(ps, V6G_R_ACCEPT_MLD);
-        if (auto r = check_source(ps, pkt, now); r != V6G_R_NONE) return violation(ps, r, pkt, now);
+        if (auto r = check_source(ps, pkt, now); r != V6G_R_NONE)
+          return refuse_source(ps, r, pkt, now, out);
         return accept(ps, V6G_R_ACCEPT_MLD);
       case PacketClass::kTunnel:
         if (p.block_tunnels) return violation(ps, V6G_R_TUNNEL_BLOCKED, pkt, now);
@@ -608,7 +806,8 @@ struct Engine::Impl {
         break;
     }
     if (pkt.ip.src.is_unspecified()) return violation(ps, V6G_R_SOURCE_NOT_BOUND, pkt, now);
-    if (auto r = check_source(ps, pkt, now); r != V6G_R_NONE) return violation(ps, r, pkt, now);
+    if (auto r = check_source(ps, pkt, now); r != V6G_R_NONE)
+      return refuse_source(ps, r, pkt, now, out);
     if (pkt.klass == PacketClass::kDhcpv6Client) return accept(ps, V6G_R_ACCEPT_DHCPV6_CLIENT);
     return accept(ps, p.enable_source_guard ? V6G_R_ACCEPT_BINDING : V6G_R_ACCEPT_INSPECTED);
   }
@@ -660,6 +859,7 @@ Status Engine::upsert_port(const PortPolicy& policy, Nanos now, Effects& out) {
   if (policy.port == 0) return Status::error("port id 0 is not a valid ifindex");
   auto [it, inserted] = I.ports.try_emplace(policy.port);
   PortState& ps = it->second;
+  if (inserted) ps.probe_budget = TokenBucket(I.cfg.probe_rate, I.cfg.probe_burst);
   const bool moved = !inserted && (ps.policy.vlan != policy.vlan || ps.policy.mac != policy.mac ||
                                    ps.policy.role != policy.role);
   if (moved) {
@@ -698,7 +898,7 @@ void Engine::remove_port(PortId port, Effects& out) {
 
 bool Engine::has_port(PortId port) const { return impl_->ports.count(port) != 0; }
 
-Decision Engine::decide(PortId port, const packet::ParsedPacket& pkt, Nanos now, Effects&) {
+Decision Engine::decide(PortId port, const packet::ParsedPacket& pkt, Nanos now, Effects& out) {
   auto& I = *impl_;
   auto it = I.ports.find(port);
   if (it == I.ports.end()) {
@@ -716,7 +916,7 @@ Decision Engine::decide(PortId port, const packet::ParsedPacket& pkt, Nanos now,
       if (pkt.klass == PacketClass::kRouterAdvert) return I.decide_ra(ps, pkt, now);
       return I.accept(ps, V6G_R_ACCEPT_TRUSTED_PORT);
     case PortRole::kVm:
-      return I.decide_vm(ps, pkt, now);
+      return I.decide_vm(ps, pkt, now, out);
   }
   return {Verdict::kDrop, reason(V6G_R_PORT_UNKNOWN)};
 }
@@ -735,6 +935,7 @@ Decision Engine::decide_parse_failure(PortId port, Reason why, const MacAddr& sr
 
 void Engine::tick(Nanos now, Effects& out) {
   auto& I = *impl_;
+  I.run_probes(now, out);
   I.expire_bindings(now, out);
   for (auto& [id, ps] : I.ports) I.maybe_end_learning(ps, now);
   I.close_windows(now, false, out);
@@ -811,6 +1012,15 @@ Status Engine::remove_binding(PortId port, const Ip6Addr& addr, Effects& out) {
   return {};
 }
 
+void Engine::observe_na(PortId port, const MacAddr& mac, const Ip6Addr& target, Nanos now) {
+  auto& I = *impl_;
+  for (auto it = I.probes.begin(); it != I.probes.end();) {
+    const bool other =
+        it->first.addr == target && (it->second.port != port || it->second.mac != mac);
+    it = other ? I.refuse_verification(it, now) : std::next(it);
+  }
+}
+
 std::vector<BindingInfo> Engine::bindings(std::optional<PortId> port) const {
   std::vector<BindingInfo> out;
   impl_->table.for_each([&](const BindingSlot& s) {
@@ -825,6 +1035,18 @@ std::vector<BindingInfo> Engine::bindings(std::optional<PortId> port) const {
     b.expires = Nanos{s.expires_s} * kSecond;
     out.push_back(b);
   });
+  for (const auto& [k, pr] : impl_->probes) {
+    if (port && pr.port != *port) continue;
+    BindingInfo b;
+    b.port = pr.port;
+    b.vlan = k.vlan;
+    b.mac = pr.mac;
+    b.addr = k.addr;
+    b.state = BindingState::kTentative;
+    b.verifying = true;
+    b.expires = pr.started + impl_->cfg.probe_retrans * impl_->cfg.probe_retries;
+    out.push_back(b);
+  }
   return out;
 }
 
@@ -833,6 +1055,11 @@ std::size_t Engine::binding_count() const { return impl_->table.size(); }
 std::size_t Engine::port_binding_count(PortId port) const {
   auto it = impl_->ports.find(port);
   return it == impl_->ports.end() ? 0 : it->second.bindings;
+}
+
+std::size_t Engine::port_verification_count(PortId port) const {
+  auto it = impl_->ports.find(port);
+  return it == impl_->ports.end() ? 0 : it->second.verifying;
 }
 
 std::size_t Engine::binding_memory_bytes() const { return impl_->table.memory_bytes(); }

@@ -62,14 +62,29 @@ struct Decision {
   Reason waived{};
 };
 
+// RFC 6620 data-triggered binding: the caller must transmit a DAD-style
+// Neighbor Solicitation (source ::, to the target's solicited-node group, no
+// options) for `target` out the validating port, toward the VM, and toward
+// the rest of the link (the bridge). The owner's NA on the validating port
+// makes the binding VALID; an NA from any other port refuses it.
+struct ProbeRequest {
+  PortId port = 0;  // the validating port
+  std::uint16_t vlan = 0;
+  Ip6Addr target;
+  std::uint8_t attempt = 1;  // 1..EngineConfig::probe_retries
+};
+
 // Side effects of decisions, drained by the caller after each batch so the
 // hot path never allocates per packet in the common case.
 struct Effects {
   std::vector<BindingChange> bindings;
   std::vector<SecurityEvent> events;
+  std::vector<ProbeRequest> probes;
+  bool empty() const { return bindings.empty() && events.empty() && probes.empty(); }
   void clear() {
     bindings.clear();
     events.clear();
+    probes.clear();
   }
 };
 
@@ -146,6 +161,19 @@ struct EngineConfig {
   Nanos event_window = 10 * kSecond;         // aggregation window per (port, reason, source)
   std::size_t max_pending_events = 65536;    // aggregation slots before overflow folding
   std::size_t binding_capacity_hint = 1024;  // initial table capacity
+
+  // RFC 6620 data-triggered binding (NO_BIND -> TENTATIVE -> VALID): a packet
+  // from an unbound source inside the port's prefixes (or link-local) starts
+  // a verification: the engine asks for NS probes (Effects.probes) and the
+  // owner's NA from the validating port makes the binding VALID. Off by
+  // default: only a caller that transmits the probes (the inspector) may turn
+  // it on; without probes every verification would just time out.
+  bool data_triggered_learning = false;
+  Nanos probe_retrans = kSecond;            // RetransTimer between probes
+  std::uint8_t probe_retries = 3;           // probes before NO_BIND (MAX_MULTICAST_SOLICIT)
+  Nanos probe_conflict_wait = kSecond / 2;  // least time in TENTATIVE: other ports may object
+  std::uint32_t probe_rate = 2;             // verifications started per second per port
+  std::uint32_t probe_burst = 4;            // ...and their burst
 };
 
 struct BindingInfo {
@@ -155,7 +183,8 @@ struct BindingInfo {
   Ip6Addr addr;
   BindingState state = BindingState::kTentative;
   bool is_static = false;
-  Nanos expires = 0;  // 0 = never (static)
+  bool verifying = false;  // TENTATIVE from data (RFC 6620), waiting for the probe's answer
+  Nanos expires = 0;       // 0 = never (static)
 };
 
 class BindingTable;  // flat open-addressing table, engine.cc
@@ -202,9 +231,16 @@ class Engine {
   // prefix and cap rules as FCFS learning. No Effects: it is already there.
   Status restore_binding(PortId port, const MacAddr& mac, const Ip6Addr& addr, Nanos now);
   Status remove_binding(PortId port, const Ip6Addr& addr, Effects& out);
+  // RFC 6620: an NA for `target` seen on the link from (port, mac) outside
+  // this engine's decisions (a router/trusted port, whose ND is not punted,
+  // or a port of another engine). A data-triggered verification of target by
+  // any other port or MAC is refused: the address is in use there.
+  void observe_na(PortId port, const MacAddr& mac, const Ip6Addr& target, Nanos now);
   std::vector<BindingInfo> bindings(std::optional<PortId> port = std::nullopt) const;
   std::size_t binding_count() const;
   std::size_t port_binding_count(PortId port) const;
+  // Data-triggered verifications in flight on a port (they count in its cap).
+  std::size_t port_verification_count(PortId port) const;
   std::size_t binding_memory_bytes() const;  // table storage, for the memory goal
 
   // Counters per (port, reason).
