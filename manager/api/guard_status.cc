@@ -1,173 +1,356 @@
 #include "api/guard_status.h"
 
-#include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/stubs/common.h>
+#include <google/protobuf/util/time_util.h>
 #include <net/if.h>
+#include <time.h>
 
+#include <algorithm>
 #include <charconv>
+#include <map>
+#include <tuple>
 
-#include "common/reason.h"
+#ifndef V6G_VERSION
+#define V6G_VERSION "unknown"
+#endif
 
 namespace v6g::api {
-namespace {
 
 namespace pb = google::protobuf;
-constexpr const char* kService = "/v6guard.v1.GuardService/";
+namespace v1 = v6guard::v1;
 
-pb::Struct& row(pb::Struct& response, const char* list) {
-  return *(*response.mutable_fields())[list]
-              .mutable_list_value()
-              ->add_values()
-              ->mutable_struct_value();
-}
-void put(pb::Struct& s, const char* key, std::string value) {
-  (*s.mutable_fields())[key].set_string_value(std::move(value));
-}
-void put_number(pb::Struct& s, const char* key, double value) {
-  (*s.mutable_fields())[key].set_number_value(value);
-}
-void empty_list(pb::Struct& response, const char* list) {
-  (void)(*response.mutable_fields())[list].mutable_list_value();
-}
+v1::Reason to_proto(Reason r) { return static_cast<v1::Reason>(raw(r)); }
 
-std::string role_name(std::uint8_t role) {
+v1::PortRole port_role(std::uint8_t role) {
   switch (role) {
     case V6G_ROLE_VM:
-      return "vm";
+      return v1::PORT_ROLE_VM;
     case V6G_ROLE_ROUTER:
-      return "router";
+      return v1::PORT_ROLE_ROUTER;
     case V6G_ROLE_TRUSTED:
-      return "trusted";
+      return v1::PORT_ROLE_TRUSTED;
     default:
-      return std::to_string(role);
+      return v1::PORT_ROLE_UNSPECIFIED;
   }
 }
 
-std::string flag_names(std::uint32_t flags) {
-  static constexpr std::pair<std::uint32_t, const char*> kFlags[] = {
-      {V6G_PORT_F_MONITOR, "monitor"},          {V6G_PORT_F_DPI, "dpi"},
-      {V6G_PORT_F_MAC_CHECK, "mac_check"},      {V6G_PORT_F_BLOCK_HBH, "block_hbh"},
-      {V6G_PORT_F_BLOCK_RH, "block_rh"},        {V6G_PORT_F_BLOCK_FRAG, "block_frag"},
-      {V6G_PORT_F_BLOCK_DSTOPT, "block_dstopt"}};
-  std::string out;
-  for (const auto& [bit, name] : kFlags) {
-    if (flags & bit) out += (out.empty() ? "" : ",") + std::string(name);
+v1::FailMode fail_mode(std::uint8_t mode) {
+  switch (mode) {
+    case V6G_FAIL_CLOSED:
+      return v1::FAIL_MODE_CLOSED;
+    case V6G_FAIL_OPEN:
+      return v1::FAIL_MODE_OPEN;
+    default:
+      return v1::FAIL_MODE_UNSPECIFIED;
   }
-  return out.empty() ? "-" : out;
 }
+
+std::vector<v1::PortFlag> port_flags(std::uint32_t flags) {
+  static constexpr std::pair<std::uint32_t, v1::PortFlag> kFlags[] = {
+      {V6G_PORT_F_MONITOR, v1::PORT_FLAG_MONITOR},
+      {V6G_PORT_F_DPI, v1::PORT_FLAG_DPI},
+      {V6G_PORT_F_MAC_CHECK, v1::PORT_FLAG_MAC_CHECK},
+      {V6G_PORT_F_BLOCK_HBH, v1::PORT_FLAG_BLOCK_HBH},
+      {V6G_PORT_F_BLOCK_RH, v1::PORT_FLAG_BLOCK_RH},
+      {V6G_PORT_F_BLOCK_FRAG, v1::PORT_FLAG_BLOCK_FRAG},
+      {V6G_PORT_F_BLOCK_DSTOPT, v1::PORT_FLAG_BLOCK_DSTOPT}};
+  std::vector<v1::PortFlag> out;
+  for (const auto& [bit, flag] : kFlags) {
+    if (flags & bit) out.push_back(flag);
+  }
+  return out;
+}
+
+v1::BindingState binding_state(std::string_view name) {
+  if (name == "tentative") return v1::BINDING_STATE_TENTATIVE;
+  if (name == "valid" || name == "reachable") return v1::BINDING_STATE_VALID;
+  if (name == "testing_val") return v1::BINDING_STATE_TESTING_VAL;
+  if (name == "stale") return v1::BINDING_STATE_STALE;
+  return v1::BINDING_STATE_UNSPECIFIED;
+}
+
+std::string short_name(const pb::EnumDescriptor* type, int value) {
+  const pb::EnumValueDescriptor* v = type->FindValueByNumber(value);
+  if (v == nullptr) return std::to_string(value);
+  std::string name = v->name();
+  // The type prefix is the enum's name in UPPER_SNAKE: PortFlag -> PORT_FLAG_.
+  std::string prefix;
+  for (char c : type->name()) {
+    if (std::isupper(static_cast<unsigned char>(c)) && !prefix.empty()) prefix += '_';
+    prefix += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  prefix += '_';
+  if (name.starts_with(prefix)) name.erase(0, prefix.size());
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+namespace {
+
+constexpr const char* kService = "/v6guard.v1.GuardService/";
+constexpr std::uint32_t kDefaultPageSize = 1000;
+constexpr std::uint32_t kMaxPageSize = 10000;
+constexpr std::uint32_t kMaxEvents = 1000;
 
 std::optional<Error> store_failed(const store::Outcome& o) {
   if (o) return std::nullopt;
   return store_error(o);
 }
 
+std::int64_t clock_ns(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+void set_time(pb::Timestamp* out, std::int64_t realtime_ns) {
+  *out = pb::util::TimeUtil::NanosecondsToTimestamp(realtime_ns);
+}
+
+std::string ifname_of(std::uint32_t ifindex) {
+  char name[IF_NAMESIZE] = {};
+  return if_indextoname(ifindex, name) ? std::string(name) : "if" + std::to_string(ifindex);
+}
+
+// RFC 5952 text when it parses (the store keeps what the config said), so
+// sorting, filters and the in_kernel match agree on one spelling.
+std::string canonical_ip6(const std::string& text) {
+  const auto a = Ip6Addr::parse(text);
+  return a ? a->to_string() : text;
+}
+
+// What ports and bindings are annotated with: the stored VMs and ports.
+struct Owners {
+  std::map<std::string, store::VmRecord> vms;      // by id
+  std::map<std::string, store::PortRecord> ports;  // by ifname
+  const store::VmRecord* vm(const std::string& id) const {
+    auto it = vms.find(id);
+    return it == vms.end() ? nullptr : &it->second;
+  }
+};
+
+std::optional<Error> load_owners(VmManager& manager, Owners& out) {
+  std::vector<store::VmRecord> vms;
+  if (auto e = manager.list({}, vms)) return e;
+  for (auto& vm : vms) out.vms.emplace(vm.id, std::move(vm));
+  std::vector<store::PortRecord> ports;
+  if (auto e =
+          store_failed(manager.with_store([&](store::Store& s) { return s.list_ports(ports); }))) {
+    return e;
+  }
+  for (auto& p : ports) out.ports.emplace(p.ifname, std::move(p));
+  return std::nullopt;
+}
+
+// Every binding the daemon knows, unfiltered and unsorted: the store's
+// (static, from the config) and the inspector's learnt ones.
+std::optional<Error> all_bindings(const GuardStatusSources& src, const Owners& owners,
+                                  std::vector<v1::Binding>& out, bool& datapath_listed) {
+  std::vector<store::BindingRecord> stored;
+  if (auto e = store_failed(
+          src.vms->with_store([&](store::Store& s) { return s.list_bindings(stored); }))) {
+    return e;
+  }
+  std::vector<datapath::Binding> live;
+  datapath_listed = src.datapath && src.datapath->list_bindings(live).ok();
+  auto in_kernel = [&](const v1::Binding& b) {
+    for (const auto& l : live) {
+      // The nft binding set has no VLAN (the port implies it): 0 = any.
+      const bool same_port = l.ifname.empty() ? l.ifindex == b.ifindex() : l.ifname == b.port();
+      if (same_port && (l.vlan == 0 || l.vlan == b.vlan()) && l.mac.to_string() == b.mac() &&
+          l.addr.to_string() == b.ipv6()) {
+        return true;
+      }
+    }
+    return false;
+  };
+  const std::int64_t realtime = clock_ns(CLOCK_REALTIME);
+  for (const auto& r : stored) {
+    v1::Binding b;
+    b.set_port(r.ifname);
+    b.set_ifindex(if_nametoindex(r.ifname.c_str()));
+    b.set_vlan(r.vlan);
+    const auto mac = MacAddr::parse(r.mac);
+    b.set_mac(mac ? mac->to_string() : r.mac);
+    b.set_ipv6(canonical_ip6(r.ip6));
+    b.set_origin(r.source == "static" ? v1::ORIGIN_STATIC : v1::ORIGIN_LEARNT);
+    b.set_state(binding_state(r.state));
+    b.set_vm_id(r.vm_id);
+    if (const auto* vm = owners.vm(r.vm_id)) {
+      b.set_tenant_id(vm->tenant_id);
+      // A static binding is written with its VM.
+      if (b.origin() == v1::ORIGIN_STATIC && vm->created_ns > 0) {
+        set_time(b.mutable_created(), vm->created_ns);
+      }
+    }
+    if (r.expires_ns > 0) set_time(b.mutable_expires(), r.expires_ns);
+    b.set_in_kernel(datapath_listed && in_kernel(b));
+    out.push_back(std::move(b));
+  }
+  if (!src.guard_bindings) return std::nullopt;
+  const std::int64_t monotonic = clock_ns(CLOCK_MONOTONIC);
+  for (const auto& g : src.guard_bindings()) {
+    if (g.is_static) continue;  // the store lists those, with their VM
+    v1::Binding b;
+    b.set_port(ifname_of(g.port));
+    b.set_ifindex(g.port);
+    b.set_vlan(g.vlan);
+    b.set_mac(g.mac.to_string());
+    b.set_ipv6(g.addr.to_string());
+    b.set_origin(v1::ORIGIN_LEARNT);
+    b.set_state(binding_state(guard::binding_state_name(g.state)));
+    if (auto it = owners.ports.find(b.port()); it != owners.ports.end()) {
+      b.set_vm_id(it->second.vm_id);
+      if (const auto* vm = owners.vm(it->second.vm_id)) b.set_tenant_id(vm->tenant_id);
+    }
+    if (g.expires > 0) set_time(b.mutable_expires(), realtime + (g.expires - monotonic));
+    b.set_in_kernel(datapath_listed && in_kernel(b));
+    out.push_back(std::move(b));
+  }
+  return std::nullopt;
+}
+
+// Paging key: bindings are ordered by it and a page token is the last key
+// served. Interface names can't contain '/', addresses and MACs don't.
+using BindingKey = std::tuple<std::string, std::uint32_t, std::string, std::string, int>;
+BindingKey key_of(const v1::Binding& b) {
+  return {b.port(), b.vlan(), b.ipv6(), b.mac(), static_cast<int>(b.origin())};
+}
+std::string token_of(const BindingKey& k) {
+  return std::get<0>(k) + "/" + std::to_string(std::get<1>(k)) + "/" + std::get<2>(k) + "/" +
+         std::get<3>(k) + "/" + std::to_string(std::get<4>(k));
+}
+template <typename T>
+bool parse_number(const std::string& text, T& out) {
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+std::optional<BindingKey> parse_token(const std::string& token) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  for (std::size_t slash; (slash = token.find('/', start)) != std::string::npos;
+       start = slash + 1) {
+    parts.push_back(token.substr(start, slash - start));
+  }
+  parts.push_back(token.substr(start));
+  if (parts.size() != 5) return std::nullopt;
+  std::uint32_t vlan = 0;
+  int origin = 0;
+  if (!parse_number(parts[1], vlan) || !parse_number(parts[4], origin)) return std::nullopt;
+  return BindingKey{parts[0], vlan, parts[2], parts[3], origin};
+}
+
+Error field_error(const std::string& field, const std::string& validation_error,
+                  const std::string& message) {
+  Error e = make_error(Code::kInvalidArgument, field + ": " + message);
+  e.details.push_back({field, validation_error, message, {}});
+  return e;
+}
+
 }  // namespace
 
 void register_guard_status(Server& server, GuardStatusSources src) {
   const std::string service = kService;
-  server.handle<pb::Struct, pb::Struct>(
+
+  server.handle<v1::ListPortsRequest, v1::ListPortsResponse>(
       service + "ListPorts",
-      [src](const CallContext&, const pb::Struct&, pb::Struct& resp) -> std::optional<Error> {
-        std::vector<store::PortRecord> ports;
-        if (auto e = store_failed(
-                src.vms->with_store([&](store::Store& s) { return s.list_ports(ports); }))) {
-          return e;
-        }
-        empty_list(resp, "ports");
-        for (const auto& p : ports) {
-          auto& r = row(resp, "ports");
-          put(r, "ifname", p.ifname);
-          put(r, "bridge", p.bridge);
-          put_number(r, "vlan", p.vlan);
-          put(r, "mac", p.mac);
-          put(r, "vm_id", p.vm_id);
-          put(r, "role", role_name(p.role));
-          put(r, "fail_mode", p.fail_mode == V6G_FAIL_OPEN ? "open" : "closed");
-          put(r, "flags", flag_names(p.flags));
+      [src](const CallContext&, const v1::ListPortsRequest& req,
+            v1::ListPortsResponse& resp) -> std::optional<Error> {
+        Owners owners;
+        if (auto e = load_owners(*src.vms, owners)) return e;
+        std::vector<v1::Binding> bindings;
+        bool listed = false;
+        if (auto e = all_bindings(src, owners, bindings, listed)) return e;
+        for (const auto& [name, p] : owners.ports) {
+          if (!req.vm_id().empty() && p.vm_id != req.vm_id()) continue;
+          v1::Port& out = *resp.add_ports();
+          out.set_port(p.ifname);
+          out.set_ifindex(if_nametoindex(p.ifname.c_str()));
+          out.set_bridge(p.bridge);
+          out.set_vlan(p.vlan);
+          out.set_mac(p.mac);
+          out.set_vm_id(p.vm_id);
+          if (const auto* vm = owners.vm(p.vm_id)) out.set_tenant_id(vm->tenant_id);
+          out.set_role(port_role(p.role));
+          out.set_fail_mode(fail_mode(p.fail_mode));
+          for (const auto flag : port_flags(p.flags)) out.add_flags(flag);
+          out.set_binding_count(static_cast<std::uint32_t>(
+              std::count_if(bindings.begin(), bindings.end(),
+                            [&](const v1::Binding& b) { return b.port() == p.ifname; })));
         }
         return std::nullopt;
       });
-  server.handle<pb::Struct, pb::Struct>(
+
+  server.handle<v1::ListBindingsRequest, v1::ListBindingsResponse>(
       service + "ListBindings",
-      [src](const CallContext&, const pb::Struct&, pb::Struct& resp) -> std::optional<Error> {
-        std::vector<store::BindingRecord> bindings;
-        if (auto e = store_failed(
-                src.vms->with_store([&](store::Store& s) { return s.list_bindings(bindings); }))) {
-          return e;
-        }
-        // "in_kernel" tells the operator whether the datapath really holds
-        // what the store says: a mismatch is the first thing to look at.
-        std::vector<datapath::Binding> live;
-        const bool have_live = src.datapath && src.datapath->list_bindings(live).ok();
-        empty_list(resp, "bindings");
-        for (const auto& b : bindings) {
-          auto& r = row(resp, "bindings");
-          put(r, "ifname", b.ifname);
-          put_number(r, "vlan", b.vlan);
-          put(r, "mac", b.mac);
-          put(r, "ip6", b.ip6);
-          put(r, "state", b.state);
-          put(r, "source", b.source);
-          put(r, "vm_id", b.vm_id.empty() ? "-" : b.vm_id);
-          if (have_live) {
-            bool found = false;
-            for (const auto& l : live) {
-              // The nft binding set has no VLAN (the port implies it): 0 = any.
-              found = found || (l.ifname == b.ifname && (l.vlan == 0 || l.vlan == b.vlan) &&
-                                l.mac.to_string() == b.mac && l.addr.to_string() == b.ip6);
-            }
-            put(r, "in_kernel", found ? "yes" : "NO");
+      [src](const CallContext&, const v1::ListBindingsRequest& req,
+            v1::ListBindingsResponse& resp) -> std::optional<Error> {
+        std::optional<BindingKey> after;
+        if (!req.page_token().empty()) {
+          after = parse_token(req.page_token());
+          if (!after) {
+            return field_error("page_token", "invalid_page_token",
+                               "not a token this server handed out");
           }
         }
-        if (!src.guard_bindings) return std::nullopt;
-        // Addresses the inspector learned (ND/DAD, DHCPv6): the store holds
-        // only static ones, so these complete the picture.
-        std::vector<store::PortRecord> ports;
-        (void)src.vms->with_store([&](store::Store& s) { return s.list_ports(ports); });
-        for (const auto& b : src.guard_bindings()) {
-          if (b.is_static) continue;
-          char name[IF_NAMESIZE] = {};
-          const std::string ifname =
-              if_indextoname(b.port, name) ? name : "if" + std::to_string(b.port);
-          std::string vm_id = "-";
-          for (const auto& p : ports) {
-            if (p.ifname == ifname) vm_id = p.vm_id;
-          }
-          auto& r = row(resp, "bindings");
-          put(r, "ifname", ifname);
-          put_number(r, "vlan", b.vlan);
-          put(r, "mac", b.mac.to_string());
-          put(r, "ip6", b.addr.to_string());
-          put(r, "state", std::string(guard::binding_state_name(b.state)));
-          put(r, "source", "learned");
-          put(r, "vm_id", vm_id);
-          if (have_live) {
-            bool found = false;
-            for (const auto& l : live) {
-              found = found || (l.ifindex == b.port && l.mac == b.mac && l.addr == b.addr);
-            }
-            put(r, "in_kernel", found ? "yes" : "NO");
-          }
+        if (req.vlan() > 4094) {
+          return field_error("vlan", "vlan_out_of_range", "VLAN must be 0 (any) or 1-4094");
         }
+        Owners owners;
+        if (auto e = load_owners(*src.vms, owners)) return e;
+        std::vector<v1::Binding> all;
+        bool listed = false;
+        if (auto e = all_bindings(src, owners, all, listed)) return e;
+        std::erase_if(all, [&](const v1::Binding& b) {
+          return (!req.port().empty() && b.port() != req.port()) ||
+                 (req.vlan() != 0 && b.vlan() != req.vlan()) ||
+                 (!req.vm_id().empty() && b.vm_id() != req.vm_id());
+        });
+        std::sort(all.begin(), all.end(),
+                  [](const v1::Binding& a, const v1::Binding& b) { return key_of(a) < key_of(b); });
+        const std::uint32_t size =
+            req.page_size() == 0 ? kDefaultPageSize : std::min(req.page_size(), kMaxPageSize);
+        resp.set_total_count(static_cast<std::uint32_t>(all.size()));
+        resp.set_datapath_listed(listed);
+        auto it = all.begin();
+        if (after) {
+          it = std::upper_bound(
+              all.begin(), all.end(), *after,
+              [](const BindingKey& k, const v1::Binding& b) { return k < key_of(b); });
+        }
+        for (; it != all.end() && static_cast<std::uint32_t>(resp.bindings_size()) < size; ++it) {
+          *resp.add_bindings() = *it;
+        }
+        if (it != all.end()) resp.set_next_page_token(token_of(key_of(*std::prev(it))));
         return std::nullopt;
       });
-  server.handle<pb::Struct, pb::Struct>(
+
+  server.handle<v1::GetCountersRequest, v1::GetCountersResponse>(
       service + "GetCounters",
-      [src](const CallContext&, const pb::Struct&, pb::Struct& resp) -> std::optional<Error> {
-        empty_list(resp, "counters");
-        auto add = [&](const std::vector<datapath::PortCounters>& counters, const char* from) {
+      [src](const CallContext&, const v1::GetCountersRequest& req,
+            v1::GetCountersResponse& resp) -> std::optional<Error> {
+        // (source, port, reason) -> row: the nft datapath counts two rules
+        // under one reason (both fragment rules, both DHCPv6 server rules).
+        std::map<std::tuple<int, std::string, int>, v1::Counter> rows;
+        auto add = [&](const std::vector<datapath::PortCounters>& counters,
+                       v1::CounterSource source) {
+          if (req.source() != v1::COUNTER_SOURCE_UNSPECIFIED && req.source() != source) return;
           for (const auto& port : counters) {
-            char name[IF_NAMESIZE] = {};
-            const std::string ifname = !port.ifname.empty()                 ? port.ifname
-                                       : if_indextoname(port.ifindex, name) ? std::string(name)
-                                                                            : "-";
+            // "*" (or nothing) is the datapath counting across all ports.
+            std::string name = port.ifname == "*" ? std::string() : port.ifname;
+            if (name.empty() && port.ifindex != 0) name = ifname_of(port.ifindex);
+            if (!req.port().empty() && name != req.port()) continue;
             for (const auto& [why, packets] : port.by_reason) {
-              auto& r = row(resp, "counters");
-              put(r, "ifname", ifname);
-              put(r, "reason", std::string(reason_name(why)));
-              put(r, "verdict", is_drop(why) ? "drop" : "accept");
-              put_number(r, "packets", static_cast<double>(packets));
-              if (src.guard_counters) put(r, "from", from);
+              if (packets == 0) continue;
+              const v1::Verdict verdict = is_drop(why) ? v1::VERDICT_DROP : v1::VERDICT_ACCEPT;
+              if (req.verdict() != v1::VERDICT_UNSPECIFIED && req.verdict() != verdict) continue;
+              v1::Counter& c = rows[{source, name, static_cast<int>(raw(why))}];
+              c.set_port(name);
+              c.set_ifindex(name.empty() ? 0 : port.ifindex);
+              c.set_reason(to_proto(why));
+              c.set_verdict(verdict);
+              c.set_packets(c.packets() + packets);
+              c.set_source(source);
             }
           }
         };
@@ -176,51 +359,54 @@ void register_guard_status(Server& server, GuardStatusSources src) {
           if (auto s = src.datapath->counters(counters); !s) {
             return make_error(Code::kUnavailable, "datapath counters: " + s.message());
           }
-          add(counters, "datapath");
+          add(counters, v1::COUNTER_SOURCE_DATAPATH);
         }
-        if (src.guard_counters) add(src.guard_counters(), "inspector");
+        if (src.guard_counters) add(src.guard_counters(), v1::COUNTER_SOURCE_INSPECTOR);
+        for (auto& [key, row] : rows) *resp.add_counters() = std::move(row);
         return std::nullopt;
       });
-  server.handle<pb::Struct, pb::Struct>(
+
+  server.handle<v1::ListEventsRequest, v1::ListEventsResponse>(
       service + "ListEvents",
-      [src](const CallContext&, const pb::Struct& req, pb::Struct& resp) -> std::optional<Error> {
-        std::uint64_t after = 0;
-        if (auto it = req.fields().find("after"); it != req.fields().end()) {
-          const std::string& text = it->second.string_value();
-          const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), after);
-          if (ec != std::errc() || end != text.data() + text.size()) {
-            Error e = make_error(Code::kInvalidArgument, "after: not a cursor: " + text);
-            e.details.push_back({"after", "invalid_cursor", "", {}});
-            return e;
-          }
-        }
-        empty_list(resp, "events");
-        std::uint64_t cursor = after;
+      [src](const CallContext&, const v1::ListEventsRequest& req,
+            v1::ListEventsResponse& resp) -> std::optional<Error> {
+        const std::uint32_t limit =
+            req.limit() == 0 ? kMaxEvents : std::min(req.limit(), kMaxEvents);
+        std::uint64_t last = req.since_sequence();
         if (src.events) {
-          std::vector<v6guard::v1::SecurityEvent> events;
-          cursor = src.events(after, 1000, events);
-          for (const auto& ev : events) {
-            pb::Struct s;
-            if (!pb::util::JsonStringToMessage(to_json(ev), &s).ok()) continue;
-            *(*resp.mutable_fields())["events"]
-                 .mutable_list_value()
-                 ->add_values()
-                 ->mutable_struct_value() = std::move(s);
-          }
+          std::vector<v1::SecurityEvent> events;
+          last = src.events(req.since_sequence(), limit, events);
+          for (auto& ev : events) *resp.add_events() = std::move(ev);
         }
-        put(resp, "cursor", std::to_string(cursor));
+        resp.set_last_sequence(last);
         return std::nullopt;
       });
-  server.handle<pb::Struct, pb::Struct>(
+
+  server.handle<v1::GetStatusRequest, v1::GetStatusResponse>(
       service + "GetStatus",
-      [src](const CallContext&, const pb::Struct&, pb::Struct& resp) -> std::optional<Error> {
-        if (src.datapath) put(resp, "datapath", std::string(src.datapath->name()));
-        std::vector<store::VmRecord> vms;
-        if (auto e = src.vms->list({}, vms)) return e;
-        put_number(resp, "vms", static_cast<double>(vms.size()));
+      [src](const CallContext&, const v1::GetStatusRequest&,
+            v1::GetStatusResponse& resp) -> std::optional<Error> {
+        if (src.datapath) resp.set_datapath(std::string(src.datapath->name()));
+        Owners owners;
+        if (auto e = load_owners(*src.vms, owners)) return e;
+        resp.set_vm_count(static_cast<std::uint32_t>(owners.vms.size()));
+        resp.set_port_count(static_cast<std::uint32_t>(owners.ports.size()));
         if (src.status) {
-          for (auto& [key, value] : src.status()) put(resp, key.c_str(), value);
+          for (auto& [key, value] : src.status()) {
+            if (key == "datapath_reason") {
+              resp.set_datapath_reason(value);
+              continue;
+            }
+            v1::StatusLine& line = *resp.add_lines();
+            line.set_key(key);
+            line.set_value(value);
+          }
         }
+        v1::Versions& v = *resp.mutable_versions();
+        v.set_daemon(V6G_VERSION);
+        v.set_api(v1::GetStatusResponse::descriptor()->file()->package());
+        v.set_kmod_genl_abi(V6G_GENL_VERSION);
+        v.set_protobuf(pb::internal::VersionString(GOOGLE_PROTOBUF_VERSION));
         return std::nullopt;
       });
 }

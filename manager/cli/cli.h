@@ -1,7 +1,8 @@
 // v6guardctl's logic as a library, so tests can run it in-process against a
-// real server. It speaks the Connect JSON codec and renders responses
-// generically (tables from repeated fields), so it needs no generated code and
-// keeps working when the daemon's messages gain fields.
+// real server. The guard commands (ports, bindings, counters, events, status)
+// call v6guard.v1.GuardService with the typed messages in the binary codec and
+// print tables, or the protobuf JSON mapping with --json. The vm commands
+// speak the JSON codec and render VmService responses generically.
 #pragma once
 
 #include <ostream>

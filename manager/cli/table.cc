@@ -59,20 +59,29 @@ void print_table(const pb::ListValue& rows, std::ostream& out) {
     if (it != columns.end()) std::rotate(columns.begin(), it, it + 1);
   }
   std::vector<std::vector<std::string>> cells;
-  std::vector<std::size_t> width;
-  for (const auto& c : columns) width.push_back(c.size());
   for (const auto& row : rows.values()) {
     std::vector<std::string> line;
     const auto& fields = row.struct_value().fields();
-    for (std::size_t i = 0; i < columns.size(); ++i) {
-      auto it = fields.find(columns[i]);
+    for (const auto& column : columns) {
+      auto it = fields.find(column);
       line.push_back(it == fields.end() ? "-" : scalar_text(it->second));
-      width[i] = std::max(width[i], line.back().size());
     }
     cells.push_back(std::move(line));
   }
+  print_columns(columns, cells, out);
+}
+
+void print_columns(const std::vector<std::string>& headers,
+                   const std::vector<std::vector<std::string>>& rows, std::ostream& out) {
+  std::vector<std::size_t> width;
+  for (const auto& h : headers) width.push_back(h.size());
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size() && i < width.size(); ++i) {
+      width[i] = std::max(width[i], row[i].size());
+    }
+  }
   auto emit = [&](const std::vector<std::string>& line, bool upper) {
-    for (std::size_t i = 0; i < line.size(); ++i) {
+    for (std::size_t i = 0; i < line.size() && i < width.size(); ++i) {
       std::string text = line[i];
       if (upper) std::transform(text.begin(), text.end(), text.begin(), ::toupper);
       out << text;
@@ -80,8 +89,8 @@ void print_table(const pb::ListValue& rows, std::ostream& out) {
     }
     out << '\n';
   };
-  emit(columns, true);
-  for (const auto& line : cells) emit(line, false);
+  emit(headers, true);
+  for (const auto& line : rows) emit(line, false);
 }
 
 void print_human(const pb::Struct& response, std::ostream& out) {

@@ -112,7 +112,7 @@ check_programmed() {
   local api
   api=$(ctl --json bindings)
   check "$1: ListBindings: 2 static bindings, both in_kernel" \
-    test "$(jq '[.bindings[] | select(.source == "static" and .in_kernel == "yes")] | length' <<<"$api")" = 2
+    test "$(jq '[.bindings[] | select(.origin == "ORIGIN_STATIC" and .in_kernel)] | length' <<<"$api")" = 2
   check "$1: ListPorts: 2 ports" test "$(ctl --json ports | jq '.ports | length')" = 2
   check "$1: tap-web1 is on a bridge" in_ns test -e /sys/class/net/tap-web1/master
 }
@@ -197,7 +197,7 @@ start_daemon || { cat "$TMP/daemon.log"; nok "v6guardd restarts"; exit 1; }
 ok "v6guardd restarted after kill -9"
 check "restart: 2 VMs recovered" test "$(ctl --json vm list | jq '.vms | length')" = 2
 check "restart: status says 2 recovered, 0 failed" \
-  test "$(ctl --json status | jq -r .recovered_vms)" = "2 (0 failed to program)"
+  test "$(ctl --json status | jq -r '.lines[] | select(.key == "recovered_vms") | .value')" = "2 (0 failed to program)"
 check_programmed "restarted"
 check "restart: one tap-web1 link only" test "$(in_ns ip -o link show | grep -c 'tap-web1[@:]')" = 1
 
