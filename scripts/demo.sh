@@ -239,7 +239,9 @@ counters_json() {
   [ "$NO_GUARD" = 1 ] && { echo '{}'; return; }
   { ctl --json counters 2>/dev/null || echo '{}'
     in_ns $NS_HOST nft -j list chain bridge v6guard pre 2>/dev/null || echo '{}'
-  } | jq -s -c '{counters: (([.[0].counters[]? | select(.from != "datapath")])
+  } | jq -s -c '{counters: (([.[0].counters[]? | select(.source == "COUNTER_SOURCE_INSPECTOR")
+         | {from: "inspector", ifname: .port, reason: (.reason | ltrimstr("REASON_") | ascii_downcase),
+            verdict: (.verdict | ltrimstr("VERDICT_") | ascii_downcase), packets: (.packets | tonumber)}])
       + [.[1].nftables[]? | .rule? | select(. != null and .comment != null)
          | {from: "nft", ifname: "*", reason: .comment, verdict: "drop",
             packets: ([.expr[] | .counter? | select(. != null) | .packets] | add // 0)}])}'
