@@ -42,7 +42,10 @@ struct ServerOptions {
 
   std::size_t max_body_bytes = 1 << 20;
   std::chrono::seconds read_timeout{5};
-  int threads = 8;
+  // Workers; each keep-alive connection holds one while it lives (httplib's
+  // model), so this bounds concurrent callers. Concurrent CreateVm calls are
+  // group-committed, so more concurrent callers means fewer commits.
+  int threads = 16;
 };
 
 // Who is calling, for authorization and the audit log.

@@ -1,5 +1,6 @@
 #include "api/vm_manager.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace v6g::api {
@@ -10,10 +11,35 @@ Error store_error(const store::Outcome& outcome) {
       return make_error(Code::kNotFound, outcome.message());
     case store::Code::kConflict:
       return make_error(Code::kAlreadyExists, outcome.message());
+    case store::Code::kStorageFull:
+      return make_error(Code::kResourceExhausted,
+                        "state store full, nothing was changed (free space in the state "
+                        "directory): " +
+                            outcome.message());
+    case store::Code::kStorageUnavailable:
+      return make_error(Code::kUnavailable,
+                        "state store not writable, nothing was changed (is the state "
+                        "directory read-only?): " +
+                            outcome.message());
     default:
       return make_error(Code::kInternal, "state store: " + outcome.message());
   }
 }
+
+namespace {
+
+store::AuditEntry audit_entry(std::int64_t at_ns, const CallContext& ctx, const char* action,
+                              const store::VmRecord& vm) {
+  store::AuditEntry e;
+  e.at_ns = at_ns;
+  e.who = ctx.who;
+  e.action = action;
+  e.object = vm.id;
+  e.tenant_id = vm.tenant_id;
+  return e;
+}
+
+}  // namespace
 
 VmManager::VmManager(store::Store& store, HostProgrammer& host, Clock clock)
     : store_(store), host_(host), clock_(std::move(clock)) {
@@ -48,11 +74,16 @@ std::optional<Error> VmManager::persist(const VmPlan& plan) {
   return std::nullopt;
 }
 
-void VmManager::create_one(PendingCreate& pending) {
-  store::Store::Savepoint savepoint(store_);
-  if (!savepoint.begun()) {
-    pending.error = store_error(savepoint.begun());
-    return;
+void VmManager::create_one(PendingCreate& pending, bool own_savepoint) {
+  // A batch of one needs no savepoint: its failure rolls back the whole
+  // transaction (run_batch does not commit it).
+  std::optional<store::Store::Savepoint> savepoint;
+  if (own_savepoint) {
+    savepoint.emplace(store_);
+    if (!savepoint->begun()) {
+      pending.error = store_error(savepoint->begun());
+      return;
+    }
   }
   VmPlan& plan = pending.plan;
   if (auto error = (*pending.planner)(store_, plan)) {  // validate + allocate
@@ -65,8 +96,10 @@ void VmManager::create_one(PendingCreate& pending) {
     pending.error = std::move(error);
     return;
   }
-  if (auto o = store_.append_audit({0, plan.vm.created_ns, pending.ctx->who, "CreateVm", plan.vm.id,
-                                    "", plan.vm.config_json});
+  // The audit row references the config the VM row holds (stored once).
+  if (auto o =
+          store_.append_audit(audit_entry(plan.vm.created_ns, *pending.ctx, "CreateVm", plan.vm),
+                              store::AuditConfig::kAfter);
       !o) {
     pending.error = store_error(o);
     return;
@@ -76,10 +109,12 @@ void VmManager::create_one(PendingCreate& pending) {
     pending.error = make_error(Code::kUnavailable, "programming the host failed: " + s.message());
     return;
   }
-  if (auto o = savepoint.release(); !o) {
-    (void)host_.unprogram_vm(plan);
-    pending.error = store_error(o);
-    return;
+  if (savepoint) {
+    if (auto o = savepoint->release(); !o) {
+      (void)host_.unprogram_vm(plan);
+      pending.error = store_error(o);
+      return;
+    }
   }
   pending.programmed = true;
 }
@@ -91,7 +126,23 @@ void VmManager::run_batch(std::vector<PendingCreate*>& batch) {
     for (auto* p : batch) p->error = store_error(txn.begun());
     return;
   }
-  for (auto* p : batch) create_one(*p);
+  // A lone create runs without a savepoint; if it fails, nothing else joined
+  // yet and the whole transaction rolls back (~txn).
+  const bool alone = batch.size() == 1;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (crash_hook_) crash_hook_(*batch[i]->ctx);
+    create_one(*batch[i], !(alone && i == 0));
+    if (alone && i == 0 && batch[0]->error) {
+      ++stats_.batches;
+      return;
+    }
+    // Creates that queued while this batch ran join it (each in its own
+    // savepoint) instead of waiting for the next commit: on a CPU-bound host
+    // the batch grows with the load, and so does what one commit carries.
+    if (i + 1 == batch.size()) take_queued(batch);
+  }
+  ++stats_.batches;
+  stats_.largest_batch = std::max(stats_.largest_batch, batch.size());
   if (auto o = txn.commit(); !o) {
     // Nothing of the batch is persisted: take back what was programmed.
     for (auto* p : batch) {
@@ -101,6 +152,19 @@ void VmManager::run_batch(std::vector<PendingCreate*>& batch) {
       p->error = store_error(o);
     }
   }
+}
+
+void VmManager::take_queued(std::vector<PendingCreate*>& batch) {
+  std::lock_guard queue_lock(queue_mu_);
+  while (!queue_.empty() && batch.size() < kMaxBatch) {
+    batch.push_back(queue_.front());
+    queue_.pop_front();
+  }
+}
+
+std::size_t VmManager::queued() {
+  std::lock_guard queue_lock(queue_mu_);
+  return queue_.size();
 }
 
 std::optional<Error> VmManager::create(const CallContext& ctx, const Planner& planner,
@@ -155,12 +219,13 @@ std::optional<Error> VmManager::remove(const CallContext& ctx, const std::string
   if (!txn.begun()) return store_error(txn.begun());
   VmPlan plan;
   if (auto error = load(vm_id, plan)) return error;
-  if (auto o = store_.delete_vm(vm_id); !o) return store_error(o);
-  if (auto o =
-          store_.append_audit({0, clock_(), ctx.who, "DeleteVm", vm_id, plan.vm.config_json, ""});
+  // Audited before the row goes: the entry references the VM's stored config.
+  if (auto o = store_.append_audit(audit_entry(clock_(), ctx, "DeleteVm", plan.vm),
+                                   store::AuditConfig::kBefore);
       !o) {
     return store_error(o);
   }
+  if (auto o = store_.delete_vm(vm_id); !o) return store_error(o);
   if (auto s = host_.unprogram_vm(plan); !s) {
     // Put back what the failed teardown may have removed, so the VM stays
     // fully in place; the caller may retry the delete.

@@ -58,12 +58,34 @@ class VmManager {
   // Concurrent creates are group-committed: one caller leads a batch of up to
   // kMaxBatch queued creates through a single transaction, each inside its
   // own savepoint, so one create's failure rolls back only itself and one
-  // WAL commit covers the batch. A lone caller is a batch of one.
+  // WAL commit covers the batch; creates that queue while it runs join it. A
+  // lone caller is a batch of one (no savepoint: its failure rolls back the
+  // transaction).
   static constexpr std::size_t kMaxBatch = 64;
   std::optional<Error> create(const CallContext& ctx, const Planner& planner, VmPlan& out);
   std::optional<Error> remove(const CallContext& ctx, const std::string& vm_id, VmPlan& removed);
   std::optional<Error> get(const std::string& vm_id, VmPlan& out);
   std::optional<Error> list(const std::string& tenant_id, std::vector<store::VmRecord>& out);
+
+  // Wall clock (ns since the epoch) that stamps VMs and audit rows.
+  std::int64_t now() const { return clock_(); }
+
+  struct Stats {
+    std::uint64_t batches = 0;      // write transactions run for creates
+    std::size_t largest_batch = 0;  // most creates one transaction carried
+  };
+  Stats stats() {
+    std::lock_guard lock(mu_);
+    return stats_;
+  }
+  // Creates waiting for a batch leader (tests use it to build a batch).
+  std::size_t queued();
+  // Tests only: called by the batch leader, under the writer lock and inside
+  // the open transaction, before each create of a batch (e.g. to kill the
+  // process midway through a group commit).
+  void set_crash_hook(std::function<void(const CallContext&)> hook) {
+    crash_hook_ = std::move(hook);
+  }
 
   // After a restart: program every persisted VM again. Returns how many VMs
   // failed (each is logged to `failures`); the rest are in place.
@@ -88,14 +110,19 @@ class VmManager {
 
   std::optional<Error> load(const std::string& vm_id, VmPlan& out);
   std::optional<Error> persist(const VmPlan& plan);
-  // Inside a savepoint: plan, persist, audit, program. Sets error or programmed.
-  void create_one(PendingCreate& pending);
+  // Plan, persist, audit, program (inside its own savepoint when it shares
+  // the transaction with others). Sets error or programmed.
+  void create_one(PendingCreate& pending, bool own_savepoint);
   void run_batch(std::vector<PendingCreate*>& batch);
+  // Moves creates queued meanwhile into the running batch (up to kMaxBatch).
+  void take_queued(std::vector<PendingCreate*>& batch);
 
   store::Store& store_;
   HostProgrammer& host_;
   Clock clock_;
   std::mutex mu_;  // one writer: the store connection is not shared across threads
+  Stats stats_;
+  std::function<void(const CallContext&)> crash_hook_;
 
   std::mutex queue_mu_;  // guards queue_, leader_active_ and every PendingCreate::done
   std::condition_variable queue_cv_;

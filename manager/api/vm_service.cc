@@ -127,8 +127,9 @@ VmPlan plan_from_config(const std::string& vm_id, const vmp::VmConfig& config) {
   VmPlan plan;
   plan.vm.id = vm_id;
   plan.vm.tenant_id = config.tenant_id();
+  // Stored once as proto bytes; JSON is rendered when someone reads it
+  // (render_config), not on every create.
   plan.vm.config = config.SerializeAsString();
-  plan.vm.config_json = to_json(config);
   plan.vm.state = "created";
   for (const auto& nic : config.network()) {
     const std::uint16_t vlan = vlan_of(nic);
@@ -220,9 +221,15 @@ VmService::VmService(VmManager& vms, config::HostConfig host, Clock clock)
 std::optional<Error> VmService::load() {
   std::vector<store::Allocation> allocations;
   std::vector<store::VlanClaim> vlans;
+  std::vector<std::pair<std::string, std::int64_t>> creations;
+  // GCRA state after a full burst is at most one window (an hour) ahead of
+  // the last admission, so two windows of history reproduce it.
+  constexpr std::int64_t kHistory = 2 * 3600LL * 1'000'000'000;
+  const std::int64_t wall_now = vms_.now();
   const store::Outcome o = vms_.with_store([&](store::Store& s) {
     if (auto r = s.list_allocations(allocations); !r) return r;
-    return s.list_vlans(vlans);
+    if (auto r = s.list_vlans(vlans); !r) return r;
+    return s.list_creations(wall_now - kHistory, creations);
   });
   if (!o) return store_error(o);
   VmPlan all;  // the whole store as one plan, so add() is the only bookkeeping
@@ -231,7 +238,21 @@ std::optional<Error> VmService::load() {
   std::lock_guard lock(mu_);
   index_ = {};
   index_.add(all);
+  // The rate limiter lives in memory; replay the persisted creations (VMs
+  // deleted since included) so a restart does not refill a tenant's window.
+  // Their wall-clock times map onto the limiter's monotonic clock by age.
+  limiter_ = config::TenantRateLimiter(host_.tenant_allocations_per_hour);
+  const std::int64_t mono_now = clock_();
+  for (const auto& [tenant, at] : creations) {
+    (void)limiter_.admit(tenant, mono_now - std::max<std::int64_t>(0, wall_now - at));
+  }
   return std::nullopt;
+}
+
+std::string render_config(const std::string& bytes) {
+  vmp::VmConfig config;
+  if (bytes.empty() || !config.ParseFromString(bytes)) return {};
+  return to_json(config);
 }
 
 std::string VmService::new_vm_id() {
@@ -256,7 +277,7 @@ std::optional<Error> VmService::create(const CallContext& ctx, const vmp::Create
   }
   // What the planner put into the index, to take back if the create fails
   // after planning (host failure, batch commit failure, duplicate vm_id).
-  std::optional<VmPlan> indexed;
+  std::optional<VmPlan> indexed;  // allocations and VLAN claims only
   vmp::VmConfig allocated;
   const Planner planner = [&](store::Store&, VmPlan& plan) -> std::optional<Error> {
     std::lock_guard lock(mu_);
@@ -264,7 +285,9 @@ std::optional<Error> VmService::create(const CallContext& ctx, const vmp::Create
     if (!allocation.ok()) return violation_error(allocation.violations);
     plan = plan_from_config(request.vm_id(), allocation.config);
     index_.add(plan);
-    indexed = plan;
+    indexed.emplace();
+    indexed->allocations = plan.allocations;
+    indexed->vlans = plan.vlans;
     allocated = std::move(allocation.config);
     return std::nullopt;
   };

@@ -34,6 +34,10 @@ Error violation_error(const std::vector<config::FieldViolation>& violations);
 // address. Pure; `config` must have passed allocate_vm.
 VmPlan plan_from_config(const std::string& vm_id, const vmprovisioner::v1::VmConfig& config);
 
+// A stored config (VmRecord::config, AuditEntry::before/after_config) as
+// protobuf JSON, for operators; empty if there is none or it is unreadable.
+std::string render_config(const std::string& bytes);
+
 // Port flags (V6G_PORT_F_*) a NIC's settings ask for.
 std::uint32_t port_flags(const vmprovisioner::v1::NetworkInterface& nic);
 
@@ -45,7 +49,8 @@ class VmService {
   VmService(VmManager& vms, config::HostConfig host, Clock clock = {});
 
   // Reads what the store holds (addresses, MACs, taps, VLAN and bridge
-  // owners) into the in-memory index validation and allocation consult.
+  // owners) into the in-memory index validation and allocation consult, and
+  // seeds the per-tenant rate limiter from the persisted creations.
   std::optional<Error> load();
 
   void register_on(Server& server);

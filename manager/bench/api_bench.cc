@@ -7,6 +7,7 @@
 // address; MAC and tap generated), so every call is a real write transaction.
 #include <benchmark/benchmark.h>
 #include <google/protobuf/util/json_util.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -93,7 +94,9 @@ struct Fixture {
     if (service->load()) std::abort();
     api::ServerOptions options;
     options.socket_path = dir + "/api.sock";
-    options.threads = 8;
+    // One worker per keep-alive connection (httplib's model): enough for the
+    // most concurrent clients below.
+    options.threads = 32;
     server = std::make_unique<api::Server>(options);
     service->register_on(*server);
     if (!server->start()) std::abort();
@@ -111,11 +114,24 @@ Fixture& fixture() {
 
 std::atomic<std::uint64_t> g_next{1};
 
+// CPU seconds (user + system) of the whole process, client and server threads:
+// on a shared machine the CPU per create is steadier than the wall-clock rate.
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// N concurrent clients, each on its own keep-alive connection: concurrent
+// creates are group-committed (VmManager), so throughput grows with N.
 void BM_CreateVmOverUnixSocket(benchmark::State& state) {
   auto& fx = fixture();
   auto client = api::Client::unix_socket(fx.server->socket_path());
   const auto codec = state.range(0) == 0 ? api::Codec::kProto : api::Codec::kJson;
   vmp::CreateVmResponse resp;
+  const auto before = fx.manager->stats();
+  const double cpu_before = process_cpu_seconds();
   for (auto _ : state) {
     const vmp::CreateVmRequest req = create_request(g_next++);
     if (auto error = client->call("/vmprovisioner.v1.VmService/CreateVm", req, resp, codec)) {
@@ -125,8 +141,18 @@ void BM_CreateVmOverUnixSocket(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
   state.SetLabel(codec == api::Codec::kProto ? "application/proto" : "application/json");
+  if (state.thread_index() == 0) {
+    // Creates per write transaction (group commit), over this run's threads.
+    const auto after = fx.manager->stats();
+    const auto txns = after.batches - before.batches;
+    const double creates = static_cast<double>(state.iterations() * state.threads());
+    state.counters["per_commit"] = benchmark::Counter(txns ? creates / txns : 0);
+    state.counters["cpu_us"] =
+        benchmark::Counter((process_cpu_seconds() - cpu_before) * 1e6 / creates);
+  }
 }
-BENCHMARK(BM_CreateVmOverUnixSocket)->Arg(0)->Arg(1)->ThreadRange(1, 4)->UseRealTime();
+BENCHMARK(BM_CreateVmOverUnixSocket)->Arg(0)->Threads(1)->Threads(4)->Threads(16)->UseRealTime();
+BENCHMARK(BM_CreateVmOverUnixSocket)->Arg(1)->Threads(1)->Threads(16)->UseRealTime();
 
 // The same VmService::create without HTTP: how much of a create is the socket.
 void BM_CreateVmInProcess(benchmark::State& state) {
@@ -215,19 +241,21 @@ class GoalReporter final : public benchmark::ConsoleReporter {
       } else if (name.find("InProcess") != std::string::npos) {
         in_process_ = std::max(in_process_, rate);
       } else {
-        best_socket_ = std::max(best_socket_, rate);
-        if (name.find("threads:1") != std::string::npos && name.find("/0/") != std::string::npos) {
-          single_proto_ = rate;
+        if (rate > best_socket_) {
+          best_socket_ = rate;
+          best_clients_ = run.threads;
         }
+        if (run.threads == 1 && name.find("/0/") != std::string::npos) single_proto_ = rate;
       }
     }
   }
   void Finalize() override {
     ConsoleReporter::Finalize();
     std::printf(
-        "\nCreateVm (real VmService) over the unix socket: best %.0f/s (single proto client "
-        "%.0f/s); goal >= 5000/s: %s\n",
-        best_socket_, single_proto_, best_socket_ >= 5000 ? "MET" : "NOT MET");
+        "\nCreateVm (real VmService) over the unix socket: best %.0f/s with %d concurrent "
+        "keep-alive clients (single proto client %.0f/s); ratio to the 5000/s goal = %.2f: %s\n",
+        best_socket_, best_clients_, single_proto_, best_socket_ / 5000,
+        best_socket_ >= 5000 ? "MET" : "NOT MET");
     if (in_process_ > 0) {
       std::printf("same create in-process: %.0f/s; socket/in-process = %.2f\n", in_process_,
                   best_socket_ / in_process_);
@@ -241,6 +269,7 @@ class GoalReporter final : public benchmark::ConsoleReporter {
 
  private:
   double best_socket_ = 0, single_proto_ = 0, in_process_ = 0, plan_ = 0, build_ = 0;
+  int best_clients_ = 0;
 };
 
 int main(int argc, char** argv) {

@@ -1,23 +1,42 @@
 #include "store/store.h"
 
+#include <malloc.h>
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
 #include <string_view>
 #include <utility>
 
 namespace v6g::store {
 namespace {
 
-// Schema v1. Every table a VM owns cascades from vms, so deleting the VM row
+// Schema v2. Every table a VM owns cascades from vms, so deleting the VM row
 // releases everything it held in the same transaction. Keyed tables are
 // WITHOUT ROWID: one b-tree per table instead of table + key index halves the
 // pages (and WAL bytes) each CreateVm writes.
-constexpr const char* kSchemaV1 = R"sql(
+//
+// audit ids are a plain rowid (v1 used AUTOINCREMENT, whose sqlite_sequence
+// row was one more page per commit): rows are never deleted, so ids still
+// only grow.
+//
+// A VM's config (serialized proto, ~1 KB for the spec example) is stored once,
+// in configs, and referenced by the VM row and by the audit rows of its create
+// and delete; v1 kept it three times (proto + JSON in vms, JSON in audit),
+// which was most of the ~4 KB each CreateVm wrote. configs is append-only
+// (the audit log outlives the VM) and rowid-keyed, so the creates of one
+// group commit fill the same rightmost leaf.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE configs (
+  id     INTEGER PRIMARY KEY,
+  config BLOB NOT NULL
+);
 CREATE TABLE vms (
   id          TEXT PRIMARY KEY,
   tenant_id   TEXT NOT NULL,
-  config      BLOB NOT NULL,
-  config_json TEXT NOT NULL,
+  config_id   INTEGER NOT NULL,
   state       TEXT NOT NULL,
   created_ns  INTEGER NOT NULL,
   updated_ns  INTEGER NOT NULL
@@ -59,14 +78,45 @@ CREATE TABLE bindings (
   PRIMARY KEY (ifname, vlan, mac, ip6)
 ) WITHOUT ROWID;
 CREATE TABLE audit (
-  id     INTEGER PRIMARY KEY AUTOINCREMENT,
-  at_ns  INTEGER NOT NULL,
-  who    TEXT NOT NULL,
-  action TEXT NOT NULL,
-  object TEXT NOT NULL,
-  before TEXT NOT NULL,
-  after  TEXT NOT NULL
+  id            INTEGER PRIMARY KEY,
+  at_ns         INTEGER NOT NULL,
+  who           TEXT NOT NULL,
+  action        TEXT NOT NULL,
+  object        TEXT NOT NULL,
+  before        TEXT NOT NULL,
+  after         TEXT NOT NULL,
+  tenant_id     TEXT NOT NULL DEFAULT '',
+  before_config INTEGER,
+  after_config  INTEGER
 );
+)sql";
+
+// v1 -> v2, with foreign keys off (set by migrate()) so rebuilding vms does
+// not cascade into the tables that reference it. Each VM's config moves into
+// configs; the JSON copies go (v1 audit rows keep their JSON text).
+constexpr const char* kMigrateV1ToV2 = R"sql(
+CREATE TABLE configs (
+  id     INTEGER PRIMARY KEY,
+  config BLOB NOT NULL
+);
+INSERT INTO configs(id, config) SELECT row_number() OVER (ORDER BY id), config FROM vms;
+CREATE TABLE vms_v2 (
+  id          TEXT PRIMARY KEY,
+  tenant_id   TEXT NOT NULL,
+  config_id   INTEGER NOT NULL,
+  state       TEXT NOT NULL,
+  created_ns  INTEGER NOT NULL,
+  updated_ns  INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO vms_v2 SELECT id, tenant_id, row_number() OVER (ORDER BY id), state, created_ns,
+  updated_ns FROM vms;
+DROP TABLE vms;
+ALTER TABLE vms_v2 RENAME TO vms;
+CREATE INDEX vms_tenant ON vms(tenant_id);
+ALTER TABLE audit ADD COLUMN tenant_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN before_config INTEGER;
+ALTER TABLE audit ADD COLUMN after_config INTEGER;
+UPDATE audit SET tenant_id = coalesce((SELECT tenant_id FROM vms WHERE vms.id = audit.object), '');
 )sql";
 
 }  // namespace
@@ -122,12 +172,28 @@ class Stmt {
   }
   std::int64_t col_int(int i) const { return sqlite3_column_int64(stmt_, i); }
 
+  // The outcome of a failed call that returned the extended code `rc`. A
+  // full disk is SQLITE_FULL; a read-only or failing state dir is
+  // SQLITE_READONLY or an I/O error, whose errno says which (EROFS, EACCES...).
+  static Outcome failure(sqlite3* db, int rc, std::string message) {
+    const int primary = rc & 0xff;
+    const int sys =
+        primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN ? sqlite3_system_errno(db) : 0;
+    if (sys != 0) message += std::string(" (") + std::strerror(sys) + ")";
+    Code code = Code::kFailed;
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
+      code = Code::kConflict;
+    } else if (primary == SQLITE_FULL || sys == ENOSPC || sys == EDQUOT) {
+      code = Code::kStorageFull;
+    } else if (primary == SQLITE_READONLY || primary == SQLITE_IOERR ||
+               primary == SQLITE_CANTOPEN) {
+      code = Code::kStorageUnavailable;
+    }
+    return Outcome::fail(code, std::move(message));
+  }
   Outcome error(std::string_view what) const {
-    const int ext = sqlite3_extended_errcode(db_);
-    const Code code = (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE)
-                          ? Code::kConflict
-                          : Code::kFailed;
-    return Outcome::fail(code, std::string(what) + ": " + sqlite3_errmsg(db_));
+    return failure(db_, sqlite3_extended_errcode(db_),
+                   std::string(what) + ": " + sqlite3_errmsg(db_));
   }
   // Runs a statement that returns no rows.
   Outcome run(std::string_view what) {
@@ -144,9 +210,13 @@ class Stmt {
 namespace {
 
 VmRecord read_vm(const Stmt& s) {
-  return VmRecord{s.col_text(0), s.col_text(1), s.col_blob(2), s.col_text(3),
-                  s.col_text(4), s.col_int(5),  s.col_int(6)};
+  return VmRecord{s.col_text(0), s.col_text(1), s.col_blob(2),
+                  s.col_text(3), s.col_int(4),  s.col_int(5)};
 }
+
+constexpr const char* kVmColumns =
+    "SELECT vms.id, vms.tenant_id, configs.config, vms.state, vms.created_ns, vms.updated_ns "
+    "FROM vms JOIN configs ON configs.id = vms.config_id ";
 
 std::optional<Kind> kind_from_name(std::string_view name) {
   if (name == "ip6") return Kind::kIp6;
@@ -205,28 +275,43 @@ Outcome Store::open(const std::string& path, std::unique_ptr<Store>& out) {
   if (rc != SQLITE_OK) {
     return Outcome::fail(Code::kFailed, "open " + path + ": " + sqlite3_errstr(rc));
   }
+  // SQLite frees and reallocates its per-savepoint and page buffers on every
+  // write transaction; with glibc's default 128 KiB trim threshold each free
+  // shrank the thread's arena (madvise + a TLB shootdown on every CPU) and the
+  // next transaction faulted the pages back in: half the CPU of an in-process
+  // CreateVm in perf. Keep up to 64 MiB of free heap instead (process-wide;
+  // v6guardd is the only process that embeds the store).
+  static std::once_flag malloc_tuned;
+  std::call_once(malloc_tuned, [] { (void)mallopt(M_TRIM_THRESHOLD, 64 << 20); });
   sqlite3_busy_timeout(db, 5000);
   sqlite3_extended_result_codes(db, 1);
   // WAL: readers (CLI, sqlite3 shell) never block the daemon's writer. NORMAL
-  // sync is durable across process crashes; only power loss may drop the
-  // last commits, which the daemon reconciles against the kernel on start.
+  // sync: a commit is in the WAL file (the OS page cache) when COMMIT
+  // returns, so it survives the daemon being killed (kill -9, crash); only
+  // power loss or a kernel crash may drop the last commits (the WAL is synced
+  // at checkpoints), and start-up reconciliation covers that. Savepoint
+  // journals stay in memory (temp_store) instead of spilling to temp files.
   for (const char* pragma :
        {"PRAGMA page_size=1024", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
-        "PRAGMA foreign_keys=ON", "PRAGMA wal_autocheckpoint=8192", "PRAGMA cache_size=-16384",
+        "PRAGMA wal_autocheckpoint=8192", "PRAGMA cache_size=-16384", "PRAGMA temp_store=MEMORY",
         "PRAGMA mmap_size=268435456"}) {
     if (auto o = store->exec(pragma); !o) return o;
   }
+  // Foreign keys go on after migrating: a migration rebuilds tables others
+  // reference, which must not cascade.
   if (auto o = store->migrate(); !o) return o;
+  if (auto o = store->exec("PRAGMA foreign_keys=ON"); !o) return o;
   out = std::move(store);
   return {};
 }
 
 Outcome Store::exec(const char* sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) == SQLITE_OK) return {};
+  const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+  if (rc == SQLITE_OK) return {};
   std::string message = err ? err : "sqlite error";
   sqlite3_free(err);
-  return Outcome::fail(Code::kFailed, message);
+  return Stmt::failure(db_, rc, std::move(message));
 }
 
 int Store::schema_version() {
@@ -244,66 +329,90 @@ Outcome Store::migrate() {
   }
   Transaction txn(*this);
   if (!txn.begun()) return txn.begun();
-  // Only v0 (empty) -> v1 exists so far; later versions append steps here.
-  if (auto o = exec(kSchemaV1); !o) return o;
-  if (auto o = exec("PRAGMA user_version = 1"); !o) return o;
+  if (version == 0) {
+    if (auto o = exec(kSchemaV2); !o) return o;
+  } else if (version == 1) {
+    if (auto o = exec(kMigrateV1ToV2); !o) return o;
+  } else {
+    return Outcome::fail(Code::kFailed,
+                         "unknown database schema version " + std::to_string(version));
+  }
+  if (auto o = exec("PRAGMA user_version = 2"); !o) return o;
+  // The rebuilt tables must still satisfy every reference.
+  Stmt check(*this, "PRAGMA foreign_key_check");
+  if (const int rc = check.step(); rc != SQLITE_DONE) {
+    return rc == SQLITE_ROW
+               ? Outcome::fail(Code::kFailed, "migration broke a reference in " + check.col_text(0))
+               : check.error("foreign_key_check");
+  }
   return txn.commit();
 }
 
+Outcome Store::exec_cached(const std::string& sql) {
+  Stmt s(*this, sql);
+  return s.run(sql);
+}
+
 Store::Transaction::Transaction(Store& store) : store_(store) {
-  begun_ = store_.exec("BEGIN IMMEDIATE");
+  begun_ = store_.exec_cached("BEGIN IMMEDIATE");
   open_ = begun_.ok();
 }
 
 Store::Transaction::~Transaction() {
-  if (open_) (void)store_.exec("ROLLBACK");
+  if (open_) (void)store_.exec_cached("ROLLBACK");
 }
 
 Outcome Store::Transaction::commit() {
   if (!open_) return Outcome::fail(Code::kFailed, "commit without an open transaction");
   open_ = false;
-  auto o = store_.exec("COMMIT");
-  if (!o) (void)store_.exec("ROLLBACK");
+  auto o = store_.exec_cached("COMMIT");
+  if (!o) (void)store_.exec_cached("ROLLBACK");
   return o;
 }
 
 Store::Savepoint::Savepoint(Store& store) : store_(store) {
-  begun_ = store_.exec("SAVEPOINT v6g");
+  begun_ = store_.exec_cached("SAVEPOINT v6g");
   open_ = begun_.ok();
 }
 
 Store::Savepoint::~Savepoint() {
   if (open_) {
     // ROLLBACK TO keeps the savepoint on the stack; RELEASE pops it.
-    (void)store_.exec("ROLLBACK TO v6g");
-    (void)store_.exec("RELEASE v6g");
+    (void)store_.exec_cached("ROLLBACK TO v6g");
+    (void)store_.exec_cached("RELEASE v6g");
   }
 }
 
 Outcome Store::Savepoint::release() {
   if (!open_) return Outcome::fail(Code::kFailed, "release without an open savepoint");
   open_ = false;
-  return store_.exec("RELEASE v6g");
+  return store_.exec_cached("RELEASE v6g");
 }
 
 Outcome Store::insert_vm(const VmRecord& vm) {
+  // The VM row first: a duplicate id fails before a config row is written
+  // (the savepoint would take it back anyway). The config's rowid is known
+  // in advance because nothing else inserts into configs meanwhile.
+  Stmt next(*this, "SELECT coalesce(max(id), 0) + 1 FROM configs");
+  if (next.step() != SQLITE_ROW) return next.error("next config id");
+  const std::int64_t config_id = next.col_int(0);
   Stmt s(*this,
-         "INSERT INTO vms(id, tenant_id, config, config_json, state, created_ns, updated_ns) "
-         "VALUES (?, ?, ?, ?, ?, ?, ?)");
+         "INSERT INTO vms(id, tenant_id, config_id, state, created_ns, updated_ns) "
+         "VALUES (?, ?, ?, ?, ?, ?)");
   s.text(1, vm.id)
       .text(2, vm.tenant_id)
-      .blob(3, vm.config)
-      .text(4, vm.config_json)
-      .text(5, vm.state)
-      .int64(6, vm.created_ns)
-      .int64(7, vm.updated_ns);
-  return s.run("insert vm " + vm.id);
+      .int64(3, config_id)
+      .text(4, vm.state)
+      .int64(5, vm.created_ns)
+      .int64(6, vm.updated_ns);
+  if (auto o = s.run("insert vm " + vm.id); !o) return o;
+  Stmt c(*this, "INSERT INTO configs(id, config) VALUES (?, ?)");
+  c.int64(1, config_id).blob(2, vm.config);
+  return c.run("insert config of vm " + vm.id);
 }
 
 Outcome Store::get_vm(const std::string& id, VmRecord& out) {
-  Stmt s(*this,
-         "SELECT id, tenant_id, config, config_json, state, created_ns, updated_ns FROM vms "
-         "WHERE id = ?");
+  Stmt s(*this, std::string(kVmColumns) + "WHERE vms.id = ?");
   s.text(1, id);
   switch (s.step()) {
     case SQLITE_ROW:
@@ -317,9 +426,7 @@ Outcome Store::get_vm(const std::string& id, VmRecord& out) {
 }
 
 Outcome Store::list_vms(std::vector<VmRecord>& out, const std::string& tenant_id) {
-  Stmt s(*this,
-         "SELECT id, tenant_id, config, config_json, state, created_ns, updated_ns FROM vms "
-         "WHERE ?1 = '' OR tenant_id = ?1 ORDER BY id");
+  Stmt s(*this, std::string(kVmColumns) + "WHERE ?1 = '' OR vms.tenant_id = ?1 ORDER BY vms.id");
   s.text(1, tenant_id);
   out.clear();
   int rc;
@@ -484,30 +591,57 @@ Outcome Store::expire_bindings(std::int64_t now_ns, std::vector<BindingRecord>& 
   return txn.commit();
 }
 
-Outcome Store::append_audit(const AuditEntry& e) {
+Outcome Store::append_audit(const AuditEntry& e, AuditConfig config) {
+  // The referenced config is the object VM's current one, looked up in SQL.
   Stmt s(*this,
-         "INSERT INTO audit(at_ns, who, action, object, before, after) VALUES (?,?,?,?,?,?)");
+         "INSERT INTO audit(at_ns, who, action, object, before, after, tenant_id, before_config, "
+         "after_config) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+         "CASE ?8 WHEN 1 THEN (SELECT config_id FROM vms WHERE id = ?4) END, "
+         "CASE ?8 WHEN 2 THEN (SELECT config_id FROM vms WHERE id = ?4) END)");
   s.int64(1, e.at_ns)
       .text(2, e.who)
       .text(3, e.action)
       .text(4, e.object)
       .text(5, e.before)
-      .text(6, e.after);
+      .text(6, e.after)
+      .text(7, e.tenant_id)
+      .int64(8, config == AuditConfig::kBefore  ? 1
+                : config == AuditConfig::kAfter ? 2
+                                                : 0);
   return s.run("append audit");
 }
 
 Outcome Store::list_audit(std::vector<AuditEntry>& out, std::int64_t after_id, int limit) {
   Stmt s(*this,
-         "SELECT id, at_ns, who, action, object, before, after FROM audit WHERE id > ? "
-         "ORDER BY id LIMIT ?");
+         "SELECT a.id, a.at_ns, a.who, a.action, a.object, a.before, a.after, a.tenant_id, "
+         "b.config, f.config FROM audit a LEFT JOIN configs b ON b.id = a.before_config "
+         "LEFT JOIN configs f ON f.id = a.after_config WHERE a.id > ? ORDER BY a.id LIMIT ?");
   s.int64(1, after_id).int64(2, limit);
   out.clear();
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) {
     out.push_back(AuditEntry{s.col_int(0), s.col_int(1), s.col_text(2), s.col_text(3),
-                             s.col_text(4), s.col_text(5), s.col_text(6)});
+                             s.col_text(4), s.col_text(5), s.col_text(6), s.col_text(7),
+                             s.col_blob(8), s.col_blob(9)});
   }
   return rc == SQLITE_DONE ? Outcome() : s.error("list audit");
+}
+
+Outcome Store::list_creations(std::int64_t since_ns,
+                              std::vector<std::pair<std::string, std::int64_t>>& out) {
+  // Newest first by id, stopping at the first older entry: no index on at_ns
+  // to maintain per write, and the scan reads only the window's rows.
+  Stmt s(*this, "SELECT action, tenant_id, at_ns FROM audit ORDER BY id DESC");
+  out.clear();
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    const std::int64_t at = s.col_int(2);
+    if (at < since_ns) break;
+    if (s.col_text(0) == "CreateVm") out.emplace_back(s.col_text(1), at);
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return s.error("list creations");
+  std::reverse(out.begin(), out.end());
+  return {};
 }
 
 }  // namespace v6g::store

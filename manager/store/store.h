@@ -1,7 +1,8 @@
 // Persistent manager state in SQLite (WAL): VMs, allocations (addresses, MACs,
 // taps, per-tenant VLANs per bridge), bindings and the audit log of every
 // config change. The store knows nothing about protobuf: VM configs arrive as
-// opaque proto bytes plus their JSON rendering (for operators and sqlite3).
+// opaque proto bytes, stored once (table configs) and referenced by the VM row
+// and its audit rows; readers render them (JSON) when they need text.
 //
 // One connection, one writer: the API server serialises mutations through
 // Transaction, so "validate -> allocate -> persist -> program host -> commit"
@@ -13,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 struct sqlite3;
@@ -22,10 +24,21 @@ namespace v6g::store {
 
 class Stmt;
 
-enum class Code : std::uint8_t { kOk, kNotFound, kConflict, kFailed };
+// kStorageFull: the disk (or quota) under the state dir is full;
+// kStorageUnavailable: the state dir can't be written (read-only mount,
+// permissions, I/O error). Conditions of the host, not bugs.
+enum class Code : std::uint8_t {
+  kOk,
+  kNotFound,
+  kConflict,
+  kFailed,
+  kStorageFull,
+  kStorageUnavailable
+};
 
 // Control-plane error with a class the API maps onto Connect codes
-// (kNotFound -> not_found, kConflict -> already_exists, kFailed -> internal).
+// (kNotFound -> not_found, kConflict -> already_exists, kFailed -> internal,
+// kStorageFull -> resource_exhausted, kStorageUnavailable -> unavailable).
 class [[nodiscard]] Outcome {
  public:
   Outcome() = default;
@@ -44,9 +57,8 @@ class [[nodiscard]] Outcome {
 struct VmRecord {
   std::string id;
   std::string tenant_id;
-  std::string config;       // serialized vmprovisioner.v1.VmConfig
-  std::string config_json;  // the same config, protobuf JSON mapping
-  std::string state;        // "created", ...
+  std::string config;  // serialized vmprovisioner.v1.VmConfig
+  std::string state;   // "created", ...
   std::int64_t created_ns = 0;
   std::int64_t updated_ns = 0;
 };
@@ -100,16 +112,25 @@ struct BindingRecord {
 struct AuditEntry {
   std::int64_t id = 0;
   std::int64_t at_ns = 0;
-  std::string who;     // "uid:1000" (unix peer) or "token:<id>" (TCP)
-  std::string action;  // "CreateVm", "DeleteVm", ...
-  std::string object;  // VM id
-  std::string before;  // JSON or empty
-  std::string after;   // JSON or empty
+  std::string who;        // "uid:1000" (unix peer) or "token:<id>" (TCP)
+  std::string action;     // "CreateVm", "DeleteVm", ...
+  std::string object;     // VM id
+  std::string before;     // free text (JSON) or empty
+  std::string after;      // free text (JSON) or empty
+  std::string tenant_id;  // the object's tenant (seeds the allocation rate limiter)
+  // Read back only: the VM config this entry references (see AuditConfig),
+  // serialized vmprovisioner.v1.VmConfig, or empty.
+  std::string before_config;
+  std::string after_config;
 };
+
+// Which state of the audited VM's stored config an audit row references
+// (instead of a copy): a create's result, or what a delete removed.
+enum class AuditConfig : std::uint8_t { kNone, kBefore, kAfter };
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   ~Store();
   Store(const Store&) = delete;
@@ -178,13 +199,22 @@ class Store {
   // Removes learned bindings whose expiry is at or before now_ns; returns them.
   Outcome expire_bindings(std::int64_t now_ns, std::vector<BindingRecord>& expired);
 
-  Outcome append_audit(const AuditEntry& entry);
+  // With kBefore/kAfter the row references the config VM `entry.object`
+  // holds now (append before deleting the VM), so a config is stored once.
+  Outcome append_audit(const AuditEntry& entry, AuditConfig config = AuditConfig::kNone);
   Outcome list_audit(std::vector<AuditEntry>& out, std::int64_t after_id = 0, int limit = 1000);
+  // (tenant, at_ns) of every CreateVm at or after since_ns, oldest first
+  // (whether or not the VM still exists): what the rate limiter charged.
+  Outcome list_creations(std::int64_t since_ns,
+                         std::vector<std::pair<std::string, std::int64_t>>& out);
 
  private:
   friend class Stmt;
   explicit Store(sqlite3* db) : db_(db) {}
   Outcome exec(const char* sql);
+  // exec() through a cached prepared statement (BEGIN, COMMIT, SAVEPOINT...:
+  // run per request, so parsing them each time would show in the profile).
+  Outcome exec_cached(const std::string& sql);
   Outcome migrate();
   // Prepared once per SQL text and reused: preparing costs more than running
   // most of these statements.

@@ -1,9 +1,15 @@
 // CreateVm/DeleteVm transactions against a real SQLite file and a recording
 // host: all-or-nothing when the host fails, and restart recovery.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -18,6 +24,11 @@ namespace {
 class RecordingHost final : public HostProgrammer {
  public:
   Status program_vm(const VmPlan& plan) override {
+    if (!gate.empty() && plan.vm.id == gate) {
+      std::unique_lock lock(gate_mu);
+      gate_reached = true;
+      gate_cv.wait(lock, [&] { return gate_open; });
+    }
     std::lock_guard lock(mu);
     ++program_calls;
     if (!fail_suffix.empty() && plan.vm.id.ends_with(fail_suffix)) {
@@ -43,11 +54,72 @@ class RecordingHost final : public HostProgrammer {
   std::string fail_suffix;  // VM ids ending like this fail to program
   int program_calls = 0;
   std::mutex mu;
+
+  // program_vm of this VM blocks until open_gate(): its batch leader stays
+  // busy (holding the writer) while the test queues the creates behind it.
+  std::string gate;
+  std::atomic<bool> gate_reached{false};
+  void open_gate() {
+    std::lock_guard lock(gate_mu);
+    gate_open = true;
+    gate_cv.notify_all();
+  }
+
+ private:
+  std::mutex gate_mu;
+  std::condition_variable gate_cv;
+  bool gate_open = false;
 };
+
+bool wait_until(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+// Starts creates one at a time, each only once the previous one is queued
+// behind the gated leader, so the batch's order is the order given here.
+class QueuedCreates {
+ public:
+  explicit QueuedCreates(VmManager& manager) : manager_(manager) {}
+  ~QueuedCreates() { join(); }
+  bool add(const std::string& id, Planner planner, const CallContext& ctx) {
+    const std::size_t before = manager_.queued();
+    threads_.emplace_back([this, id, planner = std::move(planner), &ctx] {
+      VmPlan plan;
+      auto error = manager_.create(ctx, planner, plan);
+      std::lock_guard lock(mu_);
+      results_[id] = std::move(error);
+    });
+    return wait_until([&] { return manager_.queued() == before + 1; });
+  }
+  void join() {
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+  std::map<std::string, std::optional<Error>> results() {
+    std::lock_guard lock(mu_);
+    return results_;
+  }
+
+ private:
+  VmManager& manager_;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::map<std::string, std::optional<Error>> results_;
+};
+
+// Stands in for a serialized VmConfig: distinct per VM (field 1 = the id).
+std::string config_bytes(const std::string& id) {
+  return std::string("\x0a") + static_cast<char>(id.size()) + id;
+}
 
 Planner plan_for(const std::string& id, const std::string& tenant, int n_ports, int first = 0) {
   return [=](store::Store&, VmPlan& plan) -> std::optional<Error> {
-    plan.vm = {id, tenant, "\x0a\x01x", R"({"vm_id":")" + id + "\"}", "", 0, 0};
+    plan.vm = {id, tenant, config_bytes(id), "", 0, 0};
     for (int i = 0; i < n_ports; ++i) {
       const std::string tap = "tap-" + id + "-" + std::to_string(i);
       const std::string mac =
@@ -136,7 +208,10 @@ TEST_F(VmManagerTest, CreatePersistsProgramsAndAudits) {
   ASSERT_EQ(audit.size(), 1u);
   EXPECT_EQ(audit[0].who, "uid:0");
   EXPECT_EQ(audit[0].action, "CreateVm");
-  EXPECT_EQ(audit[0].after, R"({"vm_id":"vm-a"})");
+  // The audit row references the VM's stored config; stored once.
+  EXPECT_EQ(audit[0].after_config, config_bytes("vm-a"));
+  EXPECT_EQ(audit[0].before_config, "");
+  EXPECT_EQ(audit[0].tenant_id, "t1");
   EXPECT_EQ(plan.vm.created_ns, 1001);
 }
 
@@ -212,7 +287,10 @@ TEST_F(VmManagerTest, DeleteRemovesEverythingAndFailedTeardownKeepsTheVm) {
   ASSERT_TRUE(store_->list_audit(audit).ok());
   ASSERT_EQ(audit.size(), 2u);
   EXPECT_EQ(audit[1].action, "DeleteVm");
-  EXPECT_EQ(audit[1].before, R"({"vm_id":"vm-a"})");
+  // The deleted config outlives the VM row, referenced by the audit log.
+  EXPECT_EQ(audit[1].before_config, config_bytes("vm-a"));
+  EXPECT_EQ(audit[1].after_config, "");
+  EXPECT_EQ(audit[0].after_config, config_bytes("vm-a"));
   err = manager_->remove(root_, "vm-a", plan);
   ASSERT_TRUE(err);
   EXPECT_EQ(err->code, Code::kNotFound);
@@ -280,6 +358,124 @@ TEST_F(VmManagerTest, ConcurrentCreatesAreBatchedButEachAllOrNothing) {
       << "host state and store disagree";
   EXPECT_GE(failed_host.load(), distinct_owners * host_failures_per_owner);
   EXPECT_EQ(ok + failed_host + conflicts, kThreads * kPerThread);
+}
+
+TEST_F(VmManagerTest, GroupCommitOneBadCreateDoesNotPoisonItsBatch) {
+  host_.gate = "vm-gate";
+  host_.fail_suffix = "-hostfail";
+  QueuedCreates creates(*manager_);
+  std::thread leader([&] {
+    VmPlan plan;
+    EXPECT_FALSE(manager_->create(root_, plan_for("vm-gate", "t1", 1, 0), plan));
+  });
+  ASSERT_TRUE(wait_until([&] { return host_.gate_reached.load(); }));
+  // Behind the gated leader: two good creates around an invalid request, a
+  // conflict with a create earlier in the same batch (vm-ok1's MAC and
+  // address) and a host failure after one tap landed.
+  const Planner invalid = [](store::Store&, VmPlan&) {
+    return std::optional<Error>(make_error(Code::kInvalidArgument, "vm-bad: bad address"));
+  };
+  ASSERT_TRUE(creates.add("vm-ok1", plan_for("vm-ok1", "t1", 1, 1), root_));
+  ASSERT_TRUE(creates.add("vm-bad", invalid, root_));
+  ASSERT_TRUE(creates.add("vm-dup", plan_for("vm-dup", "t1", 1, 1), root_));
+  ASSERT_TRUE(creates.add("vm-x-hostfail", plan_for("vm-x-hostfail", "t1", 1, 3), root_));
+  ASSERT_TRUE(creates.add("vm-ok2", plan_for("vm-ok2", "t1", 1, 4), root_));
+  host_.open_gate();
+  leader.join();
+  creates.join();
+
+  // One transaction carried all six (the queued ones joined the leader's).
+  EXPECT_EQ(manager_->stats().batches, 1u);
+  EXPECT_EQ(manager_->stats().largest_batch, 6u);
+  auto results = creates.results();
+  EXPECT_FALSE(results.at("vm-ok1"));
+  EXPECT_FALSE(results.at("vm-ok2"));
+  ASSERT_TRUE(results.at("vm-bad"));
+  EXPECT_EQ(results.at("vm-bad")->code, Code::kInvalidArgument);
+  EXPECT_EQ(results.at("vm-bad")->message, "vm-bad: bad address");
+  ASSERT_TRUE(results.at("vm-dup"));
+  EXPECT_EQ(results.at("vm-dup")->code, Code::kAlreadyExists);
+  EXPECT_NE(results.at("vm-dup")->message.find("vm-ok1"), std::string::npos)
+      << results.at("vm-dup")->message;
+  ASSERT_TRUE(results.at("vm-x-hostfail"));
+  EXPECT_EQ(results.at("vm-x-hostfail")->code, Code::kUnavailable);
+
+  // Exactly the three good VMs, whole, in the store and on the host.
+  std::vector<store::VmRecord> vms;
+  ASSERT_TRUE(store_->list_vms(vms).ok());
+  std::vector<std::string> ids;
+  for (const auto& vm : vms) ids.push_back(vm.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"vm-gate", "vm-ok1", "vm-ok2"}));
+  EXPECT_EQ(rows("allocations"), 9u);
+  EXPECT_EQ(rows("ports"), 3u);
+  EXPECT_EQ(rows("bindings"), 3u);
+  EXPECT_EQ(rows("vlans"), 3u);
+  EXPECT_EQ(rows("audit"), 3u);
+  EXPECT_EQ(host_.taps, (std::map<std::string, std::string>{{"tap-vm-gate-0", "vm-gate"},
+                                                            {"tap-vm-ok1-0", "vm-ok1"},
+                                                            {"tap-vm-ok2-0", "vm-ok2"}}));
+  // And they survive a reopen (the batch was committed).
+  reopen();
+  EXPECT_EQ(rows("vms"), 3u);
+}
+
+TEST_F(VmManagerTest, KillDuringAGroupCommitLeavesNoPartialVm) {
+  VmPlan plan;
+  ASSERT_FALSE(manager_->create(root_, plan_for("vm-before", "t1", 1, 9), plan));
+  manager_.reset();
+  store_.reset();  // the child opens the database on its own connection
+
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // A daemon mid-batch: vm-gate (first, no savepoint) and vm-a (its own
+    // savepoint, released) are written, then the process dies before vm-b.
+    std::unique_ptr<store::Store> store;
+    if (!store::Store::open(dir_ + "/state.db", store).ok()) _exit(10);
+    RecordingHost host;
+    host.gate = "vm-gate";
+    VmManager manager(*store, host);
+    const CallContext root{"uid:0", true, 0, 1}, doomed{"uid:doomed", true, 0, 2};
+    manager.set_crash_hook([](const CallContext& ctx) {
+      if (ctx.who == "uid:doomed") std::raise(SIGKILL);
+    });
+    std::thread leader([&] {
+      VmPlan p;
+      (void)manager.create(root, plan_for("vm-gate", "t1", 1, 0), p);
+    });
+    if (!wait_until([&] { return host.gate_reached.load(); })) _exit(11);
+    QueuedCreates creates(manager);
+    if (!creates.add("vm-a", plan_for("vm-a", "t1", 1, 1), root)) _exit(12);
+    if (!creates.add("vm-b", plan_for("vm-b", "t1", 1, 2), doomed)) _exit(13);
+    if (!creates.add("vm-c", plan_for("vm-c", "t1", 1, 3), root)) _exit(14);
+    host.open_gate();
+    leader.join();
+    _exit(15);  // not reached: the hook kills the process inside the batch
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
+  ASSERT_EQ(WTERMSIG(status), SIGKILL);
+
+  // After the restart: only what was committed before the batch, nothing
+  // of vm-gate or vm-a although their rows had been written.
+  reopen();
+  std::vector<store::VmRecord> vms;
+  ASSERT_TRUE(store_->list_vms(vms).ok());
+  ASSERT_EQ(vms.size(), 1u);
+  EXPECT_EQ(vms[0].id, "vm-before");
+  std::vector<store::Allocation> allocations;
+  ASSERT_TRUE(store_->list_allocations(allocations).ok());
+  EXPECT_EQ(allocations.size(), 3u);
+  for (const auto& a : allocations) EXPECT_EQ(a.vm_id, "vm-before");
+  EXPECT_EQ(rows("ports"), 1u);
+  EXPECT_EQ(rows("bindings"), 1u);
+  EXPECT_EQ(rows("vlans"), 1u);
+  EXPECT_EQ(rows("audit"), 1u);
+  // Their addresses, MACs and taps are free: the same creates go through.
+  for (const auto& [id, first] : {std::pair{"vm-gate", 0}, {"vm-a", 1}, {"vm-b", 2}}) {
+    EXPECT_FALSE(manager_->create(root_, plan_for(id, "t1", 1, first), plan)) << id;
+  }
 }
 
 }  // namespace

@@ -303,6 +303,50 @@ TEST_F(VmServiceTest, TenantRateLimitIsResourceExhaustedWithRetryAfter) {
   EXPECT_FALSE(create(pool_request("vm-3", "tenant-r")));
 }
 
+TEST_F(VmServiceTest, TenantRateLimitSurvivesARestart) {
+  host_config_.tenant_allocations_per_hour = 2;
+  start();
+  ASSERT_FALSE(create(pool_request("vm-1", "tenant-r")));
+  ASSERT_FALSE(create(pool_request("vm-2", "tenant-r")));
+  // A deleted VM's allocation still counts against the window.
+  vmp::DeleteVmRequest del;
+  del.set_vm_id("vm-2");
+  vmp::DeleteVmResponse deleted;
+  ASSERT_FALSE(client_->call(kDelete, del, deleted));
+  stop();
+
+  // A new manager on the same database, at the same moment: the limiter is
+  // seeded from the persisted creations, not refilled.
+  start();
+  const auto e = create(pool_request("vm-3", "tenant-r"));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, Code::kResourceExhausted) << e->message;
+  const ErrorDetail* d = detail(*e, "config.tenant_id");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->validation_error, "allocation_rate_limited");
+  // The two creations happened (wall clock) moments before the restart.
+  const auto retry_after = std::get<std::int64_t>(*context(*d, "retry_after"));
+  EXPECT_GE(retry_after, 1790);
+  EXPECT_LE(retry_after, 1800);
+  EXPECT_FALSE(create(pool_request("vm-x", "tenant-s")));  // other tenants unaffected
+  now_ += retry_after * 1'000'000'000LL;
+  EXPECT_FALSE(create(pool_request("vm-3", "tenant-r")));
+}
+
+TEST_F(VmServiceTest, AuditReferencesTheStoredConfigRenderedOnRead) {
+  start();
+  vmp::CreateVmResponse created;
+  ASSERT_FALSE(create(spec_single("vm-audit"), &created));
+  std::vector<store::AuditEntry> audit;
+  ASSERT_TRUE(store([&](store::Store& s) { return s.list_audit(audit); }).ok());
+  ASSERT_EQ(audit.size(), 1u);
+  EXPECT_EQ(audit[0].tenant_id, created.config().tenant_id());
+  // The config as allocated (generated tap), rendered from the stored bytes.
+  const std::string json = render_config(audit[0].after_config);
+  EXPECT_NE(json.find(created.config().network(0).tap_device()), std::string::npos) << json;
+  EXPECT_EQ(json, to_json(created.config()));
+}
+
 TEST_F(VmServiceTest, BridgeAndVlanBelongToOneTenant) {
   start();
   ASSERT_FALSE(create(pool_request("vm-a", "tenant-a")));
