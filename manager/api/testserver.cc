@@ -74,7 +74,7 @@ std::optional<api::Error> plan_from(const pb::Struct& req, api::VmPlan& plan) {
     return field_error(api::Code::kInvalidArgument, "vlan", "vlan_out_of_range",
                        "VLAN must be 1-4094");
   }
-  plan.vm = {id, tenant, req.SerializeAsString(), api::to_json(req), "", 0, 0};
+  plan.vm = {id, tenant, req.SerializeAsString(), "", 0, 0};
   plan.vlans.push_back({bridge, static_cast<std::uint16_t>(vlan), tenant, id});
   const auto ifs = req.fields().find("interfaces");
   if (ifs == req.fields().end()) return std::nullopt;
@@ -161,7 +161,8 @@ int main(int argc, char** argv) {
         if (auto error = manager.get(text(req, "vm_id"), plan)) return error;
         put(resp, "vm_id", plan.vm.id);
         put(resp, "tenant_id", plan.vm.tenant_id);
-        put(resp, "config_json", plan.vm.config_json);
+        pb::Struct stored;  // the config is stored once, as proto; rendered on read
+        if (stored.ParseFromString(plan.vm.config)) put(resp, "config_json", api::to_json(stored));
         return std::optional<api::Error>();
       });
   server.handle<pb::Struct, pb::Struct>(

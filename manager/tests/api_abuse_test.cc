@@ -98,7 +98,7 @@ std::optional<Error> plan_create(const CreateVmRequest& req, const config::HostC
   if (!mac || !addr) return make_error(Code::kInvalidArgument, "network[0]: " + error);
   const std::string& id = req.vm_id();
   const std::string tap = nic.id();  // the tests put the tap name in the NIC id
-  plan.vm = {id, req.config().tenant_id(), req.config().SerializeAsString(), "", "created", 0, 0};
+  plan.vm = {id, req.config().tenant_id(), req.config().SerializeAsString(), "created", 0, 0};
   plan.allocations.push_back({store::Kind::kTap, tap, id});
   plan.allocations.push_back({store::Kind::kMac, mac->to_string(), id});
   plan.allocations.push_back({store::Kind::kIp6, addr->address.to_string(), id});
