@@ -6,10 +6,19 @@
 #   trivial   - a plain accept-all loop (one recv, one verdict per packet)
 #   inspector - v6guard's QueueWorker + guard engine (vm1's source bound, so
 #               each packet is parsed and decided), batched verdicts
-#   nobatch   - the inspector with one verdict message per packet
+#   nobatch   - the inspector with one verdict message per packet (pps only)
 # Throughput: iperf3 UDP, 64-byte payloads, unlimited rate, vm1 -> vm2:
-# packets/s that made it through the queue. Latency: ping vm1 -> vm2 every
-# 1 ms, p99 RTT minus p99 RTT without the queue rule.
+# packets/s that made it through the queue. Latency, two figures:
+#   - ping vm1 -> vm2 every 1 ms: p99 RTT with the reader minus p99 RTT with
+#     no queue rule ("none") in the same round. On a shared 2-core box this is
+#     mostly the scheduler waking the reader, for any reader.
+#   - the reader's own per-packet service time (recv returning the packet ->
+#     its verdict sent), log-linear histogram, during the ping phase: the
+#     latency the inspector itself adds.
+# Rounds interleave none / trivial / inspector / nobatch so background load
+# hits each alike; every figure is the median over rounds of the per-round
+# value (p99 and added p99 are taken per round first).
+# Env: BENCH_ROUNDS (3), BENCH_SECS (3, per throughput run), BENCH_PINGS (1000).
 # Usage: scripts/bench-inspector.sh [build-dir]. Not part of make test.
 set -u
 [ "$(id -u)" = 0 ] || { echo "needs root"; exit 4; }
@@ -18,8 +27,9 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-${V6G_BUILD_DIR:-$SRC/build}}
 BENCH=$BUILD/manager/inspector/v6guard-nfqbench
 [ -x "$BENCH" ] || { echo "build v6guard-nfqbench first ($BENCH)"; exit 4; }
-SECS=${BENCH_SECS:-4}
-PINGS=${BENCH_PINGS:-2000}
+SECS=${BENCH_SECS:-3}
+PINGS=${BENCH_PINGS:-1000}
+ROUNDS=${BENCH_ROUNDS:-3}
 Q=7
 . "$SRC/scripts/lab.sh"
 READER=
@@ -48,16 +58,23 @@ import re, sys
 r = sorted(float(m.group(1)) for m in re.finditer(r"time=([0-9.]+) ms", sys.stdin.read()))
 print(f"{r[len(r) // 2] * 1000:.0f} {r[int(len(r) * 0.99) - 1] * 1000:.0f}" if len(r) > 10 else "0 0")'
 }
-start_reader() {  # mode; the reader lives for the whole measurement
+start_reader() {  # mode seconds; the reader prints its figures when stopped
   case $1 in
-    trivial) ip netns exec $LAB_BR "$BENCH" trivial $Q 60 >$LAB_TMP/reader.log 2>&1 & ;;
-    inspector) ip netns exec $LAB_BR "$BENCH" inspector $Q 60 $IFX $LAB_MAC_VM1 $A1 >$LAB_TMP/reader.log 2>&1 & ;;
-    nobatch) ip netns exec $LAB_BR "$BENCH" inspector $Q 60 $IFX $LAB_MAC_VM1 $A1 nobatch >$LAB_TMP/reader.log 2>&1 & ;;
+    trivial) ip netns exec $LAB_BR "$BENCH" trivial $Q $2 >$LAB_TMP/reader.log 2>&1 & ;;
+    inspector) ip netns exec $LAB_BR "$BENCH" inspector $Q $2 $IFX $LAB_MAC_VM1 $A1 >$LAB_TMP/reader.log 2>&1 & ;;
+    nobatch) ip netns exec $LAB_BR "$BENCH" inspector $Q $2 $IFX $LAB_MAC_VM1 $A1 nobatch >$LAB_TMP/reader.log 2>&1 & ;;
   esac
   READER=$!
   sleep 0.5
 }
-stop_reader() { kill -INT $READER 2>/dev/null; kill $READER 2>/dev/null; wait $READER 2>/dev/null; READER=; }
+stop_reader() { kill -INT $READER 2>/dev/null; wait $READER 2>/dev/null; READER=; }
+service() {  # "p50 p99 p999" service time in us from the last reader's log
+  awk '/^service_us/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    print v["p50"], v["p99"], v["p999"]; found = 1 } END { if (!found) print "0 0 0" }' $LAB_TMP/reader.log
+}
+queue_rule() {  # -A or -D: the rule that sends vm1's frames to the queue
+  ip netns exec $LAB_BR ip6tables -t raw $1 PREROUTING -m physdev --physdev-in $LAB_P_VM1 -j NFQUEUE --queue-num $Q
+}
 
 # What punting through br_netfilter costs every bridged IPv6 packet, queued
 # or not: the bridge alone, then with bridge-nf-call-ip6tables on.
@@ -66,38 +83,47 @@ pps_bare=$(throughput)
 ip netns exec $LAB_BR sysctl -qw net.bridge.bridge-nf-call-ip6tables=1
 # An ip6 raw chain must exist for the ip6 hooks to run (as with v6guardd's punts).
 ip netns exec $LAB_BR ip6tables -t raw -A PREROUTING -m mark --mark 0x7667ffff -j NFQUEUE --queue-num 99
-read -r med_none lat_none <<<"$(rtt)"
 pps_none=$(throughput)
-ip netns exec $LAB_BR ip6tables -t raw -A PREROUTING -m physdev --physdev-in $LAB_P_VM1 -j NFQUEUE --queue-num $Q
-declare -A PPS LAT MED
-# Interleave the modes twice so background load on the shared box hits each alike.
-for round in 1 2; do
+declare -A PPS LAT MED ADD ADD50 SVC50 SVC99 SVC999
+for round in $(seq 1 $ROUNDS); do
+  read -r med_none lat_none <<<"$(rtt)"
+  LAT[none]="${LAT[none]:-} $lat_none" MED[none]="${MED[none]:-} $med_none"
+  echo "# round $round none: rtt p50 ${med_none} us, p99 ${lat_none} us"
+  queue_rule -A
   for mode in trivial inspector nobatch; do
-    start_reader $mode
+    start_reader $mode 60
     pps=$(throughput)
+    stop_reader
+    PPS[$mode]="${PPS[$mode]:-} $pps"
+    if [ $mode = nobatch ]; then echo "# round $round $mode: pps $pps"; continue; fi
+    start_reader $mode 60
     read -r med lat <<<"$(rtt)"
     stop_reader
-    echo "# round $round $mode: pps $pps, rtt p50 ${med} us, p99 ${lat} us"
-    PPS[$mode]="${PPS[$mode]:-} $pps" LAT[$mode]="${LAT[$mode]:-} $lat" MED[$mode]="${MED[$mode]:-} $med"
+    read -r s50 s99 s999 <<<"$(service)"
+    echo "# round $round $mode: pps $pps, rtt p50 ${med} us, p99 ${lat} us (added $((lat - lat_none))), service p50 ${s50} p99 ${s99} p999 ${s999} us"
+    LAT[$mode]="${LAT[$mode]:-} $lat" MED[$mode]="${MED[$mode]:-} $med" ADD[$mode]="${ADD[$mode]:-} $((lat - lat_none))"
+    ADD50[$mode]="${ADD50[$mode]:-} $((med - med_none))"
+    SVC50[$mode]="${SVC50[$mode]:-} $s50" SVC99[$mode]="${SVC99[$mode]:-} $s99" SVC999[$mode]="${SVC999[$mode]:-} $s999"
   done
+  queue_rule -D
 done
-best() { echo $* | tr ' ' '\n' | sort -n | tail -1; }
-least() { echo $* | tr ' ' '\n' | sort -n | head -1; }
-pt=$(best ${PPS[trivial]}) pi=$(best ${PPS[inspector]}) pn=$(best ${PPS[nobatch]})
-lt=$(least ${LAT[trivial]}) li=$(least ${LAT[inspector]}) ln=$(least ${LAT[nobatch]})
-mt=$(least ${MED[trivial]}) mi=$(least ${MED[inspector]})
+median() { echo $* | tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+pt=$(median ${PPS[trivial]}) pi=$(median ${PPS[inspector]}) pn=$(median ${PPS[nobatch]})
 ratio() { /usr/bin/python3 -c "print(f'{$1/max($2,1):.2f}')"; }
 echo "pps bridge alone:                     $pps_bare"
 echo "pps no queue (bridge + br_netfilter): $pps_none"
-echo "pps trivial accept-all loop:          $pt"
+echo "pps trivial accept-all loop:          $pt (median of $ROUNDS rounds)"
 echo "pps inspector (batched verdicts):     $pi"
 echo "pps inspector (one verdict/packet):   $pn"
-echo "p99 rtt us: no queue $lat_none, trivial $lt, inspector $li, nobatch $ln"
-echo "p50 rtt us: no queue $med_none, trivial $mt, inspector $mi"
+echo "rtt p99 us (median of per-round p99): no queue $(median ${LAT[none]}), trivial $(median ${LAT[trivial]}), inspector $(median ${LAT[inspector]})"
+echo "rtt p50 us: no queue $(median ${MED[none]}), trivial $(median ${MED[trivial]}), inspector $(median ${MED[inspector]})"
+echo "service us trivial loop: p50 $(median ${SVC50[trivial]}), p99 $(median ${SVC99[trivial]}), p999 $(median ${SVC999[trivial]})"
+echo "service us inspector: p50 $(median ${SVC50[inspector]}), p99 $(median ${SVC99[inspector]}), p999 $(median ${SVC999[inspector]})"
 echo "ratio inspector/trivial pps: $(ratio $pi $pt) (goal >= 0.8)"
 echo "ratio br_netfilter on/off pps (unqueued traffic): $(ratio $pps_none $pps_bare)"
 echo "ratio inspector-nobatch/trivial pps: $(ratio $pn $pt)"
-echo "inspector p99 added latency us: $((li - lat_none)) (goal <= 50)"
-echo "trivial p99 added latency us: $((lt - lat_none))"
-echo "inspector p50 added latency us: $((mi - med_none)) (trivial: $((mt - med_none)))"
+echo "inspector p99 added rtt latency us, median of $ROUNDS rounds: $(median ${ADD[inspector]}) (goal <= 50)"
+echo "trivial loop p99 added rtt latency us, median of $ROUNDS rounds: $(median ${ADD[trivial]})"
+echo "inspector p50 added rtt latency us: $(median ${ADD50[inspector]}) (trivial: $(median ${ADD50[trivial]}))"
+echo "inspector p99 service time us (recv -> verdict sent): $(median ${SVC99[inspector]}) (goal <= 50)"
 echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"

@@ -159,7 +159,7 @@ for binary, bs in runs.items():
 # Script benchmarks: every line with a ratio or a goal, e.g.
 # "ratio kmod/bare: 0.957 (goal >= 0.95)", "ratio b/c = 7.05 (goal >= 3)";
 # the pps/bindings lines before it are the measurements it came from.
-line_re = re.compile(r"^(?P<fig>.+?)\s*[:=]\s*(?P<v>[0-9]+(?:\.[0-9]+)?)x?\s*(?:\((?P<goal>goal[^)]*)\))?\s*$")
+line_re = re.compile(r"^(?P<fig>.+?)\s*[:=]\s*(?P<v>-?[0-9]+(?:\.[0-9]+)?)x?\s*(?:\((?P<goal>goal[^)]*)\))?\s*$")
 script_rows, statuses = [], {}
 for st in sorted(log_dir.glob("*.status")):
     statuses[st.stem] = st.read_text().strip()
@@ -174,10 +174,14 @@ for log in sorted(log_dir.glob("bench-*.log")):
             if gm:
                 ok = (float(mo.group("v")) >= float(gm.group(2))) == (gm.group(1) == ">=")
                 goal += " (met)" if ok else " (NOT met)"
+            # Latency rows show the latency measurements, the others pps.
+            kind = "lat" if re.search(r"latency|service", line) else "pps"
             script_rows.append((log.stem, mo.group("fig").strip(), mo.group("v"), goal,
-                                "; ".join(context[-4:])))
+                                "; ".join([c for k, c in context if k == kind][-4:])))
         elif re.search(r"\b(pps|bindings)\b.*[0-9]", line):
-            context.append(re.sub(r"\s+", " ", line.replace("|", "/")))
+            context.append(("pps", re.sub(r"\s+", " ", line.replace("|", "/"))))
+        elif re.search(r"^(rtt|service)\b.*[0-9]", line):
+            context.append(("lat", re.sub(r"\s+", " ", line.replace("|", "/"))))
 
 cpu = "unknown"
 for line in open("/proc/cpuinfo"):

@@ -301,8 +301,10 @@ void Inspector::apply_loop() {
 
 Inspector::Totals Inspector::totals() {
   Totals t;
+  ServiceCounts service{};
   for (const auto& w : workers_) {
     const auto& s = w->stats();
+    s.service.add_to(service);
     t.packets += s.packets;
     t.accepted += s.accepted;
     t.dropped += s.dropped;
@@ -311,6 +313,7 @@ Inspector::Totals Inspector::totals() {
     t.send_errors += s.send_errors;
     t.netlink_errors += s.netlink_errors;
   }
+  t.service = summarize(service);
   std::lock_guard lock(apply_mu_);
   t.bindings_pushed = bindings_pushed_;
   t.datapath_errors = datapath_errors_;

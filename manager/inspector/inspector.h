@@ -82,6 +82,7 @@ class Inspector final : public daemon::GuardHub, public EffectsSink {
   void consume(guard::Effects& fx) override;
 
   struct Totals {
+    ServiceSummary service;  // per-packet service time over all queue threads
     std::uint64_t packets = 0, accepted = 0, dropped = 0, verdict_msgs = 0, bad = 0,
                   send_errors = 0, netlink_errors = 0, bindings_pushed = 0, datapath_errors = 0;
   };

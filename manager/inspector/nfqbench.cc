@@ -3,7 +3,9 @@
 // nfqueue program has) or through the real inspector (QueueWorker + guard
 // engine, batched verdicts) with one VM port whose source is bound, so every
 // packet is parsed and decided. Prints packets/s. scripts/bench-inspector.sh
-// runs both on the same queue and traffic.
+// runs both on the same queue and traffic. Both also print their per-packet
+// service time (recv returning the packet -> its verdict sent) as
+// "service_us p50=.. p99=.. p999=..": the latency the reader itself adds.
 //
 //   v6guard-nfqbench trivial QUEUE SECONDS
 //   v6guard-nfqbench inspector QUEUE SECONDS IFINDEX MAC ADDR [nobatch]
@@ -13,9 +15,11 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +30,7 @@
 
 #include "inspector/inspector.h"
 #include "inspector/nfq_msg.h"
+#include "inspector/service_histogram.h"
 
 namespace {
 
@@ -35,6 +40,24 @@ double now_s() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// SIGINT/SIGTERM end the run early (the bench stops a reader when its
+// traffic is done); the figures are printed either way.
+volatile sig_atomic_t g_stop = 0;
+void on_stop(int) { g_stop = 1; }
+
+std::uint64_t now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+void print_service(const inspector::ServiceSummary& s) {
+  std::printf("service_us packets=%llu p50=%.1f p99=%.1f p999=%.1f\n",
+              static_cast<unsigned long long>(s.packets), static_cast<double>(s.p50_ns) / 1e3,
+              static_cast<double>(s.p99_ns) / 1e3, static_cast<double>(s.p999_ns) / 1e3);
 }
 
 bool ack(mnl_socket* nl, char* buf, std::size_t len) {
@@ -58,12 +81,15 @@ int trivial(std::uint16_t queue, double seconds) {
     return std::fprintf(stderr, "bind queue %u failed\n", queue), 1;
   std::vector<char> buf(0x10000 + 4096);
   std::uint64_t packets = 0;
+  inspector::ServiceHistogram service;
   const double end = now_s() + seconds;
   pollfd pfd{mnl_socket_get_fd(nl), POLLIN, 0};
-  while (now_s() < end) {
+  const double start = now_s();
+  while (now_s() < end && g_stop == 0) {
     if (poll(&pfd, 1, 100) <= 0) continue;
     const ssize_t n = recv(pfd.fd, buf.data(), buf.size(), 0);
     if (n <= 0) continue;
+    const std::uint64_t read_at = now_ns();
     const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
     if ((nlh->nlmsg_type & 0xff) != NFQNL_MSG_PACKET) continue;
     std::uint32_t id = 0;
@@ -79,11 +105,15 @@ int trivial(std::uint16_t queue, double seconds) {
     char v[inspector::kVerdictMsgLen];
     const std::size_t len = inspector::put_verdict(v, queue, id, NF_ACCEPT, false);
     mnl_socket_sendto(nl, v, len);
+    service.record(now_ns() - read_at, 1);
     ++packets;
   }
   ack(nl, cfg, inspector::put_bind(cfg, queue, false, 3));
   std::printf("trivial packets=%llu pps=%.0f\n", static_cast<unsigned long long>(packets),
-              static_cast<double>(packets) / seconds);
+              static_cast<double>(packets) / std::max(now_s() - start, 1e-3));
+  inspector::ServiceCounts counts{};
+  service.add_to(counts);
+  print_service(inspector::summarize(counts));
   mnl_socket_close(nl);
   return 0;
 }
@@ -116,7 +146,10 @@ int with_inspector(std::uint16_t queue, double seconds, std::uint32_t ifindex, c
   if (Status s = insp.upsert_port(p); !s)
     return std::fprintf(stderr, "%s\n", s.message().c_str()), 1;
   if (Status s = insp.start(); !s) return std::fprintf(stderr, "%s\n", s.message().c_str()), 1;
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  const double start = now_s();
+  while (now_s() < start + seconds && g_stop == 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  seconds = std::max(now_s() - start, 1e-3);
   insp.stop();
   const auto t = insp.totals();
   std::printf("inspector%s packets=%llu pps=%.0f accepted=%llu dropped=%llu verdict_msgs=%llu\n",
@@ -124,6 +157,7 @@ int with_inspector(std::uint16_t queue, double seconds, std::uint32_t ifindex, c
               static_cast<double>(t.packets) / seconds, static_cast<unsigned long long>(t.accepted),
               static_cast<unsigned long long>(t.dropped),
               static_cast<unsigned long long>(t.verdict_msgs));
+  print_service(t.service);
   return 0;
 }
 
@@ -137,6 +171,8 @@ int main(int argc, char** argv) {
                  argv[0]);
     return 2;
   }
+  signal(SIGINT, on_stop);
+  signal(SIGTERM, on_stop);
   const std::string mode = argv[1];
   const auto queue = static_cast<std::uint16_t>(std::atoi(argv[2]));
   const double seconds = std::atof(argv[3]);

@@ -49,6 +49,9 @@ struct ReadState {
   std::vector<char> send_buf;
   packet::ParsedPacket scratch;
   guard::Effects fx;
+  // Packets read but not yet answered, and when the oldest was read.
+  std::uint64_t unsent = 0;
+  guard::Nanos oldest = 0;
   // Acks for configuration requests.
   std::uint32_t awaited_seq = 0;
   bool acked = false;
@@ -174,6 +177,7 @@ bool QueueWorker::read_batch(bool wait) {
       stats_.packets.fetch_add(1, std::memory_order_relaxed);
       (verdict == NF_ACCEPT ? stats_.accepted : stats_.dropped)
           .fetch_add(1, std::memory_order_relaxed);
+      if (st.unsent++ == 0) st.oldest = now;
       st.batcher.add(pkt.queue, pkt.id, verdict);
     }
   }
@@ -192,6 +196,10 @@ void QueueWorker::send_verdicts() {
   if (mnl_socket_sendto(nl_, st.send_buf.data(), len) < 0)
     stats_.send_errors.fetch_add(1, std::memory_order_relaxed);
   stats_.verdict_msgs.fetch_add(st.out.size(), std::memory_order_relaxed);
+  // Every packet of the batch waited for this sendmsg (counted from the
+  // oldest read: an upper bound for the others).
+  stats_.service.record(static_cast<std::uint64_t>(monotonic_now() - st.oldest), st.unsent);
+  st.unsent = 0;
 }
 
 void QueueWorker::run() {

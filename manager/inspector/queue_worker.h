@@ -15,6 +15,7 @@
 
 #include "common/status.h"
 #include "guard/engine.h"
+#include "inspector/service_histogram.h"
 
 struct mnl_socket;
 
@@ -48,6 +49,7 @@ struct WorkerConfig {
 struct WorkerStats {
   std::atomic<std::uint64_t> packets{0}, accepted{0}, dropped{0}, verdict_msgs{0}, reads{0},
       bad_messages{0}, send_errors{0}, netlink_errors{0};
+  ServiceHistogram service;  // recvmmsg return -> verdict sendmsg return, per packet
 };
 
 class QueueWorker {
