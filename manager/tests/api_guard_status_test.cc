@@ -7,12 +7,10 @@
 #include <time.h>
 
 #include <cctype>
-#include <chrono>
 #include <filesystem>
 #include <mutex>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include "api/client.h"
 #include "api/guard_status.h"
@@ -132,8 +130,13 @@ std::int64_t monotonic_ns() {
 struct EventRing {
   std::mutex mu;
   std::vector<v1::SecurityEvent> events;  // events[i] has sequence i + 1
+  int reads = 0;
+  int late_at = -1;  // the read that first sees one more event (a flood starting)
   void add(const char* violation, const char* vm) {
     std::lock_guard lock(mu);
+    add_locked(violation, vm);
+  }
+  void add_locked(const char* violation, const char* vm) {
     v1::SecurityEvent ev;
     ev.set_event_type("ra_guard");
     ev.set_severity("high");
@@ -145,6 +148,7 @@ struct EventRing {
   }
   std::uint64_t read(std::uint64_t after, std::size_t limit, std::vector<v1::SecurityEvent>& out) {
     std::lock_guard lock(mu);
+    if (++reads == late_at) add_locked("ra_from_vm_port", "vm-c");
     std::uint64_t cursor = after;
     for (std::uint64_t seq = after + 1; seq <= events.size(); ++seq) {
       if (limit == 0) return cursor;
@@ -446,15 +450,15 @@ TEST_F(GuardStatusTest, EventsSinceLimitAndFollow) {
   EXPECT_EQ(ctl({"events", "--since", "1"}),
             "- high ra_guard nd_target_not_owned vm=vm-a if=tap-a packets=2\n"
             "- high ra_guard source_not_bound vm=vm-b if=tap-a packets=3\n");
-  // --follow pages through with limit 1 without waiting, then prints what
-  // arrives while it polls (JSON lines with --json).
-  std::thread late([this] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    ring_.add("ra_from_vm_port", "vm-c");
-  });
+  // --follow pages through with limit 1, then prints what arrives while it
+  // polls (JSON lines with --json): reads 1-3 return the three events, 4-5
+  // nothing, the 6th a new one.
+  {
+    std::lock_guard lock(ring_.mu);
+    ring_.late_at = ring_.reads + 6;
+  }
   const std::string followed = ctl(
-      {"--json", "events", "--follow", "--limit", "1", "--interval-ms", "50", "--max-polls", "30"});
-  late.join();
+      {"--json", "events", "--follow", "--limit", "1", "--interval-ms", "10", "--max-polls", "8"});
   std::vector<std::string> lines;
   std::istringstream in(followed);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
