@@ -300,6 +300,7 @@ class ControlPlane final : public Part {
     sources.status = [c = ctx_] {
       auto lines = c->status;
       lines.emplace_back("datapath_reason", c->datapath_reason);
+      for (const auto& live : c->live_status) lines.push_back(live());
       return lines;
     };
     api::register_guard_status(*server_, sources);

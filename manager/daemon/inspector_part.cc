@@ -23,6 +23,15 @@ namespace po = boost::program_options;
 namespace v6g::daemon {
 namespace {
 
+// "p50 8.2 us, p99 57.3 us, p999 229.4 us (1000 packets)".
+std::string describe(const inspector::ServiceSummary& s) {
+  char text[160];
+  std::snprintf(text, sizeof text, "p50 %.1f us, p99 %.1f us, p999 %.1f us (%llu packets)",
+                static_cast<double>(s.p50_ns) / 1e3, static_cast<double>(s.p99_ns) / 1e3,
+                static_cast<double>(s.p999_ns) / 1e3, static_cast<unsigned long long>(s.packets));
+  return text;
+}
+
 class InspectorPart final : public Part {
  public:
   void add_options(po::options_description& opts) override {
@@ -62,6 +71,11 @@ class InspectorPart final : public Part {
     inspector_ = std::make_unique<inspector::Inspector>(cfg, *shared_);
     if (Status s = inspector_->start(); !s) return s;
     ctx.guard = inspector_.get();
+    // The latency the inspector itself adds, per packet (docs/inspector.md).
+    ctx.live_status.emplace_back([this] {
+      return std::pair<std::string, std::string>("inspector_service_time",
+                                                 describe(inspector_->totals().service));
+    });
     if (const unsigned group = vm["firewall-log-group"].as<unsigned>(); group != 0) {
       if (group > 65535) return Status::error("--firewall-log-group must be 0..65535");
       start_firewall_log(static_cast<std::uint16_t>(group), ctx);
@@ -80,6 +94,8 @@ class InspectorPart final : public Part {
     if (inspector_) {
       inspector_->stop();
       const auto t = inspector_->totals();
+      std::fprintf(stderr, "v6guardd: inspector service time (recv -> verdict sent): %s\n",
+                   describe(t.service).c_str());
       std::fprintf(stderr,
                    "v6guardd: inspector: %llu packets, %llu accepted, %llu dropped, %llu verdict "
                    "messages, %llu bindings pushed\n",

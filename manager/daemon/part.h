@@ -8,6 +8,7 @@
 
 #include <boost/program_options.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -47,6 +48,8 @@ struct DaemonContext {
   GuardHub* guard = nullptr;    // null when the inspector is disabled
   // key/value lines for `v6guardctl status`; parts append during start().
   std::vector<std::pair<std::string, std::string>> status;
+  // key/value lines computed at each status call (live figures).
+  std::vector<std::function<std::pair<std::string, std::string>()>> live_status;
 };
 
 class Part {
