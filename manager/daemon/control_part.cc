@@ -317,19 +317,17 @@ class ControlPlane final : public Part {
   }
 
   // A kill -9 between programming a VM and committing it leaves its tap,
-  // datapath port and bindings behind (the store rolled the create back and
-  // will hand its addresses to the next VM). With every stored VM
-  // reprogrammed, remove what no stored VM owns; only v6guard-marked
-  // interfaces and the datapath state on them (or on vanished ones) qualify.
+  // port firewall/QoS chains, VLAN subinterface, datapath port and bindings
+  // behind (the store rolled the create back and will hand its addresses to
+  // the next VM). With every stored VM reprogrammed, remove what no stored VM
+  // owns; only v6guard-marked interfaces, the datapath state on them (or on
+  // vanished ones) and v6guard's firewall table qualify.
   // Returns the status line.
   std::string reconcile(datapath::Datapath* dp) {
     host::StoredPorts stored;
     std::vector<store::PortRecord> ports;
     if (auto o = store_->list_ports(ports); !o) return "skipped (store: " + o.message() + ")";
-    for (const auto& p : ports) {
-      stored.ifnames.insert(p.ifname);
-      if (!p.bridge.empty()) stored.bridges.insert(p.bridge);
-    }
+    for (const auto& p : ports) stored.add(p.ifname, p.bridge, p.vlan);
     host::LiveState live;
     host::Rtnl nl;
     std::string gaps;
@@ -348,6 +346,9 @@ class ControlPlane final : public Part {
         gaps += "; bindings not checked (" + s.message() + ")";
       }
     }
+    // Port firewalls/QoS only with --program-host (otherwise nobody here
+    // writes that table).
+    if (host_step_) live.firewall_ports = host_step_->firewall_ports();
     const host::Orphans orphans = host::find_orphans(stored, live);
     int errors = 0;
     const auto log = [&](const std::string& what, const Status& s) {
@@ -363,13 +364,20 @@ class ControlPlane final : public Part {
     for (const auto& p : orphans.ports) {
       log("datapath port " + p.ifname + " (no stored VM port)", dp->remove_listed_port(p));
     }
+    for (const auto& port : orphans.firewall_ports) {
+      log("firewall/QoS chains of " + port + " (no stored VM port)",
+          host_step_->remove_firewalls({port}));
+    }
     for (const auto& l : orphans.links) {
-      log((l.kind == "bridge" ? "bridge " : "tap ") + l.name + " (v6guard-created, unused)",
-          nl.delete_link(l.ifindex));
+      const std::string kind = l.kind == "bridge" ? "bridge "
+                               : l.kind == "vlan" ? "VLAN subinterface "
+                                                  : "tap ";
+      log(kind + l.name + " (v6guard-created, unused)", nl.delete_link(l.ifindex));
     }
     std::fflush(stderr);
     return std::to_string(orphans.bindings.size()) + " bindings, " +
            std::to_string(orphans.ports.size()) + " datapath ports, " +
+           std::to_string(orphans.firewall_ports.size()) + " port firewalls, " +
            std::to_string(orphans.links.size()) + " interfaces removed (" + std::to_string(errors) +
            " failed)" + gaps;
   }

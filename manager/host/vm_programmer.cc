@@ -244,6 +244,16 @@ std::vector<std::pair<std::string, std::string>> VmHostProgrammer::status_lines(
   return capability_status(caps_, nft_.bridge_conntrack());
 }
 
+std::vector<std::string> VmHostProgrammer::firewall_ports() {
+  std::lock_guard lock(mu_);
+  return nft_.ports();
+}
+
+Status VmHostProgrammer::remove_firewalls(const std::vector<std::string>& ports) {
+  std::lock_guard lock(mu_);
+  return nft_.remove(ports);
+}
+
 std::optional<std::vector<HostPlan>> VmHostProgrammer::link_plans(const std::vector<VmPort>& ports,
                                                                   std::string* error) const {
   std::vector<HostPlan> plans;

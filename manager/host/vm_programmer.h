@@ -100,6 +100,11 @@ class VmHostProgrammer final : public api::HostProgrammer {
   Status unprogram(const api::VmPlan& plan, ProgramReport* report);
 
   const KernelCaps& caps() const { return caps_; }
+  // Restart reconciliation: the ports with chains in the firewall table, and
+  // removing some of them in one transaction. Through this programmer's Nft,
+  // whose cached view of the table must stay in step with the kernel.
+  std::vector<std::string> firewall_ports();
+  Status remove_firewalls(const std::vector<std::string>& ports);
   // capability_status() of this host, bridge conntrack included.
   std::vector<std::pair<std::string, std::string>> status_lines();
 

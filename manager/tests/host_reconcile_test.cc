@@ -95,14 +95,51 @@ TEST(Reconcile, OwnedBridgeGoesOnlyWhenEmptiedAndUnused) {
       link(4, "br-shared", "bridge", true),  // an adopted port stays on it
       link(5, "br-ops", "bridge", false),    // not ours
       link(6, "v6g-x", "tun", true, 3),     link(7, "vm-tap", "tun", false, 4),
-      link(8, "v6g-y", "tun", true, 4),     link(9, "up.10", "vlan", true, 3),
+      link(8, "v6g-y", "tun", true, 4),     link(9, "up.20", "vlan", false, 3),
   };
   const Orphans o = find_orphans(stored, live);
-  // Owned VLAN subinterfaces stay, so br-empty still has a member and stays too.
+  // An adopted member (here the operator's VLAN interface) keeps br-empty.
   EXPECT_EQ(names(o.links), (std::vector<std::string>{"v6g-x", "v6g-y"}));
   live.links.pop_back();
   EXPECT_EQ(names(find_orphans(stored, live).links),
             (std::vector<std::string>{"v6g-x", "v6g-y", "br-empty"}));
+}
+
+TEST(Reconcile, FirewallChainsOfPortsNoStoredVmHasGo) {
+  StoredPorts stored;
+  stored.add("v6g-a", "br0", 0);
+  LiveState live;
+  live.links = {link(2, "br0", "bridge", true), link(3, "v6g-a", "tun", true, 2),
+                link(4, "v6g-b", "tun", true, 2), link(5, "vmm-tap", "tun", false, 2)};
+  // Rules + QoS limits of a stored port stay; those of the killed create's
+  // tap, of an adopted tap whose VM is gone and of a vanished tap go.
+  live.firewall_ports = {"v6g-a", "v6g-b", "vmm-tap", "v6g-gone"};
+  const Orphans o = find_orphans(stored, live);
+  EXPECT_EQ(o.firewall_ports, (std::vector<std::string>{"v6g-b", "vmm-tap", "v6g-gone"}));
+  EXPECT_EQ(names(o.links), std::vector<std::string>{"v6g-b"});  // the adopted tap stays
+}
+
+TEST(Reconcile, OwnedVlanSubinterfaceGoesWithTheBridgeItServes) {
+  // bridge-per-vlan: VLAN 10 of br0 is bridge br0v10 with the owned
+  // subinterface up0.10 as its uplink member.
+  StoredPorts stored;
+  stored.add("v6g-a", "br0", 10);
+  EXPECT_EQ(stored.bridges, (std::set<std::string>{"br0", "br0v10"}));
+  LiveState live;
+  live.links = {link(2, "br0v10", "bridge", true),
+                link(3, "v6g-a", "tun", true, 2),
+                link(4, "up0.10", "vlan", true, 2),  // serves the stored VM: stays
+                link(5, "br0v20", "bridge", true),   // only the killed create's tap...
+                link(6, "v6g-b", "tun", true, 5),
+                link(7, "up0.20", "vlan", true, 5),  // ...and its uplink member
+                link(8, "up0.30", "vlan", true),     // kill before it joined a bridge
+                link(9, "up0.40", "vlan", false)};   // the operator's, never ours
+  const Orphans o = find_orphans(stored, live);
+  EXPECT_EQ(names(o.links), (std::vector<std::string>{"v6g-b", "up0.20", "up0.30", "br0v20"}));
+  // Once the stored VM is gone too, br0v10 and its subinterface go as well.
+  const Orphans all = find_orphans(StoredPorts{}, live);
+  EXPECT_EQ(names(all.links), (std::vector<std::string>{"v6g-a", "v6g-b", "up0.10", "up0.20",
+                                                        "up0.30", "br0v10", "br0v20"}));
 }
 
 }  // namespace
