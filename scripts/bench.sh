@@ -8,7 +8,8 @@
 # The table (figure, value, peer, ratio, goal, machine) goes to <out.md>
 # (default <build-dir>/bench-results.md; `make bench` writes docs/BENCHMARKS.md).
 # Env: V6G_BENCH_MIN_TIME (seconds per benchmark, default 0.2);
-#      V6G_BENCH_KMOD=0 skips scripts/bench-kmod.sh (QEMU, several minutes).
+#      V6G_BENCH_KMOD=0 skips scripts/bench-kmod.sh (QEMU, several minutes);
+#      V6G_BENCH_ONLY=REGEX runs only the binaries/scripts whose name matches.
 # Usage: scripts/bench.sh <build-dir> [out.md]
 set -uo pipefail
 
@@ -30,6 +31,7 @@ export V6G_BUILD_DIR="$BUILD"
 for bin in "$BUILD"/manager/bench/*_bench; do
 	[ -x "$bin" ] || continue
 	name=$(basename "$bin")
+	[[ $name =~ ${V6G_BENCH_ONLY:-.} ]] || continue
 	echo "== $name"
 	t0=$(date +%s)
 	if ! "$bin" --benchmark_min_time="$MIN_TIME" --benchmark_out="$JSON_DIR/$name.json" \
@@ -45,6 +47,7 @@ done
 for script in "$SRC"/scripts/bench-*.sh; do
 	[ -x "$script" ] || continue
 	name=$(basename "$script" .sh)
+	[[ $name =~ ${V6G_BENCH_ONLY:-.} ]] || continue
 	if [ "$name" = bench-kmod ] && [ "${V6G_BENCH_KMOD:-1}" = 0 ]; then
 		echo "skipped (V6G_BENCH_KMOD=0)" >"$LOG_DIR/$name.status"
 		continue
