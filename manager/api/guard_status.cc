@@ -9,6 +9,7 @@
 #include <charconv>
 #include <map>
 #include <tuple>
+#include <unordered_set>
 
 #ifndef V6G_VERSION
 #define V6G_VERSION "unknown"
@@ -153,13 +154,23 @@ std::optional<Error> all_bindings(const GuardStatusSources& src, const Owners& o
   }
   std::vector<datapath::Binding> live;
   datapath_listed = src.datapath && src.datapath->list_bindings(live).ok();
+  // One hash lookup per binding (a host may hold tens of thousands). The kmod
+  // names ports by ifindex ("/<ifindex>": no interface name has a '/'), nft
+  // by name; a binding listed without a VLAN (nft's untagged set: the port
+  // implies it) matches any.
+  auto live_key = [](const std::string& port, std::uint32_t vlan, const std::string& mac,
+                     const std::string& ip6) {
+    return port + '/' + std::to_string(vlan) + '/' + mac + '/' + ip6;
+  };
+  std::unordered_set<std::string> in_datapath;
+  for (const auto& l : live) {
+    const std::string port = l.ifname.empty() ? "/" + std::to_string(l.ifindex) : l.ifname;
+    in_datapath.insert(live_key(port, l.vlan, l.mac.to_string(), l.addr.to_string()));
+  }
   auto in_kernel = [&](const v1::Binding& b) {
-    for (const auto& l : live) {
-      // The nft binding set has no VLAN (the port implies it): 0 = any.
-      const bool same_port = l.ifname.empty() ? l.ifindex == b.ifindex() : l.ifname == b.port();
-      if (same_port && (l.vlan == 0 || l.vlan == b.vlan()) && l.mac.to_string() == b.mac() &&
-          l.addr.to_string() == b.ipv6()) {
-        return true;
+    for (const std::string& port : {b.port(), "/" + std::to_string(b.ifindex())}) {
+      for (const std::uint32_t vlan : {b.vlan(), 0u}) {
+        if (in_datapath.contains(live_key(port, vlan, b.mac(), b.ipv6()))) return true;
       }
     }
     return false;

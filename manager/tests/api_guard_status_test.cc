@@ -197,12 +197,15 @@ class GuardStatusTest : public ::testing::Test {
         plan));
     lo_ = if_nametoindex("lo");
     ASSERT_NE(lo_, 0u);
-    // Only the first static binding made it into the kernel (nft: no VLAN),
-    // and the learnt one.
+    // Only the first static binding made it into the kernel (nft's untagged
+    // set: no VLAN), and the learnt one (kmod style: by ifindex, with VLAN).
     datapath_.live.push_back({10, "tap-a", 0, *MacAddr::parse("02:00:00:00:00:0a"),
                               *Ip6Addr::parse("2600:beef:1000::a")});
     datapath_.live.push_back(
-        {lo_, "", 0, *MacAddr::parse("02:00:00:00:00:0b"), *Ip6Addr::parse("2600:beef:2000::b")});
+        {lo_, "", 200, *MacAddr::parse("02:00:00:00:00:0b"), *Ip6Addr::parse("2600:beef:2000::b")});
+    // ::b on another VLAN is not the binding the store means.
+    datapath_.live.push_back({10, "tap-a", 300, *MacAddr::parse("02:00:00:00:00:0a"),
+                              *Ip6Addr::parse("2600:beef:1000::b")});
     ring_.add("ra_from_vm_port", "vm-a");
     ServerOptions options;
     options.socket_path = dir_ + "/api.sock";
