@@ -17,7 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -193,7 +195,21 @@ class ControlPlane final : public Part {
     // One daemon per state dir: a second one would reprogram the same VMs
     // and fight over the socket. The lock dies with the process (kill -9 too).
     lock_fd_ = ::open((state_dir / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    // A state dir we can't write (read-only mount, full disk, permissions)
+    // must stop the start with the reason, not a daemon that fails every
+    // write later. Root passes permission bits, so test what we'll write.
+    const auto unwritable = [&](const std::filesystem::path& file) {
+      return Status::error("state dir " + state_dir.string() + " is not writable (" +
+                           file.filename().string() + ": " + std::strerror(errno) +
+                           "); the state database needs writes: remount it read-write or "
+                           "free space");
+    };
+    if (lock_fd_ < 0) return unwritable(state_dir / "lock");
+    if (::access((state_dir / "state.db").c_str(), F_OK) == 0 &&
+        ::access((state_dir / "state.db").c_str(), W_OK) != 0) {
+      return unwritable(state_dir / "state.db");
+    }
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
       return Status::error("state dir " + state_dir.string() +
                            " is in use by another v6guardd (use --state-dir/--api-socket "
                            "or --no-api for a second one)");
