@@ -43,6 +43,8 @@ class InspectorPart final : public Part {
         "no-inspector", po::bool_switch(),
         "run without the nfqueue inspector (stateless drops only)")(
         "no-batch-verdicts", po::bool_switch(), "one verdict message per packet (for comparison)")(
+        "no-data-learning", po::bool_switch(),
+        "learn bindings from DAD only (no RFC 6620 data-triggered NS probes)")(
         "firewall-log-group", po::value<unsigned>()->default_value(host::kDefaultFirewallLogGroup),
         "NFLOG group of the port firewalls' denials, read into the event stream (0 = off)");
   }
@@ -61,6 +63,7 @@ class InspectorPart final : public Part {
     cfg.queue_base = static_cast<std::uint16_t>(base);
     cfg.monitor = vm["monitor"].as<bool>();
     cfg.batch_verdicts = !vm["no-batch-verdicts"].as<bool>();
+    cfg.data_learning = !vm["no-data-learning"].as<bool>();
     if (vm.count("events")) cfg.events_path = vm["events"].as<std::string>();
 
     shared_ = std::make_unique<inspector::SharedDatapath>(*ctx.datapath, cfg);
@@ -98,12 +101,14 @@ class InspectorPart final : public Part {
                    describe(t.service).c_str());
       std::fprintf(stderr,
                    "v6guardd: inspector: %llu packets, %llu accepted, %llu dropped, %llu verdict "
-                   "messages, %llu bindings pushed\n",
+                   "messages, %llu bindings pushed, %llu probe frames sent, %llu not sent\n",
                    static_cast<unsigned long long>(t.packets),
                    static_cast<unsigned long long>(t.accepted),
                    static_cast<unsigned long long>(t.dropped),
                    static_cast<unsigned long long>(t.verdict_msgs),
-                   static_cast<unsigned long long>(t.bindings_pushed));
+                   static_cast<unsigned long long>(t.bindings_pushed),
+                   static_cast<unsigned long long>(t.probe_frames),
+                   static_cast<unsigned long long>(t.probe_errors));
     }
   }
 

@@ -70,6 +70,7 @@ Status SharedDatapath::flush() {
 Inspector::Inspector(InspectorConfig cfg, datapath::Datapath& datapath)
     : cfg_(std::move(cfg)), datapath_(datapath) {
   if (cfg_.queues == 0) cfg_.queues = 1;
+  cfg_.engine.data_triggered_learning = cfg_.data_learning;
   for (std::uint16_t i = 0; i < cfg_.queues; ++i)
     engines_.push_back(std::make_unique<EngineSlot>(cfg_.engine));
 }
@@ -93,6 +94,27 @@ Status Inspector::start() {
     if (b.ifindex == 0) b.ifindex = if_nametoindex(b.ifname.c_str());
     if (b.ifindex != 0) restorable_[b.ifindex].push_back(b);
   }
+  if (cfg_.data_learning) {
+    // Without the socket verifications time out (NO_BIND): DAD still learns.
+    if (Status s = probe_sender_.open(); !s)
+      std::fprintf(stderr, "v6guardd: data-triggered learning without probes: %s\n",
+                   s.message().c_str());
+    listener_ = std::make_unique<AnswerListener>(
+        [this](std::uint32_t port, const MacAddr& mac, const Ip6Addr& target) {
+          on_probe_answer(port, mac, target);
+        });
+    if (Status s = listener_->open(); !s) {
+      // Answers from VM ports still come through the punts.
+      std::fprintf(stderr, "v6guardd: probe answers from router ports unseen: %s\n",
+                   s.message().c_str());
+      listener_.reset();
+    } else {
+      listener_thread_ = std::thread([this] {
+        while (!listener_stop_.load(std::memory_order_relaxed))
+          if (!listener_->poll_once(200)) return;
+      });
+    }
+  }
   applier_ = std::thread([this] { apply_loop(); });
   for (std::uint16_t i = 0; i < cfg_.queues; ++i) {
     WorkerConfig w;
@@ -112,6 +134,8 @@ Status Inspector::start() {
 
 void Inspector::stop() {
   for (auto& w : workers_) w->stop();
+  listener_stop_ = true;
+  if (listener_thread_.joinable()) listener_thread_.join();
   if (applier_.joinable()) {
     {
       std::lock_guard lock(apply_mu_);
@@ -241,6 +265,20 @@ std::uint64_t Inspector::events(std::uint64_t after, std::size_t limit,
 }
 
 void Inspector::consume(guard::Effects& fx) {
+  if (!fx.probes.empty()) {
+    // An answer matters while the verification can still be refused.
+    const auto& e = cfg_.engine;
+    const guard::Nanos now = clock_ns(CLOCK_MONOTONIC);
+    const guard::Nanos until =
+        now + e.probe_retrans * e.probe_retries + e.probe_conflict_wait + guard::kSecond;
+    {
+      std::lock_guard lock(recent_mu_);
+      std::erase_if(recent_probes_, [&](const auto& kv) { return kv.second < now; });
+      for (const auto& probe : fx.probes) recent_probes_[probe.target.bytes] = until;
+    }
+    for (const auto& probe : fx.probes) probe_sender_.send(probe);
+    fx.probes.clear();
+  }
   if (!fx.bindings.empty()) {
     {
       std::lock_guard lock(apply_mu_);
@@ -261,6 +299,28 @@ void Inspector::consume(guard::Effects& fx) {
     }
     if (events_file_ != nullptr) std::fflush(events_file_);
     fx.events.clear();
+  }
+}
+
+void Inspector::on_probe_answer(std::uint32_t port, const MacAddr& mac, const Ip6Addr& target) {
+  const guard::Nanos now = clock_ns(CLOCK_MONOTONIC);
+  {
+    std::lock_guard lock(recent_mu_);
+    auto it = recent_probes_.find(target.bytes);
+    if (it == recent_probes_.end() || it->second < now) return;  // not an answer to us
+  }
+  {
+    // Only our ports; a VM port's answer must come from its own MAC (the
+    // engine checks the same on the punted copy).
+    std::lock_guard lock(ports_mu_);
+    auto it = ports_.find(port);
+    if (it == ports_.end()) return;
+    const auto& p = it->second;
+    if (p.role == guard::PortRole::kVm && !p.mac.is_zero() && p.mac != mac) return;
+  }
+  for (auto& slot : engines_) {
+    std::lock_guard lock(slot->mu);
+    slot->engine.observe_na(port, mac, target, now);
   }
 }
 
@@ -316,6 +376,9 @@ Inspector::Totals Inspector::totals() {
   t.service = summarize(service);
   std::lock_guard lock(apply_mu_);
   t.bindings_pushed = bindings_pushed_;
+  const auto& ps = probe_sender_.stats();
+  t.probe_frames = ps.port_frames.load() + ps.bridge_frames.load();
+  t.probe_errors = ps.errors.load();
   t.datapath_errors = datapath_errors_;
   return t;
 }

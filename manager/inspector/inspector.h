@@ -4,6 +4,8 @@
 // an optional JSON-lines file.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -16,6 +18,7 @@
 
 #include "daemon/part.h"
 #include "datapath/datapath.h"
+#include "inspector/probe_sender.h"
 #include "inspector/queue_worker.h"
 
 namespace v6g::inspector {
@@ -26,6 +29,9 @@ struct InspectorConfig {
   bool open_queues = true;   // bind the fail-open queue of each thread too
   bool monitor = false;      // every port log-only
   bool batch_verdicts = true;
+  // RFC 6620 data-triggered binding (engine.data_triggered_learning), with
+  // the NS probes sent by the inspector's ProbeSender.
+  bool data_learning = true;
   std::string events_path;  // JSON lines, appended; empty = none
   std::size_t event_ring = 4096;
   guard::EngineConfig engine;
@@ -84,7 +90,8 @@ class Inspector final : public daemon::GuardHub, public EffectsSink {
   struct Totals {
     ServiceSummary service;  // per-packet service time over all queue threads
     std::uint64_t packets = 0, accepted = 0, dropped = 0, verdict_msgs = 0, bad = 0,
-                  send_errors = 0, netlink_errors = 0, bindings_pushed = 0, datapath_errors = 0;
+                  send_errors = 0, netlink_errors = 0, bindings_pushed = 0, datapath_errors = 0,
+                  probe_frames = 0, probe_errors = 0;
   };
   Totals totals();
   const InspectorConfig& config() const { return cfg_; }
@@ -92,11 +99,21 @@ class Inspector final : public daemon::GuardHub, public EffectsSink {
  private:
   EngineSlot& slot_for(guard::PortId port) { return *engines_[port % engines_.size()]; }
   void apply_loop();
+  // A probe answer seen by the AnswerListener (its thread).
+  void on_probe_answer(std::uint32_t port, const MacAddr& mac, const Ip6Addr& target);
 
   InspectorConfig cfg_;
   datapath::Datapath& datapath_;
   std::vector<std::unique_ptr<EngineSlot>> engines_;
   std::vector<std::unique_ptr<QueueWorker>> workers_;
+  ProbeSender probe_sender_;
+  std::unique_ptr<AnswerListener> listener_;
+  std::thread listener_thread_;
+  std::atomic<bool> listener_stop_{false};
+  // Targets probed lately (until when an answer still matters): the listener
+  // sees every NA on the link and bothers the engines only for these.
+  std::mutex recent_mu_;
+  std::map<std::array<std::uint8_t, 16>, guard::Nanos> recent_probes_;
   guard::Nanos realtime_offset_ = 0;
 
   std::mutex ports_mu_;

@@ -209,7 +209,7 @@ void QueueWorker::run() {
   const int fd = mnl_socket_get_fd(nl_);
   guard::Nanos next_tick = monotonic_now() + kTickInterval;
   auto drain_effects = [&] {
-    if (!state.fx.bindings.empty() || !state.fx.events.empty()) sink_.consume(state.fx);
+    if (!state.fx.empty()) sink_.consume(state.fx);
     state.fx.clear();
   };
   while (!stopping_.load(std::memory_order_relaxed)) {
