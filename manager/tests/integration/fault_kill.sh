@@ -9,18 +9,26 @@
 #     a VM, a second restart changes nothing, and deleting everything leaves
 #     nothing behind: the restart reconciles (removes the tap, nft VM port and
 #     binding of a create the kill rolled back). V6G_FAULT_STRICT=0 reports
-#     orphans as TAP TODO instead of failing.
+#     orphans as TAP TODO instead of failing. The VMs have port firewalls and
+#     QoS (the spec's rules, bandwidth and packet-rate limits): their chains
+#     in table bridge v6guard_fw must match the store too.
+#  C. Deterministically: with v6guardd dead, a VM's host half is programmed
+#     (v6g-hostctl vm-program: bridge, tap, firewall + QoS chains, exactly what
+#     the daemon's host step does before its store commit) and never stored;
+#     the restart must remove all of it.
 set -u
 [ "$(id -u)" = 0 ] || { echo "# skip: needs root"; exit 4; }
 SRC=${V6G_SOURCE_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)}
 BUILD=${V6G_BUILD_DIR:-$SRC/build}
 DAEMON=$BUILD/manager/daemon/v6guardd
 CTL=$BUILD/manager/cli/v6guardctl
+HOSTCTL=$BUILD/manager/host/v6g-hostctl
 SPEC=$SRC/manager/tests/data/spec
 for t in nft jq tcpdump atk6-flood_router26; do
   command -v $t >/dev/null || { echo "# skip: $t missing"; exit 4; }
 done
-[ -x "$DAEMON" ] && [ -x "$CTL" ] || { echo "# skip: v6guardd/v6guardctl not built"; exit 4; }
+[ -x "$DAEMON" ] && [ -x "$CTL" ] && [ -x "$HOSTCTL" ] ||
+  { echo "# skip: v6guardd/v6guardctl/v6g-hostctl not built"; exit 4; }
 . "$SRC/scripts/lab.sh"
 
 n=0 failed=0
@@ -52,14 +60,16 @@ start_guard() {
   busywait 10000 grep -q ready $LAB_TMP/d.log
 }
 # The ruleset's shape: every table, chain, rule and set, and the elements of the
-# port sets; dynamic rate-limit meters come and go, and so do learnt bindings
-# (a VM may finish DAD for its link-local at any time around the kill; nft
-# sets hold no duplicates anyway).
+# port sets; dynamic rate-limit meters and per-port counter elements
+# (port_counts) come and go, and so do learnt bindings (a VM may finish DAD
+# for its link-local at any time around the kill; nft sets hold no duplicates
+# anyway).
 ruleset() {
   ip netns exec $LAB_BR nft -j list ruleset 2>/dev/null | jq -c '.nftables[] | del(.metainfo) |
     select(. != {}) | walk(if type == "object" then del(.handle) |
       (if has("counter") then .counter = {} else . end) else . end) |
-    if .set and .set.name == "bindings" then .set |= del(.elem)
+    if .set and (.set.name == "bindings" or .set.name == "vlan_bindings" or
+      .set.name == "port_counts") then .set |= del(.elem)
     elif .set then .set |= (.elem |= ((. // []) | map(select((type != "object") or
       ((.elem // {}) | has("expires") | not))))) else . end'
 }
@@ -121,6 +131,12 @@ set_elements() {  # one element per line
     jq -r '.nftables[] | select(.set) | .set.elem // [] | .[] |
            if type == "object" then (.concat // [.]) | map(tostring) | join(" . ") else . end'
 }
+fw_ports() {  # ports with anything in the port-firewall table: map elements or chains
+  { in_ns nft -j list table bridge v6guard_fw 2>/dev/null | jq -r '.nftables[] |
+      (select(.map) | .map.elem // [] | .[] | .[0] | if type == "object" then .elem.val else . end),
+      (select(.chain) | .chain.name | select(test("^(in|out)_")) | sub("^(in|out)_"; ""))'
+  } | sort -u
+}
 start_daemon || { cat "$TMP/daemon.log"; fail "B: v6guardd starts"; exit 1; }
 
 VMS=16
@@ -173,7 +189,8 @@ consistent() {  # consistent <label>: store, taps and nft agree
   done
   taps_expected=$(sed '/^$/d' <<<"$taps_expected" | sort)
   vm_ports=$(set_elements vm_ports | sort)
-  bindings=$(set_elements bindings | awk '{ print $1 }' | sort)
+  # VLAN ports' bindings live in vlan_bindings (iifname . vlan . mac . ip6).
+  bindings=$( (set_elements bindings; set_elements vlan_bindings) | awk '{ print $1 }' | sort -u)
   links=$(in_ns ip -o link show | awk -F': ' '{ print $2 }' | sed 's/@.*//' | grep '^v6g' | sort)
   [ "$missing" = 0 ] && ok "$label: every stored VM's tap exists on a bridge ($(wc -w <<<"$ids") VMs)" ||
     fail "$label: $missing stored VMs without their tap"
@@ -182,6 +199,7 @@ consistent() {  # consistent <label>: store, taps and nft agree
   expect_set "$label: nft VM ports" "$taps_expected" "$vm_ports"
   expect_set "$label: nft bindings" "$taps_expected" "$bindings"
   expect_set "$label: v6g taps" "$taps_expected" "$links"
+  expect_set "$label: port firewall/QoS chains" "$taps_expected" "$(fw_ports)"
   STORED_IDS=$ids
 }
 consistent "after kill -9 mid-burst"
@@ -197,15 +215,34 @@ kill -9 $PID; wait $PID 2>/dev/null; PID=
 start_daemon || fail "B: second restart"
 consistent "after a second kill -9"
 [ "$STORED_IDS" = "$first" ] && ok "B: the second restart changed nothing" || fail "B: VMs changed across restarts"
+# ------------------------------------ C. host programmed, store never committed
+kill -9 $PID; wait $PID 2>/dev/null; PID=
+jq '. + {vm_id: "ghost"} | .config.network[0] |= (.tap_device = "v6g-ghost0" |
+    .ipv6.address = "" | .ipv6.pool = "standard-pool")' "$SPEC/create_vm_single.json" >"$TMP/ghost.json"
+if in_ns "$HOSTCTL" vm-program --config "$TMP/ghost.json" --vm-id ghost >"$TMP/ghost.out" 2>&1 &&
+  fw_ports | grep -qx v6g-ghost0 && in_ns test -e /sys/class/net/v6g-ghost0/master; then
+  ok "C: the ghost VM's tap, bridge port and firewall/QoS chains are on the host, not in the store"
+else
+  fail "C: programming the ghost VM's host half"; sed 's/^/#   /' "$TMP/ghost.out"
+fi
+: >"$TMP/daemon.log"
+start_daemon || fail "C: restart after the ghost"
+grep 'v6guardd: reconcile:' "$TMP/daemon.log" | sed 's/^/#   /'
+check "C: the restart removed the ghost's firewall/QoS chains" \
+  grep -q 'reconcile: removed firewall/QoS chains of v6g-ghost0' "$TMP/daemon.log"
+check "C: the restart removed the ghost's tap" grep -q 'reconcile: removed tap v6g-ghost0' "$TMP/daemon.log"
+consistent "C: after the ghost's restart"
+[ "$STORED_IDS" = "$first" ] && ok "C: the stored VMs are unchanged" || fail "C: VMs changed"
 for id in $STORED_IDS; do ctl --json vm delete "$id" >/dev/null || fail "B: delete $id"; done
 check "B: no VMs left" test "$(ctl --json vm list | jq '.vms // [] | length')" = 0
-expect_set "B: after deleting every VM, nft bindings" "" "$(set_elements bindings)"
+expect_set "B: after deleting every VM, nft bindings" "" "$(set_elements bindings; set_elements vlan_bindings)"
 expect_set "B: after deleting every VM, nft VM ports" "" "$(set_elements vm_ports)"
 expect_set "B: after deleting every VM, v6g taps" "" \
   "$(in_ns ip -o link show | awk -F': ' '{ print $2 }' | sed 's/@.*//' | grep '^v6g')"
+expect_set "B: after deleting every VM, port firewall/QoS chains" "" "$(fw_ports)"
 kill $PID; wait $PID 2>/dev/null; PID=
 
-echo "# A+B took $(($(date +%s) - T0)) s"
+echo "# A+B+C took $(($(date +%s) - T0)) s"
 echo "1..$n"
 if [ $failed -ne 0 ]; then
   echo "--- daemon log (B)"; tail -30 "$TMP/daemon.log"
