@@ -321,11 +321,16 @@ class ControlPlane final : public Part {
     };
     api::register_guard_status(*server_, sources);
 
-    if (auto s = server_->start(); !s) return Status::error("API server: " + s.message());
+    // API threads copy ctx.status from the first GetStatus on: it must not
+    // change once the server runs. The TCP port is known after the bind.
     ctx.status.emplace_back("api_socket", options.socket_path);
-    if (server_->tcp_port() >= 0) {
-      ctx.status.emplace_back("api_tcp", "127.0.0.1:" + std::to_string(server_->tcp_port()));
+    if (options.tcp_port >= 0) {
+      ctx.live_status.emplace_back([s = server_.get()] {
+        return std::pair<std::string, std::string>("api_tcp",
+                                                   "127.0.0.1:" + std::to_string(s->tcp_port()));
+      });
     }
+    if (auto s = server_->start(); !s) return Status::error("API server: " + s.message());
     std::printf("v6guardd: api on %s, %zu VMs recovered (%d failed)\n", options.socket_path.c_str(),
                 vms.size(), failed);
     std::fflush(stdout);
