@@ -153,7 +153,7 @@ done
 wait $spray $pings
 S1=$(date +%s.%N)
 uncap $c3
-window=$(echo "$S1 - $S0 + 1" | bc)  # +1: the capture started a second before
+window=$(echo "$S1 - $S0 + 1" | bc | xargs printf "%.1f")  # +1: the capture started a second before
 probes=$(probes_all $LAB_TMP/vm3_c.pcap)
 # Every verification sends at most PROBE_RETRIES rounds, each one frame out
 # the port and one through the bridge (flooded to vm3's port as well).
