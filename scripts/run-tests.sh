@@ -5,6 +5,8 @@
 #      only the unit-test targets and v6guardd are built there), then host
 #      integration scripts against that v6guardd (V6G_ASAN_INTEGRATION lists
 #      them; root only). V6G_ASAN=0 skips this tier.
+#   2b. the threaded unit tests under ThreadSanitizer (preset `tsan`,
+#      build-tsan/; only those targets). V6G_TSAN=0 skips this tier.
 #   3. host integration tests in network namespaces (ctest -L integration, root)
 #   4. kernel selftests in a QEMU guest (scripts/vm-run.sh), when present;
 #      vm-run.sh exiting 4 (no QEMU, no guest kernel headers, not root) is a skip
@@ -15,6 +17,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 jobs=${JOBS:-$(nproc)}
 asan_build=${V6G_ASAN_BUILD_DIR:-build-asan}
+tsan_build=${V6G_TSAN_BUILD_DIR:-build-tsan}
 abspath() { case $1 in /*) echo "$1" ;; *) echo "$root/$1" ;; esac; }
 
 # Logs per run: two runs on one machine (or a helper's run) must not tally
@@ -92,6 +95,28 @@ if [ "${V6G_ASAN:-1}" != 0 ]; then
 		status=1 failed=$((failed + 1))
 	fi
 	tier_done unit-asan
+fi
+
+if [ "${V6G_TSAN:-1}" != 0 ]; then
+	echo "== threaded unit tests under TSan ($tsan_build)"
+	# A cheap tier: the tests that run real threads against shared state (the
+	# API server's worker pool and stop(), VmManager's group commit, 2000
+	# concurrent CreateVm over one socket). Only their targets are built.
+	tsan_targets="api_server_test api_vm_manager_test api_abuse_test"
+	if cmake --preset tsan -B "$tsan_build" >$logdir/v6g-tsan-configure.log 2>&1 &&
+		cmake --build "$tsan_build" -j"$jobs" --target $tsan_targets >$logdir/v6g-tsan-build.log 2>&1; then
+		# A race fails the test (halt_on_error: non-zero exit). Other unit
+		# targets are not built here: their *_NOT_BUILT placeholders are skipped.
+		(cd "$tsan_build" && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+			ctest -L unit -E '_NOT_BUILT$' --output-on-failure -j"$jobs") 2>&1 | tee $logdir/v6g-tsan.log
+		[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+		tally_ctest $logdir/v6g-tsan.log
+	else
+		echo "TSan build failed; see $logdir/v6g-tsan-configure.log $logdir/v6g-tsan-build.log" >&2
+		tail -30 $logdir/v6g-tsan-build.log >&2
+		status=1 failed=$((failed + 1))
+	fi
+	tier_done unit-tsan
 fi
 
 if [ "$(id -u)" -eq 0 ]; then
