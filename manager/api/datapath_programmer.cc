@@ -18,12 +18,24 @@ datapath::PortSpec to_port_spec(const store::PortRecord& port, std::uint32_t ifi
 }
 
 std::optional<datapath::Binding> to_binding(const store::BindingRecord& binding,
-                                            std::uint32_t ifindex) {
+                                            std::uint32_t ifindex, std::uint16_t port_vlan) {
   const auto mac = MacAddr::parse(binding.mac);
   const auto addr = Ip6Addr::parse(binding.ip6);
   if (!mac || !addr) return std::nullopt;
-  return datapath::Binding{ifindex, binding.ifname, binding.vlan, *mac, *addr};
+  return datapath::Binding{ifindex, binding.ifname, datapath::frame_vlan(binding.vlan, port_vlan),
+                           *mac, *addr};
 }
+
+namespace {
+
+// The VLAN of the plan's port `ifname` (0 if the plan has no such port).
+std::uint16_t port_vlan(const VmPlan& plan, const std::string& ifname) {
+  for (const auto& p : plan.ports)
+    if (p.ifname == ifname) return p.vlan;
+  return 0;
+}
+
+}  // namespace
 
 DatapathProgrammer::DatapathProgrammer(datapath::Datapath& datapath, Resolver resolve)
     : datapath_(datapath), resolve_(std::move(resolve)) {
@@ -38,7 +50,7 @@ Status DatapathProgrammer::program_vm(const VmPlan& plan) {
   }
   std::vector<datapath::Binding> bindings;
   for (const auto& b : plan.bindings) {
-    auto binding = to_binding(b, resolve_(b.ifname));
+    auto binding = to_binding(b, resolve_(b.ifname), port_vlan(plan, b.ifname));
     if (!binding || binding->ifindex == 0) {
       return Status::error("unusable binding " + b.ifname + " " + b.mac + " " + b.ip6);
     }
@@ -52,7 +64,8 @@ Status DatapathProgrammer::unprogram_vm(const VmPlan& plan) {
   Status first;
   std::vector<datapath::Binding> bindings;
   for (const auto& b : plan.bindings) {
-    if (auto binding = to_binding(b, resolve_(b.ifname))) bindings.push_back(*binding);
+    if (auto binding = to_binding(b, resolve_(b.ifname), port_vlan(plan, b.ifname)))
+      bindings.push_back(*binding);
   }
   if (auto s = datapath_.remove_bindings(bindings); !s && first) first = s;
   for (const auto& port : plan.ports) {

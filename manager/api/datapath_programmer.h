@@ -13,8 +13,9 @@
 namespace v6g::api {
 
 datapath::PortSpec to_port_spec(const store::PortRecord& port, std::uint32_t ifindex);
+// port_vlan: the VLAN of the binding's port (datapath::frame_vlan).
 std::optional<datapath::Binding> to_binding(const store::BindingRecord& binding,
-                                            std::uint32_t ifindex);
+                                            std::uint32_t ifindex, std::uint16_t port_vlan);
 
 class DatapathProgrammer final : public HostProgrammer {
  public:

@@ -38,11 +38,19 @@ struct PortSpec {
 struct Binding {
   std::uint32_t ifindex = 0;
   std::string ifname;
-  std::uint16_t vlan = 0;
+  std::uint16_t vlan = 0;  // the tag its frames carry on the port, 0 = untagged
   MacAddr mac;
   Ip6Addr addr;
   bool operator==(const Binding&) const = default;
 };
+
+// The VLAN a binding has in the datapath. The guard and the store key a
+// binding by the VLAN it lives in; the datapaths match the tag the frame
+// carries at the bridge port. A port's own VLAN (its pvid: a VM access port)
+// arrives untagged, so it is 0 there; other VLANs (a trunk) keep their tag.
+constexpr std::uint16_t frame_vlan(std::uint16_t binding_vlan, std::uint16_t port_vlan) {
+  return binding_vlan == port_vlan ? 0 : binding_vlan;
+}
 
 struct PortCounters {
   std::uint32_t ifindex = 0;

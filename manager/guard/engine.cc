@@ -287,16 +287,20 @@ struct Engine::Impl {
 
   // -- bindings ---------------------------------------------------------------
 
-  static datapath::Binding to_datapath(const BindingSlot& s) {
+  // The datapath matches the frame's tag: bindings in the port's own VLAN
+  // (untagged on the port) go there as VLAN 0 (datapath::frame_vlan). Every
+  // change is emitted while its port's state still exists.
+  datapath::Binding to_datapath(const BindingSlot& s) const {
     datapath::Binding b;
     b.ifindex = s.key.port;
-    b.vlan = s.key.vlan;
+    const auto port = ports.find(s.key.port);
+    b.vlan = datapath::frame_vlan(s.key.vlan, port != ports.end() ? port->second.policy.vlan : 0);
     std::memcpy(b.mac.bytes.data(), s.key.mac, 6);
     std::memcpy(b.addr.bytes.data(), s.key.addr, 16);
     return b;
   }
 
-  static void emit(Effects& out, BindingChange::Kind kind, const BindingSlot& s) {
+  void emit(Effects& out, BindingChange::Kind kind, const BindingSlot& s) const {
     out.bindings.push_back({kind, to_datapath(s)});
   }
 

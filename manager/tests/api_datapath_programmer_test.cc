@@ -90,8 +90,23 @@ TEST(DatapathProgrammer, ProgramsPortsAndBindingsWithIfindexes) {
   ASSERT_EQ(dp.bindings.size(), 2u);
   EXPECT_EQ(dp.bindings[0].ifindex, 10u);
   EXPECT_EQ(dp.bindings[0].addr.to_string(), "2600:beef:1000::a");
+  // The ports' own VLAN arrives untagged on the taps: the datapath matches 0.
+  EXPECT_EQ(dp.bindings[0].vlan, 0);
   ASSERT_TRUE(programmer.unprogram_vm(two_port_plan()).ok());
   EXPECT_TRUE(dp.ports.empty());
+  EXPECT_TRUE(dp.bindings.empty());
+}
+
+TEST(DatapathProgrammer, BindingInAnotherVlanKeepsItsTag) {
+  VmPlan plan = two_port_plan();
+  plan.bindings[1].vlan = 200;  // tagged frames on a trunk
+  RecordingDatapath dp;
+  DatapathProgrammer programmer(dp, fake_ifindex);
+  ASSERT_TRUE(programmer.program_vm(plan).ok());
+  ASSERT_EQ(dp.bindings.size(), 2u);
+  EXPECT_EQ(dp.bindings[0].vlan, 0);
+  EXPECT_EQ(dp.bindings[1].vlan, 200);
+  ASSERT_TRUE(programmer.unprogram_vm(plan).ok());
   EXPECT_TRUE(dp.bindings.empty());
 }
 

@@ -281,6 +281,29 @@ TEST_F(GuardTest, DadLearnsTentativeThenValidWithAddEffect) {
   EXPECT_EQ(why(kVmA, data(kMacA, a)), V6G_R_ACCEPT_BINDING);
 }
 
+// A VM access port in VLAN 100 sends untagged frames: the engine keys the
+// binding by VLAN 100, the datapath (which matches the frame's tag) gets 0 -
+// on add and on remove alike.
+TEST_F(GuardTest, LearntBindingInPortVlanGoesToDatapathUntagged) {
+  PortPolicy p = vm(kVmA, kMacA, "2001:db8:a::/64");
+  p.vlan = 100;
+  ASSERT_TRUE(engine_->upsert_port(p, now_, fx_));
+  const Ip6Addr a = ip("2001:db8:a::7");
+  EXPECT_EQ(why(kVmA, dad_ns(kMacA, a)), V6G_R_ACCEPT_DAD);
+  advance(2 * kSecond);
+  const auto b = engine_->bindings(kVmA);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].vlan, 100);
+  ASSERT_EQ(fx_.bindings.size(), 1u);
+  EXPECT_EQ(fx_.bindings[0].binding.vlan, 0);
+  EXPECT_EQ(why(kVmA, data(kMacA, a)), V6G_R_ACCEPT_BINDING);
+  fx_ = {};
+  engine_->remove_port(kVmA, fx_);
+  ASSERT_EQ(fx_.bindings.size(), 1u);
+  EXPECT_EQ(fx_.bindings[0].kind, BindingChange::Kind::kRemove);
+  EXPECT_EQ(fx_.bindings[0].binding.vlan, 0);
+}
+
 TEST_F(GuardTest, LearningOnlyInsideAllocatedPrefixButLinkLocalFcfs) {
   EXPECT_EQ(why(kVmA, dad_ns(kMacA, ip("2001:db8:b::5"))), V6G_R_SOURCE_OUTSIDE_PREFIX);
   EXPECT_EQ(why(kVmA, dad_ns(kMacA, ip("fe80::1234"))), V6G_R_ACCEPT_DAD);
