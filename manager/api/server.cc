@@ -168,6 +168,14 @@ class UnixHttpServer final : public httplib::Server {
       ok =
           process_request(stream, left == 1, closed, nullptr) && !closed && !t_close_after_response;
     }
+    if (t_close_after_response) {
+      // Refused before its body was read (411/415): the body may still be on
+      // its way, and closing with unread data resets the connection - the
+      // peer would see that instead of the answer.
+      ::shutdown(sock, SHUT_WR);
+      drain_and_close(sock);
+      return ok;
+    }
     ::shutdown(sock, SHUT_RDWR);
     ::close(sock);
     return ok;
@@ -184,6 +192,12 @@ class UnixHttpServer final : public httplib::Server {
         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
     (void)::send(sock, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     ::shutdown(sock, SHUT_WR);
+    drain_and_close(sock);
+  }
+
+  // Reads and discards what the peer already sent, bounded in time and bytes,
+  // then closes.
+  static void drain_and_close(int sock) {
     char sink[4096];
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
     for (std::size_t drained = 0; drained < 64 * 1024;) {
