@@ -20,8 +20,10 @@ build: $(BUILD_DIR)/CMakeCache.txt
 kmod:
 	$(MAKE) -C kmod
 
-# The README's test command: unit (release and ASan+UBSan in build-asan/) + host
-# integration (netns) + kernel selftests in QEMU. V6G_ASAN=0 skips the ASan tier.
+# The README's test command: unit (release, ASan+UBSan in build-asan/ incl. two
+# integration scripts against the ASan daemon, TSan in build-tsan/) + host
+# integration (netns) + kernel selftests in QEMU. V6G_ASAN=0 / V6G_TSAN=0 skip
+# the sanitizer tiers.
 test: deps build
 	scripts/run-tests.sh $(BUILD_DIR)
 
