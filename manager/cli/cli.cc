@@ -93,12 +93,14 @@ void print_error(const api::Error& e, Io io) {
   }
 }
 
-// One Connect call with a JSON body; prints the result. Returns the exit code.
-int call(const Global& g, Io io, const std::string& procedure, const std::string& body,
-         pb::Struct* response_out = nullptr, bool print = true) {
+// POSTs one Connect request; on 200 leaves the body in `out` and returns 0,
+// otherwise reports and returns the exit code (2 no client, 3 unreachable,
+// 1 a Connect error).
+int post_ok(const Global& g, Io io, const std::string& procedure, const std::string& body,
+            const char* content_type, std::string& out) {
   auto client = connect(g, io);
   if (!client) return 2;
-  const auto raw = client->post(procedure, body, "application/json");
+  auto raw = client->post(procedure, body, content_type);
   if (raw.status == 0) {
     io.err << "error: cannot reach v6guardd at " << (g.tcp.empty() ? g.socket : g.tcp) << ": "
            << raw.error << '\n';
@@ -108,14 +110,24 @@ int call(const Global& g, Io io, const std::string& procedure, const std::string
     print_error(api::parse_error(raw.status, raw.body), io);
     return 1;
   }
+  out = std::move(raw.body);
+  return 0;
+}
+
+// One Connect call with a JSON body; prints the result. Returns the exit code.
+int call(const Global& g, Io io, const std::string& procedure, const std::string& body,
+         pb::Struct* response_out = nullptr, bool print = true) {
+  std::string raw_body;
+  if (const int rc = post_ok(g, io, procedure, body, "application/json", raw_body); rc != 0)
+    return rc;
   pb::Struct response;
-  if (!pb::util::JsonStringToMessage(raw.body, &response).ok()) {
+  if (!pb::util::JsonStringToMessage(raw_body, &response).ok()) {
     io.err << "error: unreadable response from v6guardd\n";
     return 1;
   }
   if (print) {
     if (g.json) {
-      io.out << raw.body << '\n';
+      io.out << raw_body << '\n';
     } else {
       print_human(response, io.out);
     }
@@ -281,21 +293,13 @@ bool parse_options(const char* name, po::options_description& desc,
 // One GuardService call in the binary codec. Returns the exit code.
 int guard_call(const Global& g, Io io, const char* method, const pb::Message& request,
                pb::Message& response) {
-  auto client = connect(g, io);
-  if (!client) return 2;
-  const auto raw = client->post(std::string(kGuardService) + method, request.SerializeAsString(),
-                                "application/proto");
-  if (raw.status == 0) {
-    io.err << "error: cannot reach v6guardd at " << (g.tcp.empty() ? g.socket : g.tcp) << ": "
-           << raw.error << '\n';
-    return 3;
-  }
-  if (raw.status != 200) {
-    print_error(api::parse_error(raw.status, raw.body), io);
-    return 1;
-  }
+  std::string raw_body;
+  if (const int rc = post_ok(g, io, std::string(kGuardService) + method,
+                             request.SerializeAsString(), "application/proto", raw_body);
+      rc != 0)
+    return rc;
   // Not api::decode: a newer daemon's extra fields are fine in a response.
-  if (!response.ParseFromString(raw.body)) {
+  if (!response.ParseFromString(raw_body)) {
     io.err << "error: unreadable " << response.GetDescriptor()->full_name() << " from v6guardd\n";
     return 1;
   }
