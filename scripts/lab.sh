@@ -107,6 +107,13 @@ lab_test_require() {
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
 fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
 lab_test_done() { echo "1..$n"; [ "$failed" -eq 0 ]; }
+# check NAME CMD...: ok/fail by CMD's exit status (its output discarded).
+check() { local what=$1; shift; if "$@" >/dev/null 2>&1; then ok "$what"; else fail "$what"; fi; }
+# busywait TIMEOUT_MS CMD...: until CMD succeeds; non-zero after the timeout.
+busywait() {
+  local deadline=$(($(date +%s%3N) + $1)); shift
+  until "$@"; do [ "$(date +%s%3N)" -gt $deadline ] && return 1; sleep 0.05; done
+}
 
 # lab_daemon_start LOG ARG...: v6guardd ARG... in the bridge netns, output to
 # LOG, pid in DAEMON_PID; returns once it logged "ready" (non-zero, with the

@@ -32,13 +32,6 @@ done
 . "$SRC/scripts/lab.sh"
 
 n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check() { local what=$1; shift; if "$@" >/dev/null 2>&1; then ok "$what"; else fail "$what"; fi; }
-busywait() {  # busywait <timeout_ms> <cmd...>
-  local deadline=$(($(date +%s%3N) + $1)); shift
-  until "$@"; do [ "$(date +%s%3N)" -gt $deadline ] && return 1; sleep 0.05; done
-}
 
 PID= FLOOD= NS= TMP=
 cleanup() {

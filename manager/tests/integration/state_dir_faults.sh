@@ -34,13 +34,7 @@ if [ -z "${V6G_SDF_PRIVATE:-}" ]; then
 fi
 
 n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check() { local what=$1; shift; if "$@" >/dev/null 2>&1; then ok "$what"; else fail "$what"; fi; }
-busywait() {  # busywait <timeout_ms> <cmd...>
-  local deadline=$(($(date +%s%3N) + $1)); shift
-  until "$@"; do [ "$(date +%s%3N)" -gt $deadline ] && return 1; sleep 0.05; done
-}
+. "$SRC/scripts/lab.sh"  # ok, fail, check, busywait
 
 NS="v6g-sdf-$RANDOM$RANDOM"
 TMP=$(mktemp -d /tmp/v6g-state-faults.XXXXXX)
