@@ -60,10 +60,18 @@ stop_daemon() {
 }
 
 step "starting v6guardd --datapath kmod"
+# a's link came up moments ago: its stack may still send router
+# solicitations and MLD reports while the daemon starts, and those are
+# rightly punted. Any other punt (data, or one the daemon caused) is a bug.
+a_icmp_before=$(snmp6 "$a" Icmp6OutMsgs)
 start_daemon kmod
 grep -q 'ready datapath=kmod inspector=on ports=4' "$dlog" || fail "ready line: $(grep ready "$dlog")"
 log "$(grep ready "$dlog")"
-[ "$(ctl counter "$a_port" punt)" = 0 ] || fail "punts before any traffic"
+# Counter first: a punted message was counted by a's stack before it left.
+a_punts=$(ctl counter "$a_port" punt)
+a_icmp_sent=$(($(snmp6 "$a" Icmp6OutMsgs) - a_icmp_before))
+log "punts on $a_port before any traffic: $a_punts ($a_icmp_sent ICMPv6 messages sent by a's own stack)"
+[ "$a_punts" -le "$a_icmp_sent" ] || fail "punts before any traffic: $a_punts, a sent $a_icmp_sent ICMPv6 messages"
 
 step "1. DAD: a and b claim addresses with DAD on; the NS is punted and learnt."
 # 1. DAD: a and b claim addresses with DAD on; the NS is punted and learnt.
