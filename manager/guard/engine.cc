@@ -201,6 +201,8 @@ struct Engine::Impl {
   std::unordered_map<EventKey, SecurityEvent, EventKeyHash> windows;
   // Bounded by the ports' caps: a verification holds a binding slot's worth.
   std::unordered_map<ProbeKey, Probe, ProbeKeyHash> probes;
+  // Router and trusted ports (a handful): whose addresses VM ports may not claim.
+  std::vector<PortId> infra_ports;
   std::uint64_t unknown_port_drops = 0;
 
   explicit Impl(EngineConfig c)
@@ -309,6 +311,30 @@ struct Engine::Impl {
     return table.find_address(k, [&](const BindingSlot& s) {
       return s.key.port != k.port || std::memcmp(s.key.mac, k.mac, 6) != 0;
     });
+  }
+
+  // An address a router port has shown to be its own: an RA source it sent
+  // (what RA Guard keeps, at most kMaxRaSources per port) or a configured
+  // allowed RA source. No VM may claim it - by DAD, NA or data - whatever
+  // the binding table says: DAD-claiming the default router's link-local
+  // and then advertising it would make every neighbour send its off-link
+  // traffic to the VM, and the router's own defence is not always seen
+  // (router-port ND is not punted). A router port in a VLAN only holds
+  // addresses in that VLAN; an untagged (trunk) one holds them in every VLAN.
+  bool held_by_router(std::uint16_t vlan, const Ip6Addr& a) const {
+    for (PortId id : infra_ports) {
+      const auto it = ports.find(id);
+      if (it == ports.end() || it->second.policy.role != PortRole::kRouter) continue;
+      const PortState& r = it->second;
+      if (r.policy.vlan != 0 && r.policy.vlan != vlan) continue;
+      if (std::find(r.policy.allowed_ra_sources.begin(), r.policy.allowed_ra_sources.end(), a) !=
+          r.policy.allowed_ra_sources.end())
+        return true;
+      if (std::any_of(r.ra_sources.begin(), r.ra_sources.end(),
+                      [&](const RaSource& s) { return s.addr == a; }))
+        return true;
+    }
+    return false;
   }
 
   bool in_allocation(const PortPolicy& p, const Ip6Addr& a) const {
@@ -540,7 +566,8 @@ struct Engine::Impl {
         !in_allocation(p, addr))
       return V6G_R_SOURCE_NOT_BOUND;
     const auto key = BindingKey::make(p.port, vlan, mac, addr);
-    if (table.find_address(key, [](const BindingSlot&) { return true; }) != nullptr)
+    if (table.find_address(key, [](const BindingSlot&) { return true; }) != nullptr ||
+        held_by_router(vlan, addr))
       return V6G_R_SOURCE_NOT_BOUND;
     if (auto it = probes.find({vlan, addr}); it != probes.end()) {
       const Probe& pr = it->second;
@@ -673,7 +700,9 @@ struct Engine::Impl {
       verifier(it->second);
       probes.erase(it);
     }
-    if (other_owner(key) != nullptr)  // atk6-dos-new-ip6 answers DAD for others' addresses
+    // atk6-dos-new-ip6 answers DAD for others' addresses; a VM claiming the
+    // router's address is the first step of impersonating it.
+    if (other_owner(key) != nullptr || held_by_router(key.vlan, target))
       return violation(ps, V6G_R_ND_TARGET_BOUND_ELSEWHERE, pkt.eth.src, target, now);
     if (BindingSlot* s = table.find(key)) {
       if (!s->is_static && s->state != static_cast<std::uint8_t>(BindingState::kTentative))
@@ -719,7 +748,7 @@ struct Engine::Impl {
     if (own == nullptr) {
       if (auto d = probe_answer(ps, pkt, na->target, now, out)) return *d;
       BindingSlot* other = other_owner(key);
-      if (other != nullptr && other->key.port != p.port)
+      if ((other != nullptr && other->key.port != p.port) || held_by_router(key.vlan, na->target))
         return violation(ps, V6G_R_ND_TARGET_BOUND_ELSEWHERE, pkt.eth.src, na->target, now);
       // Same port, another MAC: an override would steal the neighbour cache
       // entry; without override it's still an NA for an address not ours.
@@ -870,6 +899,8 @@ Status Engine::upsert_port(const PortPolicy& policy, Nanos now, Effects& out) {
     I.drop_port_bindings(policy.port, out);
     ps.bindings = 0;
   }
+  std::erase(I.infra_ports, policy.port);
+  if (policy.role != PortRole::kVm) I.infra_ports.push_back(policy.port);
   const auto old_static = ps.policy.static_addresses;
   const bool ra_changed = inserted || moved || !same_ra_policy(ps.policy, policy);
   ps.apply(policy);
@@ -897,6 +928,7 @@ Status Engine::upsert_port(const PortPolicy& policy, Nanos now, Effects& out) {
 
 void Engine::remove_port(PortId port, Effects& out) {
   impl_->drop_port_bindings(port, out);
+  std::erase(impl_->infra_ports, port);
   impl_->ports.erase(port);
 }
 
@@ -1022,6 +1054,34 @@ void Engine::observe_na(PortId port, const MacAddr& mac, const Ip6Addr& target, 
     const bool other =
         it->first.addr == target && (it->second.port != port || it->second.mac != mac);
     it = other ? I.refuse_verification(it, now) : std::next(it);
+  }
+}
+
+void Engine::observe_router_na(PortId port, std::uint16_t vlan, const MacAddr& mac,
+                               const Ip6Addr& target, Nanos now) {
+  auto& I = *impl_;
+  observe_na(port, mac, target, now);
+  // The router (or a trusted host) answering for target while a VM port
+  // still holds it TENTATIVE from DAD: that is the owner defending its
+  // address (RFC 4862 5.4.3), so the VM's claim ends here (RFC 6620
+  // TENTATIVE -> NO_BIND) before the DAD timeout could make it VALID. Only
+  // TENTATIVE: a VALID binding is not taken away by what the uplink says.
+  // The router port may belong to another engine: nothing here needs it.
+  const auto key = BindingKey::make(port, vlan, mac, target);
+  while (BindingSlot* s = I.table.find_address(key, [](const BindingSlot& o) {
+    return o.state == static_cast<std::uint8_t>(BindingState::kTentative);
+  })) {
+    const PortId claimant = s->key.port;
+    MacAddr claimant_mac;
+    std::memcpy(claimant_mac.bytes.data(), s->key.mac, 6);
+    I.table.erase(s);  // TENTATIVE: never pushed to the datapath
+    auto it = I.ports.find(claimant);
+    if (it == I.ports.end()) continue;
+    PortState& ps = it->second;
+    if (ps.bindings > 0) --ps.bindings;
+    ++ps.counters[V6G_R_ND_TARGET_BOUND_ELSEWHERE];
+    if (ps.policy.log_security_events)
+      I.record_event(ps, reason(V6G_R_ND_TARGET_BOUND_ELSEWHERE), claimant_mac, target, now);
   }
 }
 

@@ -236,6 +236,11 @@ class Engine {
   // or a port of another engine). A data-triggered verification of target by
   // any other port or MAC is refused: the address is in use there.
   void observe_na(PortId port, const MacAddr& mac, const Ip6Addr& target, Nanos now);
+  // The same for an NA from a router or trusted port (in `vlan`, the port's
+  // own), which also ends any VM port's TENTATIVE (DAD) claim of target: the
+  // router defended its address. The port need not be this engine's.
+  void observe_router_na(PortId port, std::uint16_t vlan, const MacAddr& mac, const Ip6Addr& target,
+                         Nanos now);
   std::vector<BindingInfo> bindings(std::optional<PortId> port = std::nullopt) const;
   std::size_t binding_count() const;
   std::size_t port_binding_count(PortId port) const;

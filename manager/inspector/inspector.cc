@@ -73,6 +73,10 @@ Inspector::Inspector(InspectorConfig cfg, datapath::Datapath& datapath)
   cfg_.engine.data_triggered_learning = cfg_.data_learning;
   for (std::uint16_t i = 0; i < cfg_.queues; ++i)
     engines_.push_back(std::make_unique<EngineSlot>(cfg_.engine));
+  listener_ = std::make_unique<AnswerListener>(
+      [this](std::uint32_t port, const MacAddr& mac, const Ip6Addr& target) {
+        on_probe_answer(port, mac, target);
+      });
 }
 
 Inspector::~Inspector() { stop(); }
@@ -99,22 +103,14 @@ Status Inspector::start() {
     if (Status s = probe_sender_.open(); !s)
       std::fprintf(stderr, "v6guardd: data-triggered learning without probes: %s\n",
                    s.message().c_str());
-    listener_ = std::make_unique<AnswerListener>(
-        [this](std::uint32_t port, const MacAddr& mac, const Ip6Addr& target) {
-          on_probe_answer(port, mac, target);
-        });
-    if (Status s = listener_->open(); !s) {
-      // Answers from VM ports still come through the punts.
-      std::fprintf(stderr, "v6guardd: probe answers from router ports unseen: %s\n",
-                   s.message().c_str());
-      listener_.reset();
-    } else {
-      listener_thread_ = std::thread([this] {
-        while (!listener_stop_.load(std::memory_order_relaxed))
-          if (!listener_->poll_once(200)) return;
-      });
-    }
   }
+  // NAs from router ports (their ND is not punted): answers to our probes
+  // and routers defending their addresses against a VM's DAD claim. The
+  // sockets come and go with the router ports (upsert_port).
+  listener_thread_ = std::thread([this] {
+    while (!listener_stop_.load(std::memory_order_relaxed))
+      if (!listener_->poll_once(200)) return;
+  });
   applier_ = std::thread([this] { apply_loop(); });
   for (std::uint16_t i = 0; i < cfg_.queues; ++i) {
     WorkerConfig w;
@@ -183,6 +179,14 @@ Status Inspector::upsert_port(const guard::PortPolicy& in) {
   if (restored > 0)
     std::fprintf(stderr, "v6guardd: port %u: %zu learnt bindings restored from the fast path\n",
                  policy.port, restored);
+  if (policy.role == guard::PortRole::kVm) {
+    listener_->unwatch(policy.port);
+  } else if (Status w = listener_->watch(policy.port); !w) {
+    // Without it a VM's DAD claim of the router's address is only refused
+    // when the router has sent an RA from it (or it is a configured source).
+    std::fprintf(stderr, "v6guardd: port %u: the router's neighbour advertisements unseen: %s\n",
+                 policy.port, w.message().c_str());
+  }
   std::lock_guard lock(ports_mu_);
   ports_[policy.port] = std::move(policy);
   return {};
@@ -196,6 +200,7 @@ void Inspector::remove_port(guard::PortId port) {
     slot.engine.remove_port(port, fx);
   }
   consume(fx);
+  listener_->unwatch(port);
   std::lock_guard lock(ports_mu_);
   ports_.erase(port);
 }
@@ -304,11 +309,8 @@ void Inspector::consume(guard::Effects& fx) {
 
 void Inspector::on_probe_answer(std::uint32_t port, const MacAddr& mac, const Ip6Addr& target) {
   const guard::Nanos now = clock_ns(CLOCK_MONOTONIC);
-  {
-    std::lock_guard lock(recent_mu_);
-    auto it = recent_probes_.find(target.bytes);
-    if (it == recent_probes_.end() || it->second < now) return;  // not an answer to us
-  }
+  bool from_vm = false;
+  std::uint16_t vlan = 0;
   {
     // Only our ports; a VM port's answer must come from its own MAC (the
     // engine checks the same on the punted copy).
@@ -316,11 +318,25 @@ void Inspector::on_probe_answer(std::uint32_t port, const MacAddr& mac, const Ip
     auto it = ports_.find(port);
     if (it == ports_.end()) return;
     const auto& p = it->second;
-    if (p.role == guard::PortRole::kVm && !p.mac.is_zero() && p.mac != mac) return;
+    from_vm = p.role == guard::PortRole::kVm;
+    vlan = p.vlan;
+    if (from_vm && !p.mac.is_zero() && p.mac != mac) return;
+  }
+  // A VM port's NAs reach the engines through the punts too: here only the
+  // answers to our probes matter. A router port's ND is never punted, so
+  // every NA of its is news: it may be the router defending an address a
+  // VM is DAD-claiming.
+  if (from_vm) {
+    std::lock_guard lock(recent_mu_);
+    auto it = recent_probes_.find(target.bytes);
+    if (it == recent_probes_.end() || it->second < now) return;  // not an answer to us
   }
   for (auto& slot : engines_) {
     std::lock_guard lock(slot->mu);
-    slot->engine.observe_na(port, mac, target, now);
+    if (from_vm)
+      slot->engine.observe_na(port, mac, target, now);
+    else
+      slot->engine.observe_router_na(port, vlan, mac, target, now);
   }
 }
 

@@ -140,46 +140,95 @@ void ProbeSender::send(const guard::ProbeRequest& probe) {
 }
 
 AnswerListener::~AnswerListener() {
-  if (fd_ >= 0) ::close(fd_);
+  for (const auto& [ifindex, fd] : fds_) ::close(fd);
+  for (int fd : closing_) ::close(fd);
 }
 
-Status AnswerListener::open() {
-  fd_ = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_IPV6));
-  if (fd_ < 0) return Status::error(std::string("answer socket: ") + std::strerror(errno));
-  // Untagged (or tag-offloaded) IPv6, next header ICMPv6 (58), type NA (136).
+Status AnswerListener::watch(std::uint32_t ifindex) {
+  {
+    std::lock_guard lock(mu_);
+    if (fds_.count(ifindex) != 0) return {};
+  }
+  const int fd = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+  if (fd < 0) return Status::error(std::string("answer socket: ") + std::strerror(errno));
+  // IPv6 (VLAN tags are out of band), next header ICMPv6 (58), type NA (136).
   sock_filter code[] = {
+      {BPF_LD | BPF_H | BPF_ABS, 0, 0, 12},      {BPF_JMP | BPF_JEQ | BPF_K, 0, 5, ETH_P_IPV6},
       {BPF_LD | BPF_B | BPF_ABS, 0, 0, 14 + 6},  {BPF_JMP | BPF_JEQ | BPF_K, 0, 3, 58},
       {BPF_LD | BPF_B | BPF_ABS, 0, 0, 14 + 40}, {BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 136},
       {BPF_RET | BPF_K, 0, 0, 0xffff},           {BPF_RET | BPF_K, 0, 0, 0},
   };
   sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
-  if (setsockopt(fd_, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0)
-    return Status::error(std::string("answer filter: ") + std::strerror(errno));
   int one = 1;
-  setsockopt(fd_, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);  // >= 4.20
+  sockaddr_ll addr{};
+  addr.sll_family = AF_PACKET;
+  addr.sll_protocol = htons(ETH_P_ALL);
+  addr.sll_ifindex = static_cast<int>(ifindex);
+  // Filter first, then bind: no unfiltered frame is ever queued.
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0 ||
+      setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0 ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+    const int e = errno;
+    ::close(fd);
+    return Status::error("answer socket on ifindex " + std::to_string(ifindex) + ": " +
+                         std::strerror(e));
+  }
+  std::lock_guard lock(mu_);
+  if (!fds_.emplace(ifindex, fd).second) ::close(fd);  // raced with another watch
   return {};
 }
 
+void AnswerListener::unwatch(std::uint32_t ifindex) {
+  std::lock_guard lock(mu_);
+  auto it = fds_.find(ifindex);
+  if (it == fds_.end()) return;
+  closing_.push_back(it->second);
+  fds_.erase(it);
+}
+
+std::size_t AnswerListener::watched() const {
+  std::lock_guard lock(mu_);
+  return fds_.size();
+}
+
 bool AnswerListener::poll_once(int timeout_ms) {
-  pollfd p{fd_, POLLIN, 0};
-  const int r = ::poll(&p, 1, timeout_ms);
+  std::vector<pollfd> polled;
+  std::vector<std::uint32_t> ports;
+  {
+    // Only this thread polls, so a socket unwatched meanwhile is closed here,
+    // never under a poll() that still holds it.
+    std::lock_guard lock(mu_);
+    for (int fd : closing_) ::close(fd);
+    closing_.clear();
+    for (const auto& [ifindex, fd] : fds_) {
+      polled.push_back({fd, POLLIN, 0});
+      ports.push_back(ifindex);
+    }
+  }
+  const int r = ::poll(polled.data(), polled.size(), timeout_ms);
   if (r < 0) return errno == EINTR;
-  if (r == 0) return true;
-  for (int i = 0; i < 64; ++i) {
-    std::array<std::byte, 1600> buf;
-    sockaddr_ll from{};
-    socklen_t len = sizeof from;
-    const ssize_t n = ::recvfrom(fd_, buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC,
-                                 reinterpret_cast<sockaddr*>(&from), &len);
-    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-    if (from.sll_pkttype == PACKET_OUTGOING || static_cast<std::size_t>(n) > buf.size()) continue;
-    auto parsed = packet::parse_frame(packet::Bytes(buf.data(), static_cast<std::size_t>(n)));
-    if (!parsed.ok() || parsed->klass != packet::PacketClass::kNeighborAdvert) continue;
-    const auto* na = std::get_if<packet::NeighborAdvert>(&parsed->message);
-    if (na == nullptr) continue;
-    // A TLLA naming another host than the frame's sender is nobody's answer.
-    if (na->options.has_tlla && na->options.tlla != parsed->eth.src) continue;
-    on_na_(static_cast<std::uint32_t>(from.sll_ifindex), parsed->eth.src, na->target);
+  for (std::size_t k = 0; r > 0 && k < polled.size(); ++k) {
+    if ((polled[k].revents & POLLIN) == 0) continue;
+    for (int i = 0; i < 64; ++i) {
+      std::array<std::byte, 1600> buf;
+      sockaddr_ll from{};
+      socklen_t len = sizeof from;
+      const ssize_t n = ::recvfrom(polled[k].fd, buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC,
+                                   reinterpret_cast<sockaddr*>(&from), &len);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+        if (errno == ENETDOWN || errno == ENXIO) break;  // the port went away: unwatched soon
+        return false;
+      }
+      if (from.sll_pkttype == PACKET_OUTGOING || static_cast<std::size_t>(n) > buf.size()) continue;
+      auto parsed = packet::parse_frame(packet::Bytes(buf.data(), static_cast<std::size_t>(n)));
+      if (!parsed.ok() || parsed->klass != packet::PacketClass::kNeighborAdvert) continue;
+      const auto* na = std::get_if<packet::NeighborAdvert>(&parsed->message);
+      if (na == nullptr) continue;
+      // A TLLA naming another host than the frame's sender is nobody's answer.
+      if (na->options.has_tlla && na->options.tlla != parsed->eth.src) continue;
+      on_na_(ports[k], parsed->eth.src, na->target);
+    }
   }
   return true;
 }

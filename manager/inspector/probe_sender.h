@@ -14,7 +14,10 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <span>
+#include <vector>
 
 #include "common/net.h"
 #include "common/status.h"
@@ -62,13 +65,16 @@ class ProbeSender {
 
 // The other half: the answers. Probe answers from VM ports come back through
 // the ND punt and the engine, but a router/trusted port's ND never leaves the
-// kernel, and with several queues a VM port's NA reaches only its own
-// engine. So a transmit-and-receive AF_PACKET socket in the bridge netns
-// (every device, kernel BPF filter: ICMPv6 NA only) sees each NA as it
-// arrives on a port, before the bridge and netfilter, and hands it to
-// `on_na(port ifindex, frame source MAC, target)` from its own thread. Frames
-// the host sends (PACKET_OUTGOING) are skipped; everything else is parsed by
-// packet::parse_frame (hop limit 255, checksum, option checks).
+// kernel. So one AF_PACKET socket per router/trusted port (`watch`), bound to
+// that port with ETH_P_ALL, sees each NA as it arrives there - before the
+// bridge consumes the frame and before netfilter; a socket for ETH_P_IPV6
+// alone would only see what the bridge passes up to its own device - and
+// hands it to `on_na(port ifindex, frame source MAC, target)` from the
+// listener's thread. A kernel BPF filter keeps everything but ICMPv6 NAs out;
+// frames the host sends are skipped; the rest is parsed by
+// packet::parse_frame (hop limit 255, checksum, option checks). Per port,
+// not one socket for the whole netns: a tap on every device would cost every
+// bridged frame a filter run.
 class AnswerListener {
  public:
   using Callback =
@@ -78,13 +84,20 @@ class AnswerListener {
   AnswerListener(const AnswerListener&) = delete;
   AnswerListener& operator=(const AnswerListener&) = delete;
 
-  Status open();
-  // One read; waits up to timeout_ms. False on a fatal socket error.
+  // Starts (or keeps) listening on a port; thread-safe. Needs CAP_NET_RAW.
+  Status watch(std::uint32_t ifindex);
+  // Stops listening on a port (the socket is closed by the listener thread).
+  void unwatch(std::uint32_t ifindex);
+  std::size_t watched() const;
+  // Waits up to timeout_ms for NAs on the watched ports and handles them.
+  // False on a fatal socket error.
   bool poll_once(int timeout_ms);
 
  private:
   Callback on_na_;
-  int fd_ = -1;
+  mutable std::mutex mu_;
+  std::map<std::uint32_t, int> fds_;  // ifindex -> socket
+  std::vector<int> closing_;          // unwatched; closed between polls
 };
 
 }  // namespace v6g::inspector

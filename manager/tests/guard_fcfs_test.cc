@@ -333,5 +333,92 @@ TEST_F(FcfsTest, NaObservedOnAnotherPortRefuses) {
   EXPECT_EQ(engine_->counter(kVmA, reason(V6G_R_ND_TARGET_BOUND_ELSEWHERE)), 1u);
 }
 
+// A VM DAD-claiming the default router's address, then advertising it, is
+// router impersonation. The router is a router port: what it has shown to be
+// its own no VM may claim, and its defence ends a VM's DAD claim.
+class RouterAddressTest : public FcfsTest {
+ protected:
+  static constexpr PortId kRouter = 1;
+  const MacAddr kRouterMac = mac("02:00:00:00:01:01");
+  const Ip6Addr kRouterLl = ip("fe80::1");
+  const Ip6Addr kGateway = ip("2001:db8:a::1");
+
+  void add_router(std::vector<Ip6Addr> allowed_sources = {}) {
+    PortPolicy r;
+    r.port = kRouter;
+    r.role = PortRole::kRouter;
+    r.allowed_ra_sources = std::move(allowed_sources);
+    ASSERT_TRUE(engine_->upsert_port(r, now_, fx_));
+  }
+};
+
+TEST_F(RouterAddressTest, RaSourceCannotBeClaimedByAVm) {
+  add_router();
+  // Before the router has said anything its address is FCFS like any other.
+  EXPECT_EQ(why(kVmB, dad_ns(kMacB, ip("fe80::2"))), V6G_R_ACCEPT_DAD);
+  EXPECT_EQ(why(kRouter, ra(kRouterMac, kRouterLl, "2001:db8:a::/64")), V6G_R_ACCEPT_RA);
+  EXPECT_EQ(why(kVmA, dad_ns(kMacA, kRouterLl)), V6G_R_ND_TARGET_BOUND_ELSEWHERE);
+  EXPECT_EQ(why(kVmA, na(kMacA, kRouterLl, kRouterLl)), V6G_R_ND_TARGET_BOUND_ELSEWHERE);
+  EXPECT_EQ(why(kVmA, na(kMacA, kLlA, kRouterLl, /*solicited=*/true)),
+            V6G_R_ND_TARGET_BOUND_ELSEWHERE);
+  // Data from it starts no verification (no probe), it is just unbound.
+  EXPECT_EQ(why(kVmA, data(kMacA, kRouterLl)), V6G_R_SOURCE_NOT_BOUND);
+  EXPECT_TRUE(probes().empty());
+  advance(2 * kSecond);
+  EXPECT_FALSE(bound(kVmA, kRouterLl));
+}
+
+TEST_F(RouterAddressTest, ConfiguredRaSourceIsHeldBeforeAnyRa) {
+  add_router({kRouterLl});
+  EXPECT_EQ(why(kVmA, dad_ns(kMacA, kRouterLl)), V6G_R_ND_TARGET_BOUND_ELSEWHERE);
+  // Another link-local is still the VM's to claim.
+  EXPECT_EQ(why(kVmA, dad_ns(kMacA, kLlA)), V6G_R_ACCEPT_DAD);
+}
+
+TEST_F(RouterAddressTest, RouterDefenceEndsAVmsDadClaim) {
+  add_router();
+  // The gateway's global address was never in an RA: A's DAD claim is
+  // accepted (TENTATIVE), the router defends it, the claim is gone before
+  // the DAD timeout could make it VALID, and A's forged NA for it is dropped.
+  EXPECT_EQ(why(kVmA, dad_ns(kMacA, kGateway)), V6G_R_ACCEPT_DAD);
+  EXPECT_EQ(engine_->port_binding_count(kVmA), 1u);
+  engine_->observe_router_na(kRouter, 0, kRouterMac, kGateway, now_);
+  EXPECT_EQ(engine_->port_binding_count(kVmA), 0u);
+  EXPECT_EQ(engine_->counter(kVmA, reason(V6G_R_ND_TARGET_BOUND_ELSEWHERE)), 1u);
+  advance(2 * kSecond);
+  EXPECT_FALSE(bound(kVmA, kGateway));
+  EXPECT_EQ(adds_for(kGateway), 0u);
+  engine_->flush_events(now_, fx_);
+  ASSERT_EQ(fx_.events.size(), 1u);
+  EXPECT_EQ(fx_.events.front().violation, V6G_R_ND_TARGET_BOUND_ELSEWHERE);
+  EXPECT_EQ(fx_.events.front().blocked_mac, kMacA);
+  EXPECT_EQ(fx_.events.front().blocked_source, kGateway);
+  // A's forged NA for it is dropped; it asks for a verification, which the
+  // router's answer to the probe refuses.
+  EXPECT_EQ(why(kVmA, na(kMacA, kGateway, kGateway)), V6G_R_SOURCE_VERIFYING);
+  ASSERT_EQ(probes().size(), 1u);
+  engine_->observe_router_na(kRouter, 0, kRouterMac, kGateway, now_);
+  advance(2 * kSecond);
+  EXPECT_FALSE(bound(kVmA, kGateway));
+  EXPECT_EQ(engine_->counter(kVmA, reason(V6G_R_ND_TARGET_BOUND_ELSEWHERE)), 2u);
+}
+
+TEST_F(RouterAddressTest, RouterNaLeavesValidBindingsAndVmNasAlone) {
+  add_router();
+  // A VALID binding is not taken away by what the uplink says...
+  EXPECT_EQ(why(kVmA, dad_ns(kMacA, kAddrA)), V6G_R_ACCEPT_DAD);
+  advance(2 * kSecond);
+  ASSERT_TRUE(bound(kVmA, kAddrA));
+  engine_->observe_router_na(kRouter, 0, kRouterMac, kAddrA, now_);
+  EXPECT_TRUE(bound(kVmA, kAddrA));
+  // ...and a VM port's NA seen by the listener does not end another VM's
+  // DAD claim (atk6-dos-new-ip6 would otherwise win): FCFS between VMs.
+  const Ip6Addr other = ip("2001:db8:a::77");
+  EXPECT_EQ(why(kVmA, dad_ns(kMacA, other)), V6G_R_ACCEPT_DAD);
+  engine_->observe_na(kVmB, kMacB, other, now_);
+  advance(2 * kSecond);
+  EXPECT_TRUE(bound(kVmA, other));
+}
+
 }  // namespace
 }  // namespace v6g::guard

@@ -145,6 +145,33 @@ if [ "$NO_GUARD" != 1 ]; then
 fi
 ip -n $LAB_VM2 -6 addr del $NEW_ADDR/64 dev eth0 2>/dev/null
 
+# --- Router impersonation: vm3 claims the router's global address and its
+# link-local (the RA source) with DAD - the router defends the global one,
+# but its defence arrives on the router port, whose ND is not punted - then
+# advertises both as its own. Unguarded, vm2 sends its off-link traffic to vm3.
+RTR_GA=2600:beef:1000:100::1
+ip netns exec $LAB_VM2 ping -6 -c 1 -W 2 "$RTR_GA" >/dev/null 2>&1
+ip netns exec $LAB_VM2 ping -6 -c 1 -W 2 "$RTR_LL%eth0" >/dev/null 2>&1
+attack_router_claim() {
+  ip -n $LAB_VM3 -6 addr add $RTR_GA/64 dev eth0
+  ip -n $LAB_VM3 -6 addr add $RTR_LL/64 dev eth0
+  sleep 2.5
+  ip netns exec $LAB_VM3 timeout 4 atk6-fake_advertise6 -n 3 -w 1 eth0 "$RTR_GA"
+  ip netns exec $LAB_VM3 timeout 4 atk6-fake_advertise6 -n 3 -w 1 eth0 "$RTR_LL"
+}
+capture rtr_claim "ether src $LAB_MAC_VM3 and icmp6 and ip6[40] == 136" attack_router_claim
+seen=$(tcpdump -nnvr $LAB_TMP/rtr_claim.pcap 2>/dev/null | grep -c -e "tgt is $RTR_GA," -e "tgt is $RTR_LL,")
+ga_mac=$(neigh_mac "$RTR_GA") ll_mac=$(neigh_mac "$RTR_LL")
+claimed=$(ip netns exec $LAB_BR nft list set bridge v6guard bindings 2>/dev/null | tr ',{}' '\n\n\n' |
+  grep "\"$LAB_P_VM3\" \." | grep -c -e " $RTR_GA\$" -e " $RTR_LL\$")
+[ "$seen" -eq 0 ] && [ "$ga_mac" = "$LAB_MAC_RTR" ] && [ "$ll_mac" = "$LAB_MAC_RTR" ] && [ "$claimed" -eq 0 ] && g=1 || g=0
+[ "$ga_mac" = "$LAB_MAC_VM3" ] || [ "$ll_mac" = "$LAB_MAC_VM3" ] && u=1 || u=0
+check $g $u "DAD claim + NAs for the router's addresses" \
+  "victim saw $seen forged NAs; router resolves to ${ga_mac:-nothing} (global), ${ll_mac:-nothing} (link-local); vm3 bound to $claimed of them"
+ip -n $LAB_VM3 -6 addr del $RTR_GA/64 dev eth0 2>/dev/null
+ip -n $LAB_VM3 -6 addr del $RTR_LL/64 dev eth0 2>/dev/null
+ip -n $LAB_VM2 -6 neigh flush dev eth0
+
 # --- atk6-ndpexhaust6: vm3 pings random addresses of the prefix, and claims
 # many addresses with DAD (each would be a binding): the per-port cap holds
 # and the daemon's memory stays bounded.
