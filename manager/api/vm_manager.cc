@@ -169,11 +169,11 @@ std::size_t VmManager::queued() {
 
 std::optional<Error> VmManager::create(const CallContext& ctx, const Planner& planner,
                                        VmPlan& out) {
-  PendingCreate pending{&ctx, &planner, {}, std::nullopt, false, false};
+  PendingCreate pending{&ctx, &planner, {}, std::nullopt, false, false, {}};
   std::unique_lock queue_lock(queue_mu_);
   queue_.push_back(&pending);
   // Wait until a leader finished our create, or until we may lead.
-  queue_cv_.wait(queue_lock, [&] { return pending.done || !leader_active_; });
+  pending.wake.wait(queue_lock, [&] { return pending.done || !leader_active_; });
   while (!pending.done) {
     leader_active_ = true;
     std::vector<PendingCreate*> batch;
@@ -184,9 +184,13 @@ std::optional<Error> VmManager::create(const CallContext& ctx, const Planner& pl
     queue_lock.unlock();
     run_batch(batch);
     queue_lock.lock();
-    for (auto* p : batch) p->done = true;
+    for (auto* p : batch) {
+      p->done = true;
+      if (p != &pending) p->wake.notify_one();
+    }
     leader_active_ = false;
-    queue_cv_.notify_all();
+    // The oldest waiter leads the next batch (with everything queued by then).
+    if (!queue_.empty()) queue_.front()->wake.notify_one();
   }
   queue_lock.unlock();
   if (pending.error) return std::move(pending.error);

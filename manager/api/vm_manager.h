@@ -106,6 +106,10 @@ class VmManager {
     std::optional<Error> error;
     bool programmed = false;
     bool done = false;
+    // Its caller waits here, woken alone (done, or its turn to lead): one
+    // condition variable for all callers woke every waiting server thread
+    // at the end of each batch, to find most still queued.
+    std::condition_variable wake;
   };
 
   std::optional<Error> load(const std::string& vm_id, VmPlan& out);
@@ -125,7 +129,6 @@ class VmManager {
   std::function<void(const CallContext&)> crash_hook_;
 
   std::mutex queue_mu_;  // guards queue_, leader_active_ and every PendingCreate::done
-  std::condition_variable queue_cv_;
   std::deque<PendingCreate*> queue_;
   bool leader_active_ = false;
 };

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -417,6 +418,39 @@ TEST_F(VmManagerTest, GroupCommitOneBadCreateDoesNotPoisonItsBatch) {
   // And they survive a reopen (the batch was committed).
   reopen();
   EXPECT_EQ(rows("vms"), 3u);
+}
+
+TEST_F(VmManagerTest, MoreWaitersThanOneBatchAllCompleteInFullBatches) {
+  // Each waiter is woken alone (done, or the oldest queued one to lead the
+  // next batch): with more creates queued than one batch takes, a missed
+  // hand-over would leave the rest waiting forever.
+  host_.gate = "vm-gate";
+  QueuedCreates creates(*manager_);
+  std::thread leader([&] {
+    VmPlan plan;
+    EXPECT_FALSE(manager_->create(root_, plan_for("vm-gate", "t1", 1, 0), plan));
+  });
+  ASSERT_TRUE(wait_until([&] { return host_.gate_reached.load(); }));
+  constexpr int kQueued = 150;  // the gated batch takes 63 more, then 64, then 23
+  for (int i = 1; i <= kQueued; ++i) {
+    const std::string id = "vm-q" + std::to_string(i);
+    ASSERT_TRUE(creates.add(id, plan_for(id, "t1", 1, i), root_));
+  }
+  host_.open_gate();
+  leader.join();
+  if (!wait_until([&] { return creates.results().size() == kQueued; })) {
+    std::fprintf(stderr, "queued creates never finished: %zu of %d\n", creates.results().size(),
+                 kQueued);
+    std::_Exit(1);  // the stuck threads can't be joined
+  }
+  creates.join();
+  for (const auto& [id, error] : creates.results())
+    EXPECT_FALSE(error) << id << ": " << error->message;
+  EXPECT_EQ(manager_->stats().batches, 3u);
+  EXPECT_EQ(manager_->stats().largest_batch, VmManager::kMaxBatch);
+  EXPECT_EQ(rows("vms"), kQueued + 1u);
+  EXPECT_EQ(rows("audit"), kQueued + 1u);
+  EXPECT_EQ(host_.taps.size(), kQueued + 1u);
 }
 
 TEST_F(VmManagerTest, KillDuringAGroupCommitLeavesNoPartialVm) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
@@ -51,6 +52,47 @@ TEST_F(StoreTest, FreshDatabaseIsWalAtCurrentSchemaVersion) {
   auto s = open();
   EXPECT_EQ(s->schema_version(), Store::kSchemaVersion);
   EXPECT_TRUE(std::filesystem::exists(path_ + "-wal"));
+}
+
+// Page size of the database at path (sqlite3 shell), or "" without the shell.
+std::string page_size_of(const std::string& path) {
+  const std::string cmd = "sqlite3 " + path + " 'PRAGMA page_size' 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return {};
+  char line[32] = {};
+  const bool read = std::fgets(line, sizeof line, p) != nullptr;
+  if (pclose(p) != 0 || !read) return {};
+  std::string out = line;
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+TEST_F(StoreTest, NewDatabasesGet4KiBPagesAndOld1KiBOnesKeepWorking) {
+  {
+    auto s = open();
+    ASSERT_TRUE(s->insert_vm(vm("vm-1", "t1")).ok());
+  }
+  const std::string fresh = page_size_of(path_);
+  if (fresh.empty()) GTEST_SKIP() << "sqlite3 shell missing";
+  // A ~1 KB VM config fits a 4 KiB leaf; 1 KiB pages needed an overflow page.
+  EXPECT_EQ(fresh, "4096");
+
+  // A database created with 1 KiB pages (as v2 did) keeps them: WAL mode
+  // can't change the page size, and the store works on it unchanged.
+  const std::string old = dir_ + "/old.db";
+  const std::string make = "sqlite3 " + old +
+                           " 'PRAGMA page_size=1024; PRAGMA journal_mode=WAL; CREATE TABLE t(x); "
+                           "DROP TABLE t;' >/dev/null 2>&1";
+  ASSERT_EQ(std::system(make.c_str()), 0);
+  std::unique_ptr<Store> s;
+  auto o = Store::open(old, s);
+  ASSERT_TRUE(o.ok()) << o.message();
+  ASSERT_TRUE(s->insert_vm(vm("vm-1", "t1")).ok());
+  VmRecord back;
+  ASSERT_TRUE(s->get_vm("vm-1", back).ok());
+  EXPECT_EQ(back.config, vm("vm-1", "t1").config);
+  s.reset();
+  EXPECT_EQ(page_size_of(old), "1024");
 }
 
 TEST_F(StoreTest, RefusesNewerSchema) {
