@@ -303,7 +303,7 @@ Status NftDatapath::remove_listed_port(const datapath::PortSpec& port) {
   // are unknown; delete the name from every set and map, one command each
   // so a missing element doesn't abort the rest.
   for (const char* set : {"vm_ports", "router_ports", "sg_ports", "monitor_ports", "dpi_ports",
-                          "ra_guarded_ports", "punt_closed", "punt_open"}) {
+                          "inspect_ports", "ra_guarded_ports", "punt_closed", "punt_open"}) {
     (void)run(std::string("delete element bridge ") + kTable + " " + set + " { \"" + port.ifname +
               "\" }\n");
   }

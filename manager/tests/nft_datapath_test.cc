@@ -41,6 +41,27 @@ Binding make_binding(std::uint32_t i) {
   return b;
 }
 
+// The rules of one chain of a render_table() script, in order, without the
+// "add rule bridge v6guard <chain> " prefix.
+std::vector<std::string> rules_of(const std::string& table, const std::string& chain) {
+  const std::string prefix = "add rule bridge v6guard " + chain + " ";
+  std::vector<std::string> out;
+  for (std::size_t at = table.find(prefix); at != std::string::npos;
+       at = table.find(prefix, at + 1)) {
+    if (at != 0 && table[at - 1] != '\n') continue;
+    const std::size_t end = table.find('\n', at);
+    out.push_back(table.substr(at + prefix.size(), end - at - prefix.size()));
+  }
+  return out;
+}
+
+// Index of the first rule containing `text` (rules.size() when none does).
+std::size_t index_of(const std::vector<std::string>& rules, std::string_view text) {
+  for (std::size_t i = 0; i < rules.size(); ++i)
+    if (rules[i].find(text) != std::string::npos) return i;
+  return rules.size();
+}
+
 class NftDatapathTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -175,8 +196,14 @@ TEST(NftRuleset, PuntRulesQueueByMarkFailOpenQueuesBypass) {
             "add element bridge v6guard punt_closed { \"tapV\" : 1 }\n"
             "add element bridge v6guard punt_open { \"tapV\" : 2 }\n"
             "add element bridge v6guard sg_ports { \"tapV\" }\n"
-            "add element bridge v6guard dpi_ports { \"tapV\" }\n");
+            "add element bridge v6guard dpi_ports { \"tapV\" }\n"
+            "add element bridge v6guard inspect_ports { \"tapV\" }\n");
   EXPECT_NE(render_punt_port(vm, 1, 2, false).find("delete element bridge v6guard dpi_ports"),
+            std::string::npos);
+  EXPECT_NE(render_punt_port(vm, 1, 2, false).find("delete element bridge v6guard inspect_ports"),
+            std::string::npos);
+  vm.flags = V6G_PORT_F_MONITOR;  // monitor ports skip the fast path too
+  EXPECT_NE(render_punt_port(vm, 1, 2, true).find("add element bridge v6guard inspect_ports"),
             std::string::npos);
   PortSpec rtr;
   rtr.ifname = "up0";
@@ -191,14 +218,53 @@ TEST(NftRuleset, PuntRulesQueueByMarkFailOpenQueuesBypass) {
                        "map @punt_closed update "),
             std::string::npos);
   EXPECT_NE(table.find("udp dport 546 update "), std::string::npos);
-  // DPI ports punt everything, after the stateless drops and before the
-  // fast path would accept their bound sources.
-  const auto dpi = table.find(
-      "iifname @dpi_ports meta protocol ip6 meta mark set iifname map "
-      "@punt_open update ");
-  ASSERT_NE(dpi, std::string::npos);
-  EXPECT_LT(table.find("frag_nonfirst_from_vm"), dpi);
-  EXPECT_LT(dpi, table.find("@bindings accept"));
+  // DPI ports punt everything, after the stateless drops and before pre's
+  // binding check would accept their bound sources; the fast path skips
+  // them (inspect_ports, checked before either binding set).
+  const auto pre = rules_of(table, "pre");
+  const auto dpi = index_of(pre,
+                            "iifname @dpi_ports meta protocol ip6 meta mark set iifname map "
+                            "@punt_open update ");
+  EXPECT_LT(index_of(pre, "frag_nonfirst_from_vm"), dpi);
+  EXPECT_LT(dpi, index_of(pre, "iifname @sg_ports meta protocol ip6 jump bound6"));
+  const auto bound6 = rules_of(table, "bound6");
+  ASSERT_FALSE(bound6.empty());
+  EXPECT_EQ(bound6[0], "iifname @inspect_ports return");
+}
+
+// The fast path must never see what the stateless drops and punts target:
+// RAs/Redirects (ICMPv6), fragments and other extension headers (RFC
+// 7113/6980) and DHCPv6 server messages. Every rule of pre that can reach
+// bound6 before the last drop is the dispatch on the *first* next header
+// (TCP/UDP only: `meta l4proto` would skip extension headers), and UDP
+// returns for DHCPv6 ports before any binding check.
+TEST(NftRuleset, FastPathOnlyForPlainTcpUdpAfterTheDhcpChecks) {
+  const std::string table = render_table();
+  const auto pre = rules_of(table, "pre");
+  std::size_t last_drop = 0;
+  for (const char* drop : {"ra_from_vm", "redirect_from_vm", "dhcp6_server_from_vm",
+                           "dhcp6_to_client_from_vm", "frag_hidden_l4", "frag_nonfirst_from_vm"})
+    last_drop = std::max(last_drop, index_of(pre, drop));
+  ASSERT_LT(last_drop, pre.size());
+  std::size_t dispatches = 0;
+  for (std::size_t i = 0; i < last_drop; ++i) {
+    if (pre[i].find("bound6") == std::string::npos) continue;
+    ++dispatches;
+    EXPECT_EQ(pre[i],
+              "meta protocol ip6 ip6 nexthdr vmap { tcp : jump bound6, udp : jump bound6_udp }");
+  }
+  EXPECT_EQ(dispatches, 1u);
+  const auto udp = rules_of(table, "bound6_udp");
+  ASSERT_EQ(udp.size(), 3u);
+  EXPECT_EQ(udp[0], "udp sport 547 return");
+  EXPECT_EQ(udp[1], "udp dport 546 return");
+  EXPECT_EQ(udp[2], "goto bound6");
+  // Why two rules: nft 1.0.6 merges `udp sport != 547 udp dport != 546`
+  // (also `th`, either order, `{ 547 }`) into one 4-byte `cmp neq`, i.e.
+  // "not (547, 546)": atk6-fake_dhcps6's answers from an ephemeral port to
+  // 546 passed a fast path written that way. No negated port compare at all.
+  EXPECT_EQ(table.find("sport !="), std::string::npos);
+  EXPECT_EQ(table.find("dport !="), std::string::npos);
 }
 
 TEST_F(NftDatapathTest, EnablePuntsMapsPortsToTheirQueues) {
@@ -425,13 +491,14 @@ TEST(NftRuleset, TaggedBindingsGoToTheVlanSet) {
             "2600:beef:1000:100::3 }\n");
   const std::string table = render_table();
   // Untagged frames only against the untagged set, tagged ones with their VLAN.
-  EXPECT_NE(table.find("iifname @sg_ports ether type ip6 iifname . ether saddr . ip6 saddr "
-                       "@bindings accept"),
-            std::string::npos);
-  EXPECT_NE(table.find("ether type 8021q iifname . vlan id . ether saddr . ip6 saddr "
-                       "@vlan_bindings accept"),
-            std::string::npos);
-  // No rule depends on an untagged ether type but the untagged fast path.
+  const auto bound6 = rules_of(table, "bound6");
+  EXPECT_NE(index_of(bound6, "ether type ip6 iifname . ether saddr . ip6 saddr @bindings accept"),
+            bound6.size());
+  EXPECT_NE(index_of(bound6,
+                     "ether type 8021q iifname . vlan id . ether saddr . ip6 saddr "
+                     "@vlan_bindings accept"),
+            bound6.size());
+  // No rule depends on an untagged ether type but the untagged binding check.
   EXPECT_EQ(table.find("ether type ip6"), table.rfind("ether type ip6"));
 }
 
@@ -579,6 +646,104 @@ TEST_F(NftDatapathTest, TaggedFramesMatchTheirVlanBinding) {
   EXPECT_EQ(crossed({200}, 0, "tagged-punted"), 0);
   EXPECT_EQ(dropped(V6G_R_PUNT), punts + 3);
   EXPECT_EQ(crossed({}, 0, "untagged-bound-with-punts"), 3);
+  close(tx);
+  close(rx);
+  ASSERT_TRUE(dp_->flush().ok());
+}
+
+// An untagged IPv6 UDP frame to ff02::1 from (mac, src), optionally behind a
+// hop-by-hop header (PadN) or as a first fragment (M set) - what a VM sends.
+enum class Ext { kNone, kHopByHop, kFragment };
+std::vector<unsigned char> udp_frame(const MacAddr& mac, const Ip6Addr& src, std::uint16_t sport,
+                                     std::uint16_t dport, Ext ext, std::string_view marker) {
+  std::vector<unsigned char> f = {0x33, 0x33, 0, 0, 0, 1};
+  f.insert(f.end(), mac.bytes.begin(), mac.bytes.end());
+  const std::size_t ext_len = ext == Ext::kNone ? 0 : 8;
+  const std::size_t udp_len = 8 + marker.size();
+  const unsigned char first = ext == Ext::kNone ? 17 : ext == Ext::kHopByHop ? 0 : 44;
+  f.insert(f.end(), {0x86, 0xdd, 0x60, 0, 0, 0, 0, static_cast<unsigned char>(ext_len + udp_len),
+                     first, 255});
+  f.insert(f.end(), src.bytes.begin(), src.bytes.end());
+  const auto dst = *Ip6Addr::parse("ff02::1");
+  f.insert(f.end(), dst.bytes.begin(), dst.bytes.end());
+  if (ext == Ext::kHopByHop) f.insert(f.end(), {17, 0, 1, 4, 0, 0, 0, 0});        // PadN
+  if (ext == Ext::kFragment) f.insert(f.end(), {17, 0, 0, 1, 0, 0, 0x12, 0x34});  // offset 0, M
+  f.insert(f.end(), {static_cast<unsigned char>(sport >> 8), static_cast<unsigned char>(sport),
+                     static_cast<unsigned char>(dport >> 8), static_cast<unsigned char>(dport), 0,
+                     static_cast<unsigned char>(udp_len), 0, 0});
+  f.insert(f.end(), marker.begin(), marker.end());
+  return f;
+}
+
+// Sends 3 copies of f on tx, returns how many carrying marker reached rx.
+int crossed(int tx, int rx, const std::vector<unsigned char>& f, std::string_view marker) {
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(send(tx, f.data(), f.size(), 0), ssize_t(f.size()));
+  usleep(100'000);
+  int seen = 0;
+  unsigned char buf[2048];
+  for (ssize_t n; (n = recv(rx, buf, sizeof buf, 0)) > 0;)
+    if (std::string_view(reinterpret_cast<char*>(buf), std::size_t(n)).find(marker) !=
+        std::string_view::npos)
+      ++seen;
+  return seen;
+}
+
+// Real frames from a *bound* source into a source-guarded VM port: plain UDP
+// takes the fast path; DHCPv6 server messages (sport 547, or to 546 from an
+// ephemeral port as atk6-fake_dhcps6 sends them) and a UDP first fragment
+// still meet their drops; with punts on, UDP behind a hop-by-hop header is
+// punted (an unread fail-closed queue: it never crosses) instead of taking
+// the fast path.
+TEST_F(NftDatapathTest, BoundSourcesFastPathOnlyPlainTcpUdp) {
+  std::ofstream("/proc/sys/net/ipv6/conf/default/accept_dad") << "0\n";
+  ASSERT_EQ(std::system("ip link add v6gbr2 type bridge && ip link set v6gbr2 up && "
+                        "for i in 0 1; do ip link add v6gf$i type veth peer name v6gf${i}p && "
+                        "ip link set v6gf$i master v6gbr2 && ip link set v6gf$i up && "
+                        "ip link set v6gf${i}p up || exit 1; done"),
+            0);
+  PortSpec vm;
+  vm.ifindex = if_nametoindex("v6gf0");
+  vm.ifname = "v6gf0";
+  ASSERT_TRUE(dp_->add_port(vm).ok());
+  ASSERT_TRUE(dp_->set_source_guard("v6gf0", true).ok());
+  Binding b;
+  b.ifindex = vm.ifindex;
+  b.ifname = "v6gf0";
+  b.mac = *MacAddr::parse("02:00:00:00:0b:01");
+  b.addr = *Ip6Addr::parse("2001:db8:100::b");
+  ASSERT_TRUE(dp_->add_bindings(std::span(&b, 1)).ok());
+  const int tx = packet_socket("v6gf0p");
+  const int rx = packet_socket("v6gf1p");
+  ASSERT_GE(tx, 0);
+  ASSERT_GE(rx, 0);
+  usleep(200'000);
+  auto count = [&](v6g_reason why) {
+    std::vector<datapath::PortCounters> c;
+    EXPECT_TRUE(dp_->counters(c).ok());
+    return count_of(c, "v6gf0", why);
+  };
+  auto sent = [&](std::uint16_t sport, std::uint16_t dport, Ext ext, const std::string& marker) {
+    return crossed(tx, rx, udp_frame(b.mac, b.addr, sport, dport, ext, marker), marker);
+  };
+  EXPECT_EQ(sent(4000, 4000, Ext::kNone, "plain-udp"), 3);
+  EXPECT_EQ(sent(546, 547, Ext::kNone, "dhcp6-client"), 3);  // a client's solicit
+  EXPECT_EQ(sent(40000, 546, Ext::kNone, "fake-dhcps6"), 0);
+  EXPECT_EQ(count(V6G_R_DHCPV6_SERVER_FROM_VM_PORT), 3u);
+  EXPECT_EQ(sent(547, 40000, Ext::kNone, "dhcp6-server"), 0);
+  EXPECT_EQ(count(V6G_R_DHCPV6_SERVER_FROM_VM_PORT), 6u);
+  EXPECT_EQ(sent(4000, 4000, Ext::kFragment, "udp-frag"), 0);
+  EXPECT_EQ(count(V6G_R_FRAG_FIRST_NO_UPPER), 3u);
+  EXPECT_EQ(count(V6G_R_SOURCE_NOT_BOUND), 0u);
+
+  Status s = dp_->enable_punts(30, 1);
+  if (!s.ok() && s.message().find("bridge-nf") != std::string::npos) GTEST_SKIP() << s.message();
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(sent(4000, 4000, Ext::kHopByHop, "udp-hbh"), 0);
+  EXPECT_EQ(count(V6G_R_PUNT), 3u);
+  EXPECT_EQ(sent(40000, 546, Ext::kNone, "fake-dhcps6-punts"), 0);
+  EXPECT_EQ(count(V6G_R_DHCPV6_SERVER_FROM_VM_PORT), 9u);
+  EXPECT_EQ(sent(4000, 4000, Ext::kNone, "plain-udp-punts"), 3);
+  EXPECT_EQ(count(V6G_R_PUNT), 3u);  // bound plain UDP is never punted
   close(tx);
   close(rx);
   ASSERT_TRUE(dp_->flush().ok());
