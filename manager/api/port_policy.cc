@@ -73,6 +73,10 @@ std::vector<guard::PortPolicy> port_policies(const VmPlan& plan, const vmp::VmCo
     p.packet_rate_limit = policy.packet_rate_limit();
     p.log_security_events = policy.log_security_events();
 
+    // Validation put the gateway inside the VM's subnet: the one address
+    // there the VM may never claim (DAD, NA, data) - the router's.
+    if (const auto gw = Ip6Addr::parse(v6.gateway()); !v6.gateway().empty() && gw)
+      p.gateways.push_back(*gw);
     std::string parse_error;
     if (const auto a = config::parse_address_with_prefix(v6.address(), &parse_error);
         !v6.address().empty() && a) {

@@ -203,10 +203,25 @@ struct Engine::Impl {
   std::unordered_map<ProbeKey, Probe, ProbeKeyHash> probes;
   // Router and trusted ports (a handful): whose addresses VM ports may not claim.
   std::vector<PortId> infra_ports;
+  // VM ports per VLAN: where an untagged router port's NA may end a claim.
+  std::unordered_map<std::uint16_t, std::uint32_t> vm_vlans;
   std::uint64_t unknown_port_drops = 0;
 
   explicit Impl(EngineConfig c)
       : cfg(c), device(c.ra_device_state), table(c.binding_capacity_hint) {}
+
+  // Port bookkeeping by role; delta +1 when a policy takes effect, -1 when
+  // it goes.
+  void count_port(const PortPolicy& p, int delta) {
+    if (p.role != PortRole::kVm) {
+      std::erase(infra_ports, p.port);
+      if (delta > 0) infra_ports.push_back(p.port);
+      return;
+    }
+    auto& n = vm_vlans[p.vlan];
+    n += static_cast<std::uint32_t>(delta);
+    if (n == 0) vm_vlans.erase(p.vlan);
+  }
 
   // -- verdict helpers ------------------------------------------------------
 
@@ -321,7 +336,11 @@ struct Engine::Impl {
   // traffic to the VM, and the router's own defence is not always seen
   // (router-port ND is not punted). A router port in a VLAN only holds
   // addresses in that VLAN; an untagged (trunk) one holds them in every VLAN.
-  bool held_by_router(std::uint16_t vlan, const Ip6Addr& a) const {
+  // Plus the claimant's own configured gateway: known before the router has
+  // said anything, and in whatever VLAN the router port is.
+  bool held_by_router(const PortPolicy& claimant, std::uint16_t vlan, const Ip6Addr& a) const {
+    if (std::find(claimant.gateways.begin(), claimant.gateways.end(), a) != claimant.gateways.end())
+      return true;
     for (PortId id : infra_ports) {
       const auto it = ports.find(id);
       if (it == ports.end() || it->second.policy.role != PortRole::kRouter) continue;
@@ -567,7 +586,7 @@ struct Engine::Impl {
       return V6G_R_SOURCE_NOT_BOUND;
     const auto key = BindingKey::make(p.port, vlan, mac, addr);
     if (table.find_address(key, [](const BindingSlot&) { return true; }) != nullptr ||
-        held_by_router(vlan, addr))
+        held_by_router(p, vlan, addr))
       return V6G_R_SOURCE_NOT_BOUND;
     if (auto it = probes.find({vlan, addr}); it != probes.end()) {
       const Probe& pr = it->second;
@@ -702,7 +721,7 @@ struct Engine::Impl {
     }
     // atk6-dos-new-ip6 answers DAD for others' addresses; a VM claiming the
     // router's address is the first step of impersonating it.
-    if (other_owner(key) != nullptr || held_by_router(key.vlan, target))
+    if (other_owner(key) != nullptr || held_by_router(ps.policy, key.vlan, target))
       return violation(ps, V6G_R_ND_TARGET_BOUND_ELSEWHERE, pkt.eth.src, target, now);
     if (BindingSlot* s = table.find(key)) {
       if (!s->is_static && s->state != static_cast<std::uint8_t>(BindingState::kTentative))
@@ -748,7 +767,8 @@ struct Engine::Impl {
     if (own == nullptr) {
       if (auto d = probe_answer(ps, pkt, na->target, now, out)) return *d;
       BindingSlot* other = other_owner(key);
-      if ((other != nullptr && other->key.port != p.port) || held_by_router(key.vlan, na->target))
+      if ((other != nullptr && other->key.port != p.port) ||
+          held_by_router(p, key.vlan, na->target))
         return violation(ps, V6G_R_ND_TARGET_BOUND_ELSEWHERE, pkt.eth.src, na->target, now);
       // Same port, another MAC: an override would steal the neighbour cache
       // entry; without override it's still an NA for an address not ours.
@@ -899,8 +919,8 @@ Status Engine::upsert_port(const PortPolicy& policy, Nanos now, Effects& out) {
     I.drop_port_bindings(policy.port, out);
     ps.bindings = 0;
   }
-  std::erase(I.infra_ports, policy.port);
-  if (policy.role != PortRole::kVm) I.infra_ports.push_back(policy.port);
+  if (!inserted) I.count_port(ps.policy, -1);
+  I.count_port(policy, +1);
   const auto old_static = ps.policy.static_addresses;
   const bool ra_changed = inserted || moved || !same_ra_policy(ps.policy, policy);
   ps.apply(policy);
@@ -928,7 +948,8 @@ Status Engine::upsert_port(const PortPolicy& policy, Nanos now, Effects& out) {
 
 void Engine::remove_port(PortId port, Effects& out) {
   impl_->drop_port_bindings(port, out);
-  std::erase(impl_->infra_ports, port);
+  if (auto it = impl_->ports.find(port); it != impl_->ports.end())
+    impl_->count_port(it->second.policy, -1);
   impl_->ports.erase(port);
 }
 
@@ -1066,22 +1087,30 @@ void Engine::observe_router_na(PortId port, std::uint16_t vlan, const MacAddr& m
   // address (RFC 4862 5.4.3), so the VM's claim ends here (RFC 6620
   // TENTATIVE -> NO_BIND) before the DAD timeout could make it VALID. Only
   // TENTATIVE: a VALID binding is not taken away by what the uplink says.
-  // The router port may belong to another engine: nothing here needs it.
-  const auto key = BindingKey::make(port, vlan, mac, target);
-  while (BindingSlot* s = I.table.find_address(key, [](const BindingSlot& o) {
-    return o.state == static_cast<std::uint8_t>(BindingState::kTentative);
-  })) {
-    const PortId claimant = s->key.port;
-    MacAddr claimant_mac;
-    std::memcpy(claimant_mac.bytes.data(), s->key.mac, 6);
-    I.table.erase(s);  // TENTATIVE: never pushed to the datapath
-    auto it = I.ports.find(claimant);
-    if (it == I.ports.end()) continue;
-    PortState& ps = it->second;
-    if (ps.bindings > 0) --ps.bindings;
-    ++ps.counters[V6G_R_ND_TARGET_BOUND_ELSEWHERE];
-    if (ps.policy.log_security_events)
-      I.record_event(ps, reason(V6G_R_ND_TARGET_BOUND_ELSEWHERE), claimant_mac, target, now);
+  // The router port may belong to another engine: nothing here needs it. An
+  // untagged router port (a trunk, or a host without VLAN filtering) speaks
+  // for every VLAN, as in held_by_router.
+  std::vector<std::uint16_t> vlans{vlan};
+  if (vlan == 0)
+    for (const auto& [v, n] : I.vm_vlans)
+      if (v != 0) vlans.push_back(v);
+  for (std::uint16_t v : vlans) {
+    const auto key = BindingKey::make(port, v, mac, target);
+    while (BindingSlot* s = I.table.find_address(key, [](const BindingSlot& o) {
+      return o.state == static_cast<std::uint8_t>(BindingState::kTentative);
+    })) {
+      const PortId claimant = s->key.port;
+      MacAddr claimant_mac;
+      std::memcpy(claimant_mac.bytes.data(), s->key.mac, 6);
+      I.table.erase(s);  // TENTATIVE: never pushed to the datapath
+      auto it = I.ports.find(claimant);
+      if (it == I.ports.end()) continue;
+      PortState& ps = it->second;
+      if (ps.bindings > 0) --ps.bindings;
+      ++ps.counters[V6G_R_ND_TARGET_BOUND_ELSEWHERE];
+      if (ps.policy.log_security_events)
+        I.record_event(ps, reason(V6G_R_ND_TARGET_BOUND_ELSEWHERE), claimant_mac, target, now);
+    }
   }
 }
 

@@ -140,9 +140,10 @@ struct PortPolicy {
   // Bindings.
   std::vector<Ip6Prefix> allocated_prefixes;  // learning only inside these (+ link-local)
   std::vector<Ip6Addr> static_addresses;      // VALID forever, count in the cap
-  std::uint32_t max_bindings = 16;            // ND cache exhaustion cap
-  Nanos binding_lifetime = 86400 * kSecond;   // EUI-64 / non-privacy learnt bindings
-  bool block_tunnels = true;                  // IPv6-in-IPv6, GRE, Teredo from VM ports
+  std::vector<Ip6Addr> gateways;    // the VM's configured router addresses: never the VM's own
+  std::uint32_t max_bindings = 16;  // ND cache exhaustion cap
+  Nanos binding_lifetime = 86400 * kSecond;  // EUI-64 / non-privacy learnt bindings
+  bool block_tunnels = true;                 // IPv6-in-IPv6, GRE, Teredo from VM ports
 
   // RA Guard criteria (router ports).
   std::vector<MacAddr> allowed_ra_macs;        // empty = any

@@ -85,6 +85,8 @@ TEST(PortPolicy, MapsEverySecurityFieldOfEachNic) {
   EXPECT_EQ(p.static_addresses[0], *Ip6Addr::parse("2600:beef:1000:100::50"));
   ASSERT_EQ(p.allocated_prefixes.size(), 1u);
   EXPECT_EQ(p.allocated_prefixes[0], *Ip6Prefix::parse("2600:beef:1000:100::/64"));
+  ASSERT_EQ(p.gateways.size(), 1u);  // the spec writes it in upper case
+  EXPECT_EQ(p.gateways[0], *Ip6Addr::parse("2600:beef:1000:100::1"));
 
   const guard::PortPolicy& s = policies[1];
   EXPECT_EQ(s.port, 8u);

@@ -420,5 +420,42 @@ TEST_F(RouterAddressTest, RouterNaLeavesValidBindingsAndVmNasAlone) {
   EXPECT_TRUE(bound(kVmA, other));
 }
 
+TEST_F(RouterAddressTest, UntaggedRouterPortDefendsInTheVmsVlan) {
+  // VM ports in VLAN 200 on a host without VLAN filtering: the router port
+  // is untagged and speaks for every VLAN.
+  auto a = vm(kVmA, kMacA, "2001:db8:a::/64");
+  a.vlan = 200;
+  ASSERT_TRUE(engine_->upsert_port(a, now_, fx_));
+  add_router();
+  EXPECT_EQ(why(kVmA, dad_ns(kMacA, kGateway)), V6G_R_ACCEPT_DAD);
+  ASSERT_EQ(engine_->port_binding_count(kVmA), 1u);
+  engine_->observe_router_na(kRouter, 0, kRouterMac, kGateway, now_);
+  EXPECT_EQ(engine_->port_binding_count(kVmA), 0u);
+  // A router port in another VLAN does not.
+  PortPolicy r;
+  r.port = 2;
+  r.role = PortRole::kRouter;
+  r.vlan = 300;
+  ASSERT_TRUE(engine_->upsert_port(r, now_, fx_));
+  EXPECT_EQ(why(kVmA, dad_ns(kMacA, kGateway)), V6G_R_ACCEPT_DAD);
+  engine_->observe_router_na(2, 300, kRouterMac, kGateway, now_);
+  EXPECT_EQ(engine_->port_binding_count(kVmA), 1u);
+}
+
+TEST_F(RouterAddressTest, ConfiguredGatewayIsNeverTheVms) {
+  // No router port in this engine at all: the VM's own config names its
+  // router, and the probe that would find the router may never reach it
+  // (a VLAN the host cannot tag, a router that is down).
+  auto a = vm(kVmA, kMacA, "2001:db8:a::/64");
+  a.gateways.push_back(kGateway);
+  ASSERT_TRUE(engine_->upsert_port(a, now_, fx_));
+  EXPECT_EQ(why(kVmA, dad_ns(kMacA, kGateway)), V6G_R_ND_TARGET_BOUND_ELSEWHERE);
+  EXPECT_EQ(why(kVmA, na(kMacA, kGateway, kGateway)), V6G_R_ND_TARGET_BOUND_ELSEWHERE);
+  EXPECT_EQ(why(kVmA, data(kMacA, kGateway)), V6G_R_SOURCE_NOT_BOUND);
+  EXPECT_TRUE(probes().empty());
+  // Only A's gateway: B (no gateway configured) may still claim it, FCFS.
+  EXPECT_EQ(why(kVmB, dad_ns(kMacB, kGateway)), V6G_R_ACCEPT_DAD);
+}
+
 }  // namespace
 }  // namespace v6g::guard
