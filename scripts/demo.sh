@@ -390,6 +390,31 @@ spoof_case() {
 }
 spoof_case
 
+# Router impersonation: vm3 claims the gateway's global and link-local
+# addresses with DAD, then advertises them as its own: unguarded, vm2 sends
+# its off-link traffic to vm3.
+router_mac_at_victim() { ip -n $NS_VM2 -6 neigh show "$1" dev eth0 | awk '{for(i=1;i<NF;i++) if($i=="lladdr") print $(i+1)}'; }
+router_case() {
+  local start; start=$(date +%s.%N)
+  counters_json >$TMP/counters.before
+  pingq $NS_VM2 $PFX_A::1 -c 1; pingq $NS_VM2 "$RTR_LL_A%eth0" -c 1
+  cap_start $NS_VM2 "ether src $MAC_VM3 and icmp6 and ip6[40] == 136"
+  ip -n $NS_VM3 -6 addr add $PFX_A::1/64 dev eth0
+  ip -n $NS_VM3 -6 addr add $RTR_LL_A/64 dev eth0
+  sleep 2.5
+  attack 4 atk6-fake_advertise6 -n 3 -w 1 eth0 $PFX_A::1
+  attack 4 atk6-fake_advertise6 -n 3 -w 1 eth0 $RTR_LL_A
+  cap_stop
+  ip -n $NS_VM3 -6 addr del $PFX_A::1/64 dev eth0 2>/dev/null
+  ip -n $NS_VM3 -6 addr del $RTR_LL_A/64 dev eth0 2>/dev/null
+  local fna gw ll; fna=$(foreign_na); gw=$(router_mac_at_victim $PFX_A::1); ll=$(router_mac_at_victim $RTR_LL_A)
+  local ev="victim got $fna forged NAs; vm2 neigh gateway -> ${gw:-none}, router link-local -> ${ll:-none}"
+  local d; d=$(drop_delta $TMP/counters.before); [ -n "$d" ] && ev+="; drops: $d"
+  record "DAD claim of the router's addresses" "$([ "$fna" = 0 ] && [ "$gw" != "$MAC_VM3" ] && [ "$ll" != "$MAC_VM3" ] && echo yes || echo no)" "$ev" "$start" "$(date +%s.%N)"
+  ip -n $NS_VM2 -6 neigh flush dev eth0
+}
+router_case
+
 ra_case "atk6-redir6 (ICMPv6 Redirect)" atk6-redir6 eth0 $VM2 2001:db8:bb::1 $RTR_LL_A fe80::bad
 
 # Cross-tenant: vm3 (tenant A) -> vm4 (tenant B), routed through the
