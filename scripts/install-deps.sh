@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
 	# build
 	build-essential cmake pkg-config clang clang-format clang-tidy
-	libclang-rt-14-dev llvm
+	libclang-rt-14-dev llvm lld
 	# userspace libraries
 	libmnl-dev libnetfilter-queue-dev libnftables-dev libprotobuf-dev
 	protobuf-compiler libboost-program-options-dev libgtest-dev libgmock-dev
