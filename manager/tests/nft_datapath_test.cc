@@ -568,6 +568,7 @@ TEST_F(NftDatapathTest, TaggedFramesMatchTheirVlanBinding) {
   std::ofstream("/proc/sys/net/ipv6/conf/default/accept_dad") << "0\n";
   ASSERT_EQ(std::system("ip link add v6gbr1 type bridge && ip link set v6gbr1 up && "
                         "for i in 0 1; do ip link add v6gt$i type veth peer name v6gt${i}p && "
+                        "sysctl -qw net.ipv6.conf.v6gt${i}p.disable_ipv6=1 && "
                         "ip link set v6gt$i master v6gbr1 && ip link set v6gt$i up && "
                         "ip link set v6gt${i}p up || exit 1; done"),
             0);
@@ -698,6 +699,7 @@ TEST_F(NftDatapathTest, BoundSourcesFastPathOnlyPlainTcpUdp) {
   std::ofstream("/proc/sys/net/ipv6/conf/default/accept_dad") << "0\n";
   ASSERT_EQ(std::system("ip link add v6gbr2 type bridge && ip link set v6gbr2 up && "
                         "for i in 0 1; do ip link add v6gf$i type veth peer name v6gf${i}p && "
+                        "sysctl -qw net.ipv6.conf.v6gf${i}p.disable_ipv6=1 && "
                         "ip link set v6gf$i master v6gbr2 && ip link set v6gf$i up && "
                         "ip link set v6gf${i}p up || exit 1; done"),
             0);
