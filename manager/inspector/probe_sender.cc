@@ -208,6 +208,13 @@ bool AnswerListener::poll_once(int timeout_ms) {
   const int r = ::poll(polled.data(), polled.size(), timeout_ms);
   if (r < 0) return errno == EINTR;
   for (std::size_t k = 0; r > 0 && k < polled.size(); ++k) {
+    if ((polled[k].revents & POLLERR) != 0) {
+      // ENETDOWN (the port went down or away): reading the error clears it;
+      // left pending it would make every poll return at once.
+      int err = 0;
+      socklen_t len = sizeof err;
+      getsockopt(polled[k].fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    }
     if ((polled[k].revents & POLLIN) == 0) continue;
     for (int i = 0; i < 64; ++i) {
       std::array<std::byte, 1600> buf;
