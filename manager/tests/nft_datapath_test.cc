@@ -74,6 +74,28 @@ class NftDatapathTest : public ::testing::Test {
     const Status s = dp_->init();
     ASSERT_TRUE(s.ok()) << s.message();
   }
+  // A bridge with two veth ports <prefix>0 and <prefix>1 whose peers
+  // (<prefix>0p, <prefix>1p: raw frame writer and reader) run without IPv6,
+  // so their own RS/MLD don't add to exact counts; <prefix>0 is a
+  // source-guarded VM port of the datapath. Returns it.
+  PortSpec guarded_pair(const std::string& bridge, const std::string& prefix) {
+    std::ofstream("/proc/sys/net/ipv6/conf/default/accept_dad") << "0\n";
+    const std::string p = prefix;
+    const std::string cmd = "ip link add " + bridge + " type bridge && ip link set " + bridge +
+                            " up && for i in 0 1; do ip link add " + p + "$i type veth peer name " +
+                            p + "${i}p && sysctl -qw net.ipv6.conf." + p +
+                            "${i}p.disable_ipv6=1 && ip link set " + p + "$i master " + bridge +
+                            " && ip link set " + p + "$i up && ip link set " + p +
+                            "${i}p up || exit 1; done";
+    EXPECT_EQ(std::system(cmd.c_str()), 0);
+    PortSpec vm;
+    vm.ifname = p + "0";
+    vm.ifindex = if_nametoindex(vm.ifname.c_str());
+    EXPECT_TRUE(dp_->add_port(vm).ok());
+    EXPECT_TRUE(dp_->set_source_guard(vm.ifname, true).ok());
+    return vm;
+  }
+
   std::unique_ptr<NftDatapath> dp_;
 };
 
@@ -557,6 +579,19 @@ int packet_socket(const char* ifname) {
   return fd;
 }
 
+// Sends 3 copies of f on tx, returns how many carrying marker reached rx.
+int crossed(int tx, int rx, const std::vector<unsigned char>& f, std::string_view marker) {
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(send(tx, f.data(), f.size(), 0), ssize_t(f.size()));
+  usleep(100'000);
+  int seen = 0;
+  unsigned char buf[2048];
+  for (ssize_t n; (n = recv(rx, buf, sizeof buf, 0)) > 0;)
+    if (std::string_view(reinterpret_cast<char*>(buf), std::size_t(n)).find(marker) !=
+        std::string_view::npos)
+      ++seen;
+  return seen;
+}
+
 // Real tagged frames (a raw AF_PACKET writer plays the VM: this kernel has no
 // 8021q for a VLAN subinterface) into a source-guarded VM port. Bindings
 // match (port, VLAN, MAC, address) for tagged frames and (port, MAC,
@@ -565,18 +600,8 @@ int packet_socket(const char* ifname) {
 // queued (fail closed, nobody reading) instead of slipping past
 // br_netfilter.
 TEST_F(NftDatapathTest, TaggedFramesMatchTheirVlanBinding) {
-  std::ofstream("/proc/sys/net/ipv6/conf/default/accept_dad") << "0\n";
-  ASSERT_EQ(std::system("ip link add v6gbr1 type bridge && ip link set v6gbr1 up && "
-                        "for i in 0 1; do ip link add v6gt$i type veth peer name v6gt${i}p && "
-                        "sysctl -qw net.ipv6.conf.v6gt${i}p.disable_ipv6=1 && "
-                        "ip link set v6gt$i master v6gbr1 && ip link set v6gt$i up && "
-                        "ip link set v6gt${i}p up || exit 1; done"),
-            0);
-  PortSpec vm;
-  vm.ifindex = if_nametoindex("v6gt0");
-  vm.ifname = "v6gt0";
-  ASSERT_TRUE(dp_->add_port(vm).ok());
-  ASSERT_TRUE(dp_->set_source_guard("v6gt0", true).ok());
+  const PortSpec vm = guarded_pair("v6gbr1", "v6gt");
+  ASSERT_FALSE(HasFailure());
   const MacAddr mac = *MacAddr::parse("02:00:00:00:0a:01");
   const Ip6Addr addr = *Ip6Addr::parse("2001:db8:100::a");
   Binding b;
@@ -597,46 +622,37 @@ TEST_F(NftDatapathTest, TaggedFramesMatchTheirVlanBinding) {
   ASSERT_GE(rx, 0);
   usleep(200'000);  // let the links settle before counting
   // Sends 3 copies, returns how many reached the other port.
-  auto crossed = [&](std::vector<std::uint16_t> vlans, int icmp_type, const std::string& marker) {
-    const auto f = frame(std::move(vlans), mac, addr, icmp_type, marker);
-    for (int i = 0; i < 3; ++i) EXPECT_EQ(send(tx, f.data(), f.size(), 0), ssize_t(f.size()));
-    usleep(100'000);
-    int seen = 0;
-    unsigned char buf[2048];
-    for (ssize_t n; (n = recv(rx, buf, sizeof buf, 0)) > 0;)
-      if (std::string_view(reinterpret_cast<char*>(buf), std::size_t(n)).find(marker) !=
-          std::string_view::npos)
-        ++seen;
-    return seen;
+  auto sent = [&](std::vector<std::uint16_t> vlans, int icmp_type, const std::string& marker) {
+    return crossed(tx, rx, frame(std::move(vlans), mac, addr, icmp_type, marker), marker);
   };
   auto dropped = [&](v6g_reason why) {
     std::vector<datapath::PortCounters> c;
     EXPECT_TRUE(dp_->counters(c).ok());
     return count_of(c, "v6gt0", why);
   };
-  EXPECT_EQ(crossed({100}, 0, "tagged-100-bound"), 3);
+  EXPECT_EQ(sent({100}, 0, "tagged-100-bound"), 3);
   EXPECT_EQ(dropped(V6G_R_SOURCE_NOT_BOUND), 0u);
-  EXPECT_EQ(crossed({200}, 0, "tagged-200"), 0);  // bound on VLAN 100 only
+  EXPECT_EQ(sent({200}, 0, "tagged-200"), 0);  // bound on VLAN 100 only
   EXPECT_EQ(dropped(V6G_R_SOURCE_NOT_BOUND), 3u);
-  EXPECT_EQ(crossed({}, 0, "untagged"), 0);
+  EXPECT_EQ(sent({}, 0, "untagged"), 0);
   EXPECT_EQ(dropped(V6G_R_SOURCE_NOT_BOUND), 6u);
   // An untagged binding of the same address admits untagged frames only.
   Binding untagged = b;
   untagged.vlan = 0;
   ASSERT_TRUE(dp_->add_bindings(std::span(&untagged, 1)).ok());
-  EXPECT_EQ(crossed({}, 0, "untagged-bound"), 3);
-  EXPECT_EQ(crossed({200}, 0, "tagged-200-again"), 0);
+  EXPECT_EQ(sent({}, 0, "untagged-bound"), 3);
+  EXPECT_EQ(sent({200}, 0, "tagged-200-again"), 0);
   // Removing the VLAN binding stops its frames; the untagged one stays.
   ASSERT_TRUE(dp_->remove_bindings(std::span(&b, 1)).ok());
-  EXPECT_EQ(crossed({100}, 0, "tagged-100-unbound"), 0);
+  EXPECT_EQ(sent({100}, 0, "tagged-100-unbound"), 0);
   listed.clear();
   ASSERT_TRUE(dp_->list_bindings(listed).ok());
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0], untagged);
   // RA Guard does not depend on the frame being untagged.
-  EXPECT_EQ(crossed({100}, 134, "tagged-ra"), 0);
+  EXPECT_EQ(sent({100}, 134, "tagged-ra"), 0);
   EXPECT_EQ(dropped(V6G_R_RA_FROM_VM_PORT), 3u);
-  EXPECT_EQ(crossed({300, 400}, 134, "qinq-ra"), 0);
+  EXPECT_EQ(sent({300, 400}, 134, "qinq-ra"), 0);
   EXPECT_EQ(dropped(V6G_R_TUNNEL_BLOCKED), 3u);
 
   // Punts: a tagged unbound source goes to the (unread, fail-closed) queue.
@@ -644,9 +660,9 @@ TEST_F(NftDatapathTest, TaggedFramesMatchTheirVlanBinding) {
   if (!s.ok() && s.message().find("bridge-nf") != std::string::npos) GTEST_SKIP() << s.message();
   ASSERT_TRUE(s.ok()) << s.message();
   const std::uint64_t punts = dropped(V6G_R_PUNT);
-  EXPECT_EQ(crossed({200}, 0, "tagged-punted"), 0);
+  EXPECT_EQ(sent({200}, 0, "tagged-punted"), 0);
   EXPECT_EQ(dropped(V6G_R_PUNT), punts + 3);
-  EXPECT_EQ(crossed({}, 0, "untagged-bound-with-punts"), 3);
+  EXPECT_EQ(sent({}, 0, "untagged-bound-with-punts"), 3);
   close(tx);
   close(rx);
   ASSERT_TRUE(dp_->flush().ok());
@@ -676,19 +692,6 @@ std::vector<unsigned char> udp_frame(const MacAddr& mac, const Ip6Addr& src, std
   return f;
 }
 
-// Sends 3 copies of f on tx, returns how many carrying marker reached rx.
-int crossed(int tx, int rx, const std::vector<unsigned char>& f, std::string_view marker) {
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(send(tx, f.data(), f.size(), 0), ssize_t(f.size()));
-  usleep(100'000);
-  int seen = 0;
-  unsigned char buf[2048];
-  for (ssize_t n; (n = recv(rx, buf, sizeof buf, 0)) > 0;)
-    if (std::string_view(reinterpret_cast<char*>(buf), std::size_t(n)).find(marker) !=
-        std::string_view::npos)
-      ++seen;
-  return seen;
-}
-
 // Real frames from a *bound* source into a source-guarded VM port: plain UDP
 // takes the fast path; DHCPv6 server messages (sport 547, or to 546 from an
 // ephemeral port as atk6-fake_dhcps6 sends them) and a UDP first fragment
@@ -696,18 +699,8 @@ int crossed(int tx, int rx, const std::vector<unsigned char>& f, std::string_vie
 // punted (an unread fail-closed queue: it never crosses) instead of taking
 // the fast path.
 TEST_F(NftDatapathTest, BoundSourcesFastPathOnlyPlainTcpUdp) {
-  std::ofstream("/proc/sys/net/ipv6/conf/default/accept_dad") << "0\n";
-  ASSERT_EQ(std::system("ip link add v6gbr2 type bridge && ip link set v6gbr2 up && "
-                        "for i in 0 1; do ip link add v6gf$i type veth peer name v6gf${i}p && "
-                        "sysctl -qw net.ipv6.conf.v6gf${i}p.disable_ipv6=1 && "
-                        "ip link set v6gf$i master v6gbr2 && ip link set v6gf$i up && "
-                        "ip link set v6gf${i}p up || exit 1; done"),
-            0);
-  PortSpec vm;
-  vm.ifindex = if_nametoindex("v6gf0");
-  vm.ifname = "v6gf0";
-  ASSERT_TRUE(dp_->add_port(vm).ok());
-  ASSERT_TRUE(dp_->set_source_guard("v6gf0", true).ok());
+  const PortSpec vm = guarded_pair("v6gbr2", "v6gf");
+  ASSERT_FALSE(HasFailure());
   Binding b;
   b.ifindex = vm.ifindex;
   b.ifname = "v6gf0";
