@@ -232,10 +232,15 @@ struct Engine::Impl {
 
   // Every drop goes through here: counted, reported (aggregated), and turned
   // into an accept on monitor ports.
-  Decision violation(PortState& ps, v6g_reason r, const MacAddr& mac, const Ip6Addr& src,
-                     Nanos now) {
+  // Counts r on the port and, if it logs, reports it for (mac, src).
+  void report(PortState& ps, v6g_reason r, const MacAddr& mac, const Ip6Addr& src, Nanos now) {
     ++ps.counters[r];
     if (ps.policy.log_security_events) record_event(ps, reason(r), mac, src, now);
+  }
+
+  Decision violation(PortState& ps, v6g_reason r, const MacAddr& mac, const Ip6Addr& src,
+                     Nanos now) {
+    report(ps, r, mac, src, now);
     if (ps.policy.monitor) {
       ++ps.counters[V6G_R_ACCEPT_MONITOR];
       return {Verdict::kAccept, reason(V6G_R_ACCEPT_MONITOR), reason(r)};
@@ -643,11 +648,8 @@ struct Engine::Impl {
     const ProbeKey k = it->first;
     const Probe pr = it->second;
     it = probes.erase(it);
-    if (PortState* ps = verifier(pr)) {
-      ++ps->counters[V6G_R_ND_TARGET_BOUND_ELSEWHERE];
-      if (ps->policy.log_security_events)
-        record_event(*ps, reason(V6G_R_ND_TARGET_BOUND_ELSEWHERE), pr.mac, k.addr, now);
-    }
+    if (PortState* ps = verifier(pr))
+      report(*ps, V6G_R_ND_TARGET_BOUND_ELSEWHERE, pr.mac, k.addr, now);
     return it;
   }
 
@@ -1105,11 +1107,8 @@ void Engine::observe_router_na(PortId port, std::uint16_t vlan, const MacAddr& m
       I.table.erase(s);  // TENTATIVE: never pushed to the datapath
       auto it = I.ports.find(claimant);
       if (it == I.ports.end()) continue;
-      PortState& ps = it->second;
-      if (ps.bindings > 0) --ps.bindings;
-      ++ps.counters[V6G_R_ND_TARGET_BOUND_ELSEWHERE];
-      if (ps.policy.log_security_events)
-        I.record_event(ps, reason(V6G_R_ND_TARGET_BOUND_ELSEWHERE), claimant_mac, target, now);
+      if (it->second.bindings > 0) --it->second.bindings;
+      I.report(it->second, V6G_R_ND_TARGET_BOUND_ELSEWHERE, claimant_mac, target, now);
     }
   }
 }
