@@ -16,6 +16,8 @@ packages=(
 	# network lab, peers and attackers
 	iproute2 nftables iptables radvd ndisc6 thc-ipv6 ipv6toolkit tcpdump
 	iperf3 iputils-ping python3-scapy curl jq socat bc isc-dhcp-client
+	# datapath benchmark packet generator (trafgen; the host can't load pktgen)
+	netsniff-ng
 )
 
 missing=()
