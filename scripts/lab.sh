@@ -152,3 +152,18 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     *) echo "usage: $0 up | down <id> | exec <br|rtr|vm1|vm2|vm3> cmd..." >&2; exit 2 ;;
   esac
 fi
+
+# --- more than one lab per shell ---------------------------------------------
+# lab_up keeps an existing $LAB_ID, so a second lab needs `unset LAB_ID` first;
+# lab_save NAME stores the current lab's LAB_* variables under NAME and
+# lab_use NAME makes that lab current again (then lab_down removes it).
+lab_save() {
+  local v
+  eval "_LAB_SAVED_$1="'$(for v in ${!LAB_@}; do printf "%s=%q;" "$v" "${!v}"; done)'
+}
+lab_use() {
+  local saved="_LAB_SAVED_$1"
+  [ -n "${!saved:-}" ] || { echo "lab_use: no lab saved as $1" >&2; return 1; }
+  unset LAB_RADVD_PID
+  eval "${!saved}"
+}
