@@ -45,14 +45,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-FAILS=0
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; FAILS=$((FAILS + 1)); }
-check() { local what=$1; shift; if "$@" >/dev/null; then ok "$what"; else nok "$what"; fi; }
-busywait() {  # busywait <timeout_ms> <cmd...>
-  local deadline=$(($(date +%s%3N) + $1)); shift
-  until "$@"; do [ "$(date +%s%3N)" -gt $deadline ] && return 1; sleep 0.05; done
-}
+. "$SRC/scripts/lab.sh"  # ok, fail, check, busywait, lab_test_done
+n=0 failed=0
 in_ns() { ip netns exec "$NS" "$@"; }
 ctl() { in_ns "$CTL" --socket "$SOCK" "$@"; }
 start_daemon() {
@@ -73,7 +67,7 @@ has_line() { grep -qxF -- "$2" <<<"$1"; }
 ip netns add "$NS"
 ip -n "$NS" link set lo up
 
-start_daemon || { cat "$TMP/daemon.log"; nok "v6guardd starts and answers on $SOCK"; exit 1; }
+start_daemon || { cat "$TMP/daemon.log"; fail "v6guardd starts and answers on $SOCK"; exit 1; }
 ok "v6guardd starts and answers on its API socket"
 
 # ---- CreateVm: the spec's example (VLAN 100 granted on br-tenant-a by host.json) ----
@@ -170,7 +164,7 @@ elif send_denied_udp tap-web1 aa:fc:00:00:00:01 2600:beef:1000:100::50 ff02::1; 
   check "the denial event names web-1, its tenant and its tap" \
     test "$(jq -r '.[0] | [.vmId // .vm_id, .tenantId // .tenant_id, .interfaceId // .interface_id] | join(",")' <<<"$ev")" = "web-1,customer-123,tap-web1"
 else
-  nok "could not attach to tap-web1 to send a denied packet"
+  fail "could not attach to tap-web1 to send a denied packet"
 fi
 
 # ---- invalid requests ----
@@ -193,7 +187,7 @@ check "still 2 VMs" test "$(ctl --json vm list | jq '.vms | length')" = 2
 OLD=$PID
 kill -9 "$PID"; wait "$PID" 2>/dev/null; PID=
 check "the first daemon is gone" bash -c "! kill -0 $OLD 2>/dev/null"
-start_daemon || { cat "$TMP/daemon.log"; nok "v6guardd restarts"; exit 1; }
+start_daemon || { cat "$TMP/daemon.log"; fail "v6guardd restarts"; exit 1; }
 ok "v6guardd restarted after kill -9"
 check "restart: 2 VMs recovered" test "$(ctl --json vm list | jq '.vms | length')" = 2
 check "restart: status says 2 recovered, 0 failed" \
@@ -215,8 +209,4 @@ check "no VMs left" test "$(ctl --json vm list | jq '.vms // [] | length')" = 0
 check "the freed static address is accepted again" ctl --json vm create -f "$TMP/vm3.json"
 
 kill -TERM "$PID"; wait "$PID" 2>/dev/null; PID=
-if [ $FAILS -ne 0 ]; then
-  echo "--- daemon log"; cat "$TMP/daemon.log"
-  echo "FAIL: $FAILS checks"; exit 1
-fi
-echo "PASS"
+lab_test_done || { echo "--- daemon log"; cat "$TMP/daemon.log"; exit 1; }

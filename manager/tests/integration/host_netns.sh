@@ -23,24 +23,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-FAILS=0
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; FAILS=$((FAILS + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else nok "$what"; fi; }
+. "$(dirname "$0")/../../../scripts/lab.sh"  # ok, fail, check, busywait, lab_test_done
+n=0 failed=0
 hc() { ip netns exec "$H" "$HOSTCTL" "$@"; }
-busywait() {  # busywait <timeout_ms> <cmd...>
-  local deadline=$(($(date +%s%3N) + $1)); shift
-  until "$@"; do [ "$(date +%s%3N)" -gt $deadline ] && return 1; sleep 0.05; done
-}
 
 for ns in $ALL_NS; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
 # VM/uplink side: eth0 with a static address (nodad keeps the test fast).
 addr_of() { case $1 in up) echo 2001:db8:10::1;; vm1) echo 2001:db8:10::11;; vm2) echo 2001:db8:10::12;; vm3) echo 2001:db8:10::13;; esac; }
-for n in up vm1 vm2 vm3; do
-  ns="v6g-$SUF-$n"
-  ip -n "$H" link add "h-$n" type veth peer name eth0 netns "$ns"
+for v in up vm1 vm2 vm3; do
+  ns="v6g-$SUF-$v"
+  ip -n "$H" link add "h-$v" type veth peer name eth0 netns "$ns"
   ip -n "$ns" link set eth0 up
-  ip -n "$ns" addr add "$(addr_of $n)/64" dev eth0 nodad
+  ip -n "$ns" addr add "$(addr_of $v)/64" dev eth0 nodad
   ip netns exec "$ns" sysctl -qw net.ipv6.conf.eth0.accept_ra=0
 done
 ping6_ok() { ip netns exec "$1" ping -c1 -W1 -q "$2" >/dev/null 2>&1; }
@@ -53,7 +47,7 @@ MODE=$(hc caps | awk '/vlan_mode_auto/ {print $2}')
 echo "# 1. VLANs: vm1, vm2 and the uplink on vlan 10, vm3 on vlan 20 (mode: $MODE)"
 for p in "h-up 10" "h-vm1 10" "h-vm2 10" "h-vm3 20"; do
   set -- $p
-  hc apply --bridge brt --port "$1" --adopt --vlan "$2" >/dev/null || nok "apply $1"
+  hc apply --bridge brt --port "$1" --adopt --vlan "$2" >/dev/null || fail "apply $1"
 done
 check "same vlan passes (vm1 -> vm2)" busywait 3000 ping6_ok "$VM1" "$(addr_of vm2)"
 check "same vlan passes (vm1 -> uplink)" busywait 3000 ping6_ok "$VM1" "$(addr_of up)"
@@ -61,7 +55,7 @@ check "different vlan blocked (vm1 -> vm3)" ping6_fails "$VM1" "$(addr_of vm3)"
 check "different vlan blocked (vm3 -> uplink)" ping6_fails "$VM3" "$(addr_of up)"
 
 echo "# 2. strict isolation on vm1 and vm2 (re-apply with --isolated)"
-for p in h-vm1 h-vm2; do hc apply --bridge brt --port $p --adopt --vlan 10 --isolated >/dev/null || nok "isolate $p"; done
+for p in h-vm1 h-vm2; do hc apply --bridge brt --port $p --adopt --vlan 10 --isolated >/dev/null || fail "isolate $p"; done
 ip netns exec "$VM1" ip -6 neigh flush dev eth0
 check "isolated ports can't talk (vm1 -> vm2)" ping6_fails "$VM1" "$(addr_of vm2)"
 check "isolated port reaches uplink (vm1 -> up)" busywait 3000 ping6_ok "$VM1" "$(addr_of up)"
@@ -71,7 +65,7 @@ check "re-apply is a no-op" grep -q "changed 0$" <<<"$out"
 
 echo "# 3. firewall on vm1: only tcp/8080 in, ND always"
 hc apply --bridge brt --port h-vm1 --adopt --vlan 10 --isolated --log-group 7 \
-  --ingress "allow tcp from 2001:db8:10::/64 to any port 8080" >/dev/null || nok "apply firewall"
+  --ingress "allow tcp from 2001:db8:10::/64 to any port 8080" >/dev/null || fail "apply firewall"
 # log_security_events: denied packets reach NFLOG group 7 with the reason as prefix.
 NFLOG_PCAP=$(mktemp /tmp/v6g-host-nflog.XXXXXX)
 ip netns exec "$H" timeout 10 tcpdump -i nflog:7 -c 1 -U -w "$NFLOG_PCAP" 2>/dev/null &
@@ -97,14 +91,14 @@ check "default-deny counter counted the drops ($drops)" test "$drops" -gt 0
 
 echo "# 4. rate limits on vm2: 50 packets/s, 10 Mbit/s"
 hc apply --bridge brt --port h-vm2 --adopt --vlan 10 --isolated --packet-rate 50 \
-  --ingress "allow any from any to any" --egress "allow any from any to any" >/dev/null || nok "apply packet rate"
+  --ingress "allow any from any to any" --egress "allow any from any to any" >/dev/null || fail "apply packet rate"
 # Packet mode starts with only the burst (5) in the bucket: expect ~50*3+5.
 ping_out=$(ip netns exec "$UP" ping -q -i 0.003 -w 3 -W 1 "$(addr_of vm2)" 2>&1 | grep transmitted)
 sent=$(awk '{print $1}' <<<"$ping_out"); got=$(awk '{print $4}' <<<"$ping_out")
 echo "# ping for 3 s: sent $sent, answered $got (limit 50/s + burst 5 => ~155)"
 check "packet rate limit holds (got $got of $sent)" test "$sent" -ge 300 -a "$got" -ge 110 -a "$got" -le 200
 hc apply --bridge brt --port h-vm2 --adopt --vlan 10 --isolated --bandwidth-mbps 10 \
-  --ingress "allow any from any to any" --egress "allow any from any to any" >/dev/null || nok "apply bandwidth"
+  --ingress "allow any from any to any" --egress "allow any from any to any" >/dev/null || fail "apply bandwidth"
 ip netns exec "$VM2" iperf3 -s -1 -D -B "$(addr_of vm2)" >/dev/null 2>&1
 busywait 3000 eval 'ip netns exec "$VM2" ss -ltn | grep -q ":5201 "'
 # A byte-mode nft limit starts with a full second (+burst) of credit; -O 2
@@ -115,16 +109,16 @@ echo "# udp at 40 Mbit/s through a 10 Mbit/s limit: receiver got ${mbps:-?} Mbit
 check "bandwidth limit holds (${mbps:-?} Mbit/s)" test "${mbps:-0}" -ge 8 -a "${mbps:-99}" -le 11
 
 echo "# 5. taps: persistent, owned by the VMM user"
-hc apply --bridge brt2 --port tapo --owner 1234 --group 2345 >/dev/null || nok "apply tap"
+hc apply --bridge brt2 --port tapo --owner 1234 --group 2345 >/dev/null || fail "apply tap"
 check "tap owner uid" test "$(ip netns exec "$H" cat /sys/class/net/tapo/owner)" = 1234
 check "tap group gid" test "$(ip netns exec "$H" cat /sys/class/net/tapo/group)" = 2345
 check "tap is enslaved to brt2" eval 'ip -n "$H" -d link show tapo | grep -q "master brt2"'
 
 echo "# 6. remove leaves nothing we created"
-hc remove --bridge brt2 --port tapo >/dev/null || nok "remove tapo"
+hc remove --bridge brt2 --port tapo >/dev/null || fail "remove tapo"
 for p in "h-up 10" "h-vm1 10" "h-vm2 10" "h-vm3 20"; do
   set -- $p
-  hc remove --bridge brt --port "$1" --vlan "$2" >/dev/null || nok "remove $1"
+  hc remove --bridge brt --port "$1" --vlan "$2" >/dev/null || fail "remove $1"
 done
 links=$(ip -n "$H" -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort | tr '\n' ' ')
 check "only lo and the adopted veths remain ($links)" test "$links" = "h-up h-vm1 h-vm2 h-vm3 lo "
@@ -143,5 +137,4 @@ out=$(hc apply --bridge brr --port tapn --vlan 10 --isolated --packet-rate 5 --i
 check "injected failure at step 5 fails" test $? -ne 0
 check "injected failure leaves nothing" eval '! ip -n "$H" link show brr >/dev/null 2>&1 && ! ip -n "$H" link show brrv10 >/dev/null 2>&1 && ! ip -n "$H" link show tapn >/dev/null 2>&1'
 
-echo "# $FAILS failure(s)"
-[ "$FAILS" = 0 ]
+lab_test_done

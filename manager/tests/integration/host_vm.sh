@@ -25,7 +25,7 @@ done
 SUF="$RANDOM$RANDOM"
 H="v6g-$SUF-host"
 NAMES="a1 a2 ra b1 b2 rb"
-ALL_NS="$H"; for n in $NAMES; do ALL_NS="$ALL_NS v6g-$SUF-$n"; done
+ALL_NS="$H"; for v in $NAMES; do ALL_NS="$ALL_NS v6g-$SUF-$v"; done
 TMP=$(mktemp -d /tmp/v6g-host-vm.XXXXXX)
 cleanup() {
   for ns in $ALL_NS; do ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null; done
@@ -34,17 +34,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-FAILS=0
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; FAILS=$((FAILS + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else nok "$what"; fi; }
+. "$(dirname "$0")/../../../scripts/lab.sh"  # ok, fail, check, busywait, lab_test_done
+n=0 failed=0
 ns() { echo "v6g-$SUF-$1"; }
 in_ns() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
 hc() { ip netns exec "$H" "$HOSTCTL" "$@"; }
-busywait() {  # busywait <timeout_ms> <cmd...>
-  local deadline=$(($(date +%s%3N) + $1)); shift
-  until "$@"; do [ "$(date +%s%3N)" -gt $deadline ] && return 1; sleep 0.05; done
-}
 
 addr_of() {
   case $1 in
@@ -53,12 +47,12 @@ addr_of() {
   esac
 }
 ip netns add "$H"; ip -n "$H" link set lo up
-for n in $NAMES; do
-  ip netns add "$(ns $n)"; ip -n "$(ns $n)" link set lo up
-  ip -n "$H" link add "h-$n" type veth peer name eth0 netns "$(ns $n)"
-  ip -n "$(ns $n)" link set eth0 up
-  ip -n "$(ns $n)" addr add "$(addr_of $n)/64" dev eth0 nodad
-  in_ns $n sysctl -qw net.ipv6.conf.eth0.accept_ra=0
+for v in $NAMES; do
+  ip netns add "$(ns $v)"; ip -n "$(ns $v)" link set lo up
+  ip -n "$H" link add "h-$v" type veth peer name eth0 netns "$(ns $v)"
+  ip -n "$(ns $v)" link set eth0 up
+  ip -n "$(ns $v)" addr add "$(addr_of $v)/64" dev eth0 nodad
+  in_ns $v sysctl -qw net.ipv6.conf.eth0.accept_ra=0
 done
 ip -n "$(ns rb)" addr add 2001:db8:bf::1/64 dev eth0 nodad  # outside b2's allowed destinations
 ip -n "$(ns b2)" route add 2001:db8:bf::/64 dev eth0
@@ -104,7 +98,7 @@ hc caps | grep '^host\.'
 
 echo "# 1. program six VMs for two tenants"
 for vm in a1 a2 ra b1 b2 rb; do
-  out=$(program $vm 2>&1) || { nok "program $vm: $out"; continue; }
+  out=$(program $vm 2>&1) || { fail "program $vm: $out"; continue; }
   ok "program $vm ($(tail -1 <<<"$out"))"
 done
 BR_A=br-av100; BR_B=br-bv200
@@ -235,7 +229,7 @@ check "links, port flags and ruleset identical after re-apply" test "$before" = 
 echo "# 7. created and adopted taps (vm c: a new tap for the VMM user, a VMM-made tap)"
 ip -n "$H" tuntap add tapvmm mode tap
 vm_config c tenant-c "$(nic tapc br-c 300 '{}')" "$(nic tapvmm br-c 300 '{}')"
-out=$(program c --owner 1234 --group 2345 2>&1) || nok "program c: $out"
+out=$(program c --owner 1234 --group 2345 2>&1) || fail "program c: $out"
 check "tap created, persistent, owned by the VMM user" eval \
   '[ "$(ip netns exec "$H" cat /sys/class/net/tapc/owner):$(ip netns exec "$H" cat /sys/class/net/tapc/group)" = 1234:2345 ]'
 check "created tap carries the ownership marker" test "$(ip -n "$H" -j link show tapc | jq -r '.[0].ifalias')" = "v6guard:managed"
@@ -262,8 +256,8 @@ check "a1 still reachable on tcp/8080 after that" eval \
   'in_ns a1 socat -u TCP6-LISTEN:8080,reuseaddr OPEN:/dev/null & busywait 3000 listening a1 8080 && tcp_to ra "$(addr_of a1)" 8080'
 
 echo "# 9. unprogram removes exactly what program added"
-for vm in c a1 a2 ra b1 b2 rb; do unprogram $vm >/dev/null || nok "unprogram $vm"; done
-unprogram x >/dev/null || nok "unprogram of the failed x"  # what VmManager does after a failure
+for vm in c a1 a2 ra b1 b2 rb; do unprogram $vm >/dev/null || fail "unprogram $vm"; done
+unprogram x >/dev/null || fail "unprogram of the failed x"  # what VmManager does after a failure
 links=$(ip -n "$H" -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort | tr '\n' ' ')
 check "only lo, the adopted veths and the VMM's tap remain ($links)" \
   test "$links" = "h-a1 h-a2 h-b1 h-b2 h-ra h-rb lo tapvmm "
@@ -271,5 +265,4 @@ check "nothing enslaved any more" eval '! ip -n "$H" -d link show | grep -q "mas
 check "nft ruleset has no v6guard objects" eval '! ip netns exec "$H" nft list ruleset | grep -q v6guard'
 check "unprogram is idempotent" eval 'unprogram a1 >/dev/null'
 
-echo "# $FAILS failure(s)"
-[ "$FAILS" = 0 ]
+lab_test_done
