@@ -29,6 +29,7 @@ struct PortSpec {
   std::string bridge;  // bridge it is enslaved to
   PortRole role = PortRole::kVm;
   std::uint16_t queue = 0;                 // nfqueue number the port's punts go to
+  std::uint16_t queues = 1;                // kmod: punts to queue + cpu % queues (CPU-local)
   FailMode fail_mode = FailMode::kClosed;  // RA/DHCPv6-server classes always fail closed
   std::uint32_t flags = 0;                 // V6G_PORT_F_*
   MacAddr mac;                             // expected source MAC of the VM (MAC check)
