@@ -158,6 +158,7 @@ fi
 # lab_save NAME stores the current lab's LAB_* variables under NAME and
 # lab_use NAME makes that lab current again (then lab_down removes it).
 lab_save() {
+  # shellcheck disable=SC2034 # v: the loop variable of the eval below
   local v
   eval "_LAB_SAVED_$1="'$(for v in ${!LAB_@}; do printf "%s=%q;" "$v" "${!v}"; done)'
 }
