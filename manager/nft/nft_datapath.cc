@@ -56,12 +56,11 @@ Status NftDatapath::init() { return run(render_table()); }
 std::string NftDatapath::render_add(const datapath::PortSpec& port) const {
   std::string script = render_port(port, true);
   if (punted(port)) {
-    const std::uint32_t closed = kPuntTag | port.queue;
     // Monitor ports never drop, not even on a full or unread queue.
     const bool open_queue =
         port.fail_mode == datapath::FailMode::kOpen || (port.flags & V6G_PORT_F_MONITOR) != 0;
-    const std::uint32_t open = open_queue ? kPuntTag | (port.queue + punt_queues_) : closed;
-    script += render_punt_port(port, closed, open, true);
+    script +=
+        render_punt_port(port, kPuntClosedMark, open_queue ? kPuntOpenMark : kPuntClosedMark, true);
   }
   return script;
 }
@@ -72,13 +71,10 @@ std::string NftDatapath::render_remove(const datapath::PortSpec& port) const {
   return script;
 }
 
-Status NftDatapath::add_port(const datapath::PortSpec& in) {
-  datapath::PortSpec port = in;
-  if (punt_queues_ != 0 && (port.queue < punt_base_ || port.queue >= punt_base_ + punt_queues_))
-    port.queue = static_cast<std::uint16_t>(punt_base_ + port.ifindex % punt_queues_);
+Status NftDatapath::add_port(const datapath::PortSpec& port) {
   std::string script;
   if (auto old = ports_.find(port.ifindex); old != ports_.end())
-    script += render_remove(old->second);  // role, queue or fail mode may have changed
+    script += render_remove(old->second);  // role or fail mode may have changed
   script += render_add(port);
   if (Status s = run(script); !s) return s;
   ports_[port.ifindex] = port;
@@ -141,19 +137,12 @@ Status NftDatapath::enable_punts(std::uint16_t queue_base, std::uint16_t queues)
   if (Status s = ip6tables_restore(render_punt_ip6tables(queue_base, queues)); !s) return s;
   if (Status s = ensure_jump("raw"); !s) return s;
   // Start from empty punt maps (a previous run may have left entries) and
-  // re-add the ports we know with their queues.
+  // re-add the ports we know with their punt classes.
   std::string script = std::string("flush map bridge ") + kTable + " punt_closed\n" +
                        "flush map bridge " + kTable + " punt_open\n";
   for (const auto& [ifindex, port] : ports_) script += render_port(port, false);
-  punt_base_ = queue_base;
-  punt_queues_ = queues;
-  auto ports = std::move(ports_);
-  ports_.clear();
-  for (auto& [ifindex, port] : ports) {
-    port.queue = static_cast<std::uint16_t>(queue_base + ifindex % queues);
-    script += render_add(port);
-    ports_[ifindex] = port;
-  }
+  punts_ = true;
+  for (const auto& [ifindex, port] : ports_) script += render_add(port);
   return run(script);
 }
 
@@ -333,8 +322,8 @@ Status NftDatapath::counters(std::vector<datapath::PortCounters>& out) {
 
 Status NftDatapath::flush() {
   ports_.clear();
-  if (punt_queues_ != 0) {
-    punt_queues_ = 0;
+  if (punts_) {
+    punts_ = false;
     for (const char* table : {"raw", "mangle"}) {
       const std::string cmd = std::string("ip6tables -w 5 -t ") + table +
                               " -D PREROUTING -j V6GUARD 2>/dev/null; ip6tables -w 5 -t " + table +

@@ -48,12 +48,13 @@ class NftDatapath final : public datapath::Datapath {
 
   // Attaches an nfqueue inspector: queues base..base+n-1 (fail-closed) and
   // base+n..base+2n-1 (fail-open) get ip6tables raw NFQUEUE rules matching
-  // the punt mark (br_netfilter, bridge-nf-call-ip6tables is switched on),
-  // and every router/VM port added from now on punts to the queue in its
-  // PortSpec (base + ifindex % n when out of range). Ports already added are
-  // re-added. Idempotent; flush() removes the ip6tables rules again.
+  // the punt class marks (br_netfilter, bridge-nf-call-ip6tables is switched
+  // on), each class spread over its range by CPU (--queue-cpu-fanout), and
+  // every router/VM port added from now on punts by class (PortSpec::queue
+  // is not used). Ports already added are re-added. Idempotent; flush()
+  // removes the ip6tables rules again.
   Status enable_punts(std::uint16_t queue_base, std::uint16_t queues);
-  bool punts_enabled() const { return punt_queues_ != 0; }
+  bool punts_enabled() const { return punts_; }
 
   // Runs one nft script; returns nft's error text on failure.
   Status run(const std::string& script);
@@ -62,12 +63,12 @@ class NftDatapath final : public datapath::Datapath {
 
  private:
   nft_ctx* ctx_ = nullptr;
-  std::map<std::uint32_t, datapath::PortSpec> ports_;  // as added (queue resolved)
-  std::uint16_t punt_base_ = 0, punt_queues_ = 0;
+  std::map<std::uint32_t, datapath::PortSpec> ports_;  // as added
+  bool punts_ = false;
   std::string render_add(const datapath::PortSpec& port) const;
   std::string render_remove(const datapath::PortSpec& port) const;
   bool punted(const datapath::PortSpec& port) const {
-    return punt_queues_ != 0 && port.role != datapath::PortRole::kTrusted;
+    return punts_ && port.role != datapath::PortRole::kTrusted;
   }
 };
 

@@ -55,9 +55,10 @@ std::string render_table() {
          // Bindings of VLAN-tagged traffic: (port, VLAN id, MAC, address).
          "add set " + t +
          " vlan_bindings { typeof iifname . vlan id . ether saddr . ip6 saddr; size 1048576; }\n" +
-         // Punt maps: port name -> skb mark (kPuntTag | queue number). Filled only
-         // while an inspector is attached (enable_punts); the ip6 raw table
-         // (br_netfilter) sends marked packets to that NFQUEUE.
+         // Punt maps: port name -> skb mark (kPuntClosedMark or kPuntOpenMark,
+         // the class). Filled only while an inspector is attached
+         // (enable_punts); the ip6 raw table (br_netfilter) sends marked
+         // packets to the class's NFQUEUE range, one queue per CPU.
          // Per-port counters: (port . reason) -> packets, elements made by the
          // rules themselves (count() above). Bounded by ports x counted reasons.
          "add set " + t + " port_counts { type ifname . mark; flags dynamic; size " +
@@ -232,29 +233,47 @@ std::string render_punt_port(const datapath::PortSpec& port, std::uint32_t close
   return out;
 }
 
+namespace {
+
+// One NFQUEUE target for a class: a single queue, or the range spread over
+// the CPUs. Without the fan-out the kernel would hash flows over the range
+// and wake a reader on another CPU.
+std::string queue_target(unsigned first, unsigned count, bool bypass) {
+  std::string out = "-j NFQUEUE ";
+  out += count == 1
+             ? "--queue-num " + std::to_string(first)
+             : "--queue-balance " + std::to_string(first) + ":" + std::to_string(first + count - 1);
+  if (bypass) out += " --queue-bypass";
+  if (count > 1) out += " --queue-cpu-fanout";
+  return out;
+}
+
+std::string hex_mark(std::uint32_t mark) {
+  char text[16];
+  std::snprintf(text, sizeof text, "0x%08x", mark);
+  return text;
+}
+
+}  // namespace
+
 std::string render_punt_ip6tables(std::uint16_t queue_base, std::uint16_t queues) {
-  // Queues base..base+n-1 are fail-closed (no bypass); base+n..base+2n-1
-  // carry fail-open classes (--queue-bypass when no reader is bound; the
-  // reader sets NFQA_CFG_F_FAIL_OPEN on them for a full queue).
-  std::string raw = "*raw\n:V6GUARD - [0:0]\n";
-  {
-    // Every bridged IPv6 packet passes here: untagged ones leave at once.
-    char first[120];
-    std::snprintf(first, sizeof first, "-A V6GUARD -m mark ! --mark 0x%08x/0x%08x -j RETURN\n",
-                  kPuntTag, kPuntTagMask);
-    raw += first;
-  }
-  for (unsigned q = queue_base; q < unsigned{queue_base} + 2u * queues; ++q) {
-    const bool open = q >= unsigned{queue_base} + queues;
-    char line[160];
-    std::snprintf(line, sizeof line,
-                  "-A V6GUARD -m mark --mark 0x%08x -j NFQUEUE --queue-num %u%s\n", kPuntTag | q, q,
-                  open ? " --queue-bypass" : "");
-    raw += line;
-  }
-  raw += "COMMIT\n";
+  const unsigned n = std::max<unsigned>(queues, 1);
+  // Every bridged IPv6 packet passes here: untagged ones leave at once.
+  // Fail-closed classes have no bypass (no reader bound: dropped); fail-open
+  // ones pass unread (the reader also sets NFQA_CFG_F_FAIL_OPEN for a full
+  // queue).
+  return "*raw\n:V6GUARD - [0:0]\n"
+         "-A V6GUARD -m mark ! --mark " +
+         hex_mark(kPuntTag) + "/" + hex_mark(kPuntTagMask) +
+         " -j RETURN\n"
+         "-A V6GUARD -m mark --mark " +
+         hex_mark(kPuntClosedMark) + " " + queue_target(queue_base, n, false) +
+         "\n"
+         "-A V6GUARD -m mark --mark " +
+         hex_mark(kPuntOpenMark) + " " + queue_target(queue_base + n, n, true) +
+         "\n"
+         "COMMIT\n";
   // The inspector clears the tag in its verdict (NFQA_MARK 0).
-  return raw;
 }
 
 std::span<const v6g_reason> counted_reasons() {

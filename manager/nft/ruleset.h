@@ -31,10 +31,15 @@ std::string render_source_guard(const std::string& ifname, bool add);
 std::string render_ra_source(const std::string& ifname, const Ip6Addr& source);
 
 // Punts to the nfqueue inspector. A punted frame leaves bridge prerouting with
-// skb mark kPuntTag | queue number; the ip6 raw table (reached through
-// br_netfilter) queues it there. Host marks must not use the top 16 bits.
+// skb mark kPuntTag | its class (fail-closed or fail-open); the ip6 raw table
+// (reached through br_netfilter) queues it to the queue range of that class,
+// the queue picked by the CPU handling the frame (--queue-cpu-fanout), so the
+// inspector worker pinned to that CPU reads it without a cross-CPU wake-up.
+// Host marks must not use the top 16 bits.
 inline constexpr std::uint32_t kPuntTag = 0x76670000;
 inline constexpr std::uint32_t kPuntTagMask = 0xffff0000;
+inline constexpr std::uint32_t kPuntClosedMark = kPuntTag | 1;
+inline constexpr std::uint32_t kPuntOpenMark = kPuntTag | 2;
 // Punts per second (and burst) a VM port may cause; beyond it drop (punt_rate).
 inline constexpr unsigned kPuntRatePerPort = 2000;
 
@@ -47,8 +52,10 @@ inline constexpr unsigned kPuntRatePerPort = 2000;
 std::string render_punt_port(const datapath::PortSpec& port, std::uint32_t closed_mark,
                              std::uint32_t open_mark, bool add);
 
-// ip6tables-restore --noflush input: chain V6GUARD in raw (mark -> NFQUEUE,
-// fail-open queues with --queue-bypass). The reader clears the tag.
+// ip6tables-restore --noflush input: chain V6GUARD in raw. kPuntClosedMark ->
+// queues base..base+n-1, kPuntOpenMark -> base+n..base+2n-1 with
+// --queue-bypass, each range with --queue-cpu-fanout (queue base + cpu % n)
+// when n > 1. The reader clears the tag.
 std::string render_punt_ip6tables(std::uint16_t queue_base, std::uint16_t queues);
 
 // Per-port counters: set port_counts holds one element per (input port,

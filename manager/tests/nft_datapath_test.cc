@@ -196,17 +196,35 @@ TEST_F(NftDatapathTest, FlushRemovesTheTable) {
   EXPECT_TRUE(dp_->flush().ok());  // flushing nothing is fine
 }
 
-TEST(NftRuleset, PuntRulesQueueByMarkFailOpenQueuesBypass) {
-  const std::string ipt = render_punt_ip6tables(10, 2);
-  EXPECT_NE(ipt.find("-A V6GUARD -m mark --mark 0x7667000a -j NFQUEUE --queue-num 10\n"),
-            std::string::npos);
-  EXPECT_NE(ipt.find("-A V6GUARD -m mark --mark 0x7667000d -j NFQUEUE --queue-num 13 "
-                     "--queue-bypass\n"),
-            std::string::npos);
-  EXPECT_EQ(ipt.find("--queue-num 14"), std::string::npos);
-  EXPECT_EQ(ipt.find("*mangle"), std::string::npos);  // the reader clears the tag
-  EXPECT_NE(ipt.find("-A V6GUARD -m mark ! --mark 0x76670000/0xffff0000 -j RETURN\n"),
-            std::string::npos);
+// The punt class (mark) picks the queue range, the CPU handling the frame
+// the queue in it: the inspector worker pinned to that CPU reads it.
+TEST(NftRuleset, PuntRulesQueueByClassMarkSpreadOverCpus) {
+  EXPECT_EQ(render_punt_ip6tables(10, 2),
+            "*raw\n:V6GUARD - [0:0]\n"
+            "-A V6GUARD -m mark ! --mark 0x76670000/0xffff0000 -j RETURN\n"
+            "-A V6GUARD -m mark --mark 0x76670001 -j NFQUEUE --queue-balance 10:11 "
+            "--queue-cpu-fanout\n"
+            "-A V6GUARD -m mark --mark 0x76670002 -j NFQUEUE --queue-balance 12:13 --queue-bypass "
+            "--queue-cpu-fanout\n"
+            "COMMIT\n");
+  // ip6tables refuses a one-queue range ("5 should be less than 5"): one
+  // queue is addressed by number, and there is no CPU to fan out to.
+  EXPECT_EQ(render_punt_ip6tables(7, 1),
+            "*raw\n:V6GUARD - [0:0]\n"
+            "-A V6GUARD -m mark ! --mark 0x76670000/0xffff0000 -j RETURN\n"
+            "-A V6GUARD -m mark --mark 0x76670001 -j NFQUEUE --queue-num 7\n"
+            "-A V6GUARD -m mark --mark 0x76670002 -j NFQUEUE --queue-num 8 --queue-bypass\n"
+            "COMMIT\n");
+  const std::string wide = render_punt_ip6tables(100, 64);
+  EXPECT_NE(wide.find("--queue-balance 100:163 --queue-cpu-fanout\n"), std::string::npos) << wide;
+  EXPECT_NE(wide.find("--queue-balance 164:227 --queue-bypass --queue-cpu-fanout\n"),
+            std::string::npos)
+      << wide;
+  EXPECT_EQ(wide.find("*mangle"), std::string::npos);  // the reader clears the tag
+  // Both class marks carry the tag the RETURN rule tests.
+  EXPECT_EQ(kPuntClosedMark & kPuntTagMask, kPuntTag);
+  EXPECT_EQ(kPuntOpenMark & kPuntTagMask, kPuntTag);
+  EXPECT_NE(kPuntClosedMark, kPuntOpenMark);
   PortSpec vm;
   vm.ifname = "tapV";
   EXPECT_EQ(render_punt_port(vm, 1, 2, true),
@@ -289,7 +307,7 @@ TEST(NftRuleset, FastPathOnlyForPlainTcpUdpAfterTheDhcpChecks) {
   EXPECT_EQ(table.find("dport !="), std::string::npos);
 }
 
-TEST_F(NftDatapathTest, EnablePuntsMapsPortsToTheirQueues) {
+TEST_F(NftDatapathTest, EnablePuntsMapsPortsToTheirClassAndQueuesByCpu) {
   PortSpec vm;
   vm.ifindex = 5;
   vm.ifname = "tapV";
@@ -298,6 +316,7 @@ TEST_F(NftDatapathTest, EnablePuntsMapsPortsToTheirQueues) {
   rtr.ifindex = 6;
   rtr.ifname = "up0";
   rtr.role = PortRole::kRouter;
+  rtr.queue = 77;  // ignored: the CPU picks the queue
   ASSERT_TRUE(dp_->add_port(vm).ok());
   Status s = dp_->enable_punts(10, 2);
   if (!s.ok() && s.message().find("bridge-nf-call") != std::string::npos)
@@ -305,30 +324,53 @@ TEST_F(NftDatapathTest, EnablePuntsMapsPortsToTheirQueues) {
   ASSERT_TRUE(s.ok()) << s.message();
   ASSERT_TRUE(dp_->add_port(rtr).ok());
   std::string json;
+  // Both ports punt their fail-closed classes with the closed mark, whatever
+  // their ifindex or PortSpec::queue.
   ASSERT_TRUE(dp_->run_json("list map bridge v6guard punt_closed", json).ok());
-  // tapV: 10 + 5 % 2 = queue 11; up0: 10 + 6 % 2 = queue 10.
-  EXPECT_NE(json.find(std::to_string(kPuntTag | 11)), std::string::npos) << json;
-  EXPECT_NE(json.find(std::to_string(kPuntTag | 10)), std::string::npos) << json;
+  EXPECT_NE(json.find("[\"tapV\", " + std::to_string(kPuntClosedMark) + "]"), std::string::npos)
+      << json;
+  EXPECT_NE(json.find("[\"up0\", " + std::to_string(kPuntClosedMark) + "]"), std::string::npos)
+      << json;
+  EXPECT_EQ(json.find(std::to_string(kPuntTag | 77)), std::string::npos) << json;
   ASSERT_TRUE(dp_->run_json("list map bridge v6guard punt_open", json).ok());
-  EXPECT_NE(json.find(std::to_string(kPuntTag | 13)), std::string::npos) << json;  // fail open
+  EXPECT_NE(json.find("[\"tapV\", " + std::to_string(kPuntOpenMark) + "]"), std::string::npos)
+      << json;                                     // fail open
   EXPECT_EQ(json.find("up0"), std::string::npos);  // router ports punt RAs only, closed
-  // A fail-closed VM port punts everything to its closed queue.
+  // A fail-closed VM port punts everything with the closed mark.
   vm.fail_mode = datapath::FailMode::kClosed;
   ASSERT_TRUE(dp_->add_port(vm).ok());
   ASSERT_TRUE(dp_->run_json("list map bridge v6guard punt_open", json).ok());
-  EXPECT_NE(json.find(std::to_string(kPuntTag | 11)), std::string::npos) << json;
-  FILE* p = ::popen("ip6tables -w 5 -t raw -S V6GUARD 2>&1", "r");
-  ASSERT_NE(p, nullptr);
-  char line[256];
-  std::string rules;
-  while (std::fgets(line, sizeof line, p) != nullptr) rules += line;
-  ::pclose(p);
-  EXPECT_NE(rules.find("--queue-num 13 --queue-bypass"), std::string::npos) << rules;
+  EXPECT_NE(json.find("[\"tapV\", " + std::to_string(kPuntClosedMark) + "]"), std::string::npos)
+      << json;
+  EXPECT_EQ(json.find(std::to_string(kPuntOpenMark)), std::string::npos) << json;
+  auto listed = [] {
+    FILE* p = ::popen("ip6tables -w 5 -t raw -S 2>&1", "r");
+    std::string rules;
+    if (p == nullptr) return rules;
+    char line[256];
+    while (std::fgets(line, sizeof line, p) != nullptr) rules += line;
+    ::pclose(p);
+    return rules;
+  };
+  // What the kernel holds (ip6tables-save's own spelling).
+  std::string rules = listed();
+  EXPECT_NE(rules.find("--mark 0x76670001 -j NFQUEUE --queue-balance 10:11 --queue-cpu-fanout"),
+            std::string::npos)
+      << rules;
+  EXPECT_NE(rules.find("--mark 0x76670002 -j NFQUEUE --queue-balance 12:13 --queue-bypass "
+                       "--queue-cpu-fanout"),
+            std::string::npos)
+      << rules;
+  // Enabling again (a restarted daemon with another queue count) replaces
+  // the rules instead of stacking them.
+  ASSERT_TRUE(dp_->enable_punts(10, 1).ok());
+  rules = listed();
+  EXPECT_NE(rules.find("--mark 0x76670001 -j NFQUEUE --queue-num 10"), std::string::npos) << rules;
+  EXPECT_EQ(rules.find("--queue-balance"), std::string::npos) << rules;
+  ASSERT_TRUE(dp_->run_json("list map bridge v6guard punt_closed", json).ok());
+  EXPECT_NE(json.find("\"up0\""), std::string::npos) << json;
   ASSERT_TRUE(dp_->flush().ok());
-  p = ::popen("ip6tables -w 5 -t raw -S 2>&1", "r");
-  rules.clear();
-  while (std::fgets(line, sizeof line, p) != nullptr) rules += line;
-  ::pclose(p);
+  rules = listed();
   EXPECT_EQ(rules.find("V6GUARD"), std::string::npos) << rules;
 }
 
