@@ -1,8 +1,8 @@
-// The inspector part of v6guardd: nfqueue threads + guard engines
-// (manager/inspector), offered to the other parts as DaemonContext::guard.
-// It also wraps ctx.datapath so every part shares one serialised handle and
-// ports are programmed with the punt queue of the thread that owns them; on
-// the nft datapath it switches the punts on (bridge mark -> ip6 raw NFQUEUE).
+// The inspector part of v6guardd: nfqueue threads, one per CPU-local punt
+// queue, sharing one guard engine (manager/inspector), offered to the other
+// parts as DaemonContext::guard. It also wraps ctx.datapath so every part
+// shares one serialised handle; on the nft datapath it switches the punts on
+// (bridge mark -> ip6 raw NFQUEUE, queue picked by CPU).
 #include <time.h>
 
 #include <atomic>
@@ -15,6 +15,7 @@
 #include "daemon/part.h"
 #include "host/fw_log.h"
 #include "host/vm_programmer.h"
+#include "inspector/cpus.h"
 #include "inspector/inspector.h"
 #include "nft/nft_datapath.h"
 
@@ -35,8 +36,11 @@ std::string describe(const inspector::ServiceSummary& s) {
 class InspectorPart final : public Part {
  public:
   void add_options(po::options_description& opts) override {
-    opts.add_options()("queues", po::value<unsigned>()->default_value(1),
-                       "inspector threads; queue-base..+N-1 fail-closed, +N..+2N-1 fail-open")(
+    opts.add_options()("queues", po::value<unsigned>(),
+                       "inspector threads, one per CPU-local queue (default: the CPUs v6guardd "
+                       "may run on, at most 64); queue-base..+N-1 fail-closed, +N..+2N-1 "
+                       "fail-open")("no-pin", po::bool_switch(),
+                                    "do not pin inspector thread i to CPU i")(
         "queue-base", po::value<unsigned>()->default_value(0), "first nfqueue number")(
         "events", po::value<std::string>(), "append security events to FILE (JSON lines)")(
         "monitor", po::bool_switch(), "log-only: count and report violations, never drop")(
@@ -55,12 +59,14 @@ class InspectorPart final : public Part {
       return {};
     }
     inspector::InspectorConfig cfg;
-    const unsigned queues = vm["queues"].as<unsigned>();
+    const unsigned queues =
+        vm.count("queues") ? vm["queues"].as<unsigned>() : inspector::default_queue_count(64);
     const unsigned base = vm["queue-base"].as<unsigned>();
     if (queues == 0 || queues > 64 || base + 2 * queues > 65535)
       return Status::error("--queues must be 1..64 and queue-base + 2*queues <= 65535");
     cfg.queues = static_cast<std::uint16_t>(queues);
     cfg.queue_base = static_cast<std::uint16_t>(base);
+    cfg.pin = !vm["no-pin"].as<bool>();
     cfg.monitor = vm["monitor"].as<bool>();
     cfg.batch_verdicts = !vm["no-batch-verdicts"].as<bool>();
     cfg.data_learning = !vm["no-data-learning"].as<bool>();
@@ -83,11 +89,13 @@ class InspectorPart final : public Part {
       if (group > 65535) return Status::error("--firewall-log-group must be 0..65535");
       start_firewall_log(static_cast<std::uint16_t>(group), ctx);
     }
-    ctx.status.emplace_back("inspector", "queues " + std::to_string(base) + ".." +
-                                             std::to_string(base + queues - 1) + " fail-closed, " +
-                                             std::to_string(base + queues) + ".." +
-                                             std::to_string(base + 2 * queues - 1) + " fail-open" +
-                                             (cfg.monitor ? ", monitor" : ""));
+    ctx.status.emplace_back(
+        "inspector", "queues " + std::to_string(base) + ".." + std::to_string(base + queues - 1) +
+                         " fail-closed, " + std::to_string(base + queues) + ".." +
+                         std::to_string(base + 2 * queues - 1) + " fail-open, " +
+                         std::to_string(queues) + " thread" + (queues == 1 ? "" : "s") +
+                         " sharing one engine, " + inspector_->placement() +
+                         (cfg.monitor ? ", monitor" : ""));
     return {};
   }
 

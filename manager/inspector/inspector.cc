@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "events/events.h"
+#include "inspector/cpus.h"
 
 namespace v6g::inspector {
 namespace {
@@ -27,7 +28,8 @@ std::string ifname_of(std::uint32_t ifindex) {
 
 Status SharedDatapath::add_port(const datapath::PortSpec& port) {
   datapath::PortSpec spec = port;
-  spec.queue = queue_for_port(cfg_, spec.ifindex);
+  spec.queue = cfg_.queue_base;
+  spec.queues = cfg_.queues;  // kmod: queue base + cpu % n, read by the worker on that CPU
   if (cfg_.monitor) spec.flags |= V6G_PORT_F_MONITOR;  // log-only in the kernel too
   std::lock_guard lock(mu_);
   return inner_.add_port(spec);
@@ -67,12 +69,16 @@ Status SharedDatapath::flush() {
 
 // --- Inspector ----------------------------------------------------------------
 
+namespace {
+InspectorConfig normalized(InspectorConfig cfg) {
+  if (cfg.queues == 0) cfg.queues = 1;
+  cfg.engine.data_triggered_learning = cfg.data_learning;
+  return cfg;
+}
+}  // namespace
+
 Inspector::Inspector(InspectorConfig cfg, datapath::Datapath& datapath)
-    : cfg_(std::move(cfg)), datapath_(datapath) {
-  if (cfg_.queues == 0) cfg_.queues = 1;
-  cfg_.engine.data_triggered_learning = cfg_.data_learning;
-  for (std::uint16_t i = 0; i < cfg_.queues; ++i)
-    engines_.push_back(std::make_unique<EngineSlot>(cfg_.engine));
+    : cfg_(normalized(std::move(cfg))), datapath_(datapath), engine_(cfg_.engine) {
   listener_ = std::make_unique<AnswerListener>(
       [this](std::uint32_t port, const MacAddr& mac, const Ip6Addr& target) {
         on_probe_answer(port, mac, target);
@@ -112,14 +118,16 @@ Status Inspector::start() {
       if (!listener_->poll_once(200)) return;
   });
   applier_ = std::thread([this] { apply_loop(); });
+  const std::vector<int> allowed = cfg_.pin ? allowed_cpus() : std::vector<int>{};
   for (std::uint16_t i = 0; i < cfg_.queues; ++i) {
     WorkerConfig w;
     w.closed_queue = static_cast<std::uint16_t>(cfg_.queue_base + i);
     if (cfg_.open_queues)
       w.open_queue = static_cast<std::uint16_t>(cfg_.queue_base + cfg_.queues + i);
     w.batch_verdicts = cfg_.batch_verdicts;
-    w.tick_slot = i;
-    workers_.push_back(std::make_unique<QueueWorker>(w, engines_, *this));
+    w.ticks = i == 0;
+    w.cpus = cpus_for_worker(allowed, i, cfg_.queues);
+    workers_.push_back(std::make_unique<QueueWorker>(w, engine_, *this));
     if (Status s = workers_.back()->start(); !s) {
       stop();
       return s;
@@ -130,6 +138,17 @@ Status Inspector::start() {
 
 void Inspector::stop() {
   for (auto& w : workers_) w->stop();
+  if (!workers_.empty() && !flushed_) {
+    flushed_ = true;
+    // Every worker has answered its last packet: report what the engine's
+    // event windows still hold.
+    guard::Effects fx;
+    {
+      std::lock_guard lock(engine_.mu);
+      engine_.engine.flush_events(clock_ns(CLOCK_MONOTONIC), fx);
+    }
+    consume(fx);
+  }
   listener_stop_ = true;
   if (listener_thread_.joinable()) listener_thread_.join();
   if (applier_.joinable()) {
@@ -152,9 +171,8 @@ Status Inspector::upsert_port(const guard::PortPolicy& in) {
   guard::Effects fx;
   Status s;
   {
-    EngineSlot& slot = slot_for(policy.port);
-    std::lock_guard lock(slot.mu);
-    s = slot.engine.upsert_port(policy, clock_ns(CLOCK_MONOTONIC), fx);
+    std::lock_guard lock(engine_.mu);
+    s = engine_.engine.upsert_port(policy, clock_ns(CLOCK_MONOTONIC), fx);
   }
   consume(fx);
   if (!s) return s;
@@ -168,13 +186,12 @@ Status Inspector::upsert_port(const guard::PortPolicy& in) {
   }
   std::size_t restored = 0;
   if (!restore.empty()) {
-    EngineSlot& slot = slot_for(policy.port);
     const guard::Nanos now = clock_ns(CLOCK_MONOTONIC);
-    std::lock_guard lock(slot.mu);
+    std::lock_guard lock(engine_.mu);
     // A refusal (prefix or cap changed while we were down) leaves the entry to
     // be learnt again; the binding stays in the fast path until the port goes.
     for (const auto& b : restore)
-      if (slot.engine.restore_binding(policy.port, b.mac, b.addr, now)) ++restored;
+      if (engine_.engine.restore_binding(policy.port, b.mac, b.addr, now)) ++restored;
   }
   if (restored > 0)
     std::fprintf(stderr, "v6guardd: port %u: %zu learnt bindings restored from the fast path\n",
@@ -195,9 +212,8 @@ Status Inspector::upsert_port(const guard::PortPolicy& in) {
 void Inspector::remove_port(guard::PortId port) {
   guard::Effects fx;
   {
-    EngineSlot& slot = slot_for(port);
-    std::lock_guard lock(slot.mu);
-    slot.engine.remove_port(port, fx);
+    std::lock_guard lock(engine_.mu);
+    engine_.engine.remove_port(port, fx);
   }
   consume(fx);
   listener_->unwatch(port);
@@ -225,13 +241,8 @@ void Inspector::report(std::vector<guard::SecurityEvent> events) {
 }
 
 std::vector<guard::BindingInfo> Inspector::bindings() {
-  std::vector<guard::BindingInfo> out;
-  for (auto& slot : engines_) {
-    std::lock_guard lock(slot->mu);
-    auto part = slot->engine.bindings();
-    out.insert(out.end(), part.begin(), part.end());
-  }
-  return out;
+  std::lock_guard lock(engine_.mu);
+  return engine_.engine.bindings();
 }
 
 std::vector<datapath::PortCounters> Inspector::counters() {
@@ -245,10 +256,9 @@ std::vector<datapath::PortCounters> Inspector::counters() {
     datapath::PortCounters c;
     c.ifindex = port;
     c.ifname = ifname_of(port);
-    EngineSlot& slot = slot_for(port);
     {
-      std::lock_guard lock(slot.mu);
-      c.by_reason = slot.engine.counters(port);
+      std::lock_guard lock(engine_.mu);
+      c.by_reason = engine_.engine.counters(port);
     }
     out.push_back(std::move(c));
   }
@@ -322,7 +332,7 @@ void Inspector::on_probe_answer(std::uint32_t port, const MacAddr& mac, const Ip
     vlan = p.vlan;
     if (from_vm && !p.mac.is_zero() && p.mac != mac) return;
   }
-  // A VM port's NAs reach the engines through the punts too: here only the
+  // A VM port's NAs reach the engine through the punts too: here only the
   // answers to our probes matter. A router port's ND is never punted, so
   // every NA of its is news: it may be the router defending an address a
   // VM is DAD-claiming.
@@ -331,13 +341,11 @@ void Inspector::on_probe_answer(std::uint32_t port, const MacAddr& mac, const Ip
     auto it = recent_probes_.find(target.bytes);
     if (it == recent_probes_.end() || it->second < now) return;  // not an answer to us
   }
-  for (auto& slot : engines_) {
-    std::lock_guard lock(slot->mu);
-    if (from_vm)
-      slot->engine.observe_na(port, mac, target, now);
-    else
-      slot->engine.observe_router_na(port, vlan, mac, target, now);
-  }
+  std::lock_guard lock(engine_.mu);
+  if (from_vm)
+    engine_.engine.observe_na(port, mac, target, now);
+  else
+    engine_.engine.observe_router_na(port, vlan, mac, target, now);
 }
 
 void Inspector::apply_loop() {
@@ -373,6 +381,24 @@ void Inspector::apply_loop() {
     }
     work.clear();
   }
+}
+
+std::string Inspector::placement() const {
+  std::string out;
+  bool any = false;
+  for (const auto& w : workers_) {
+    if (!out.empty()) out += " | ";
+    const bool pinned = w->stats().pinned.load();
+    any = any || pinned;
+    out += pinned ? cpu_list(w->config().cpus) : std::string("-");
+  }
+  return any ? "workers pinned to CPUs " + out : std::string("workers not pinned");
+}
+
+std::vector<std::uint64_t> Inspector::packets_by_worker() const {
+  std::vector<std::uint64_t> out;
+  for (const auto& w : workers_) out.push_back(w->stats().packets.load());
+  return out;
 }
 
 Inspector::Totals Inspector::totals() {

@@ -1,7 +1,7 @@
-// The inspector: N queue threads (QueueWorker), one guard engine per thread,
-// and the GuardHub the rest of v6guardd talks to. Learned bindings go to the
-// datapath fast path from one applier thread; events go to a ring (API) and
-// an optional JSON-lines file.
+// The inspector: N queue threads (QueueWorker), one per CPU-local punt queue,
+// sharing one guard engine, and the GuardHub the rest of v6guardd talks to. Learned bindings go to
+// the datapath fast path from one applier thread; events go to a ring (API) and an optional
+// JSON-lines file.
 #pragma once
 
 #include <array>
@@ -25,9 +25,13 @@ namespace v6g::inspector {
 
 struct InspectorConfig {
   std::uint16_t queue_base = 0;
-  std::uint16_t queues = 1;  // threads; queues base..base+n-1 fail-closed, +n fail-open
-  bool open_queues = true;   // bind the fail-open queue of each thread too
-  bool monitor = false;      // every port log-only
+  // Threads; queues base..base+n-1 fail-closed, +n fail-open. The nft
+  // datapath's punt rules spread each range over the CPUs (--queue-cpu-fanout:
+  // base + cpu % n) and worker i runs on the CPUs that map to queue base+i.
+  std::uint16_t queues = 1;
+  bool pin = true;          // pin workers to their CPUs (cpus_for_worker); n = 1 never is
+  bool open_queues = true;  // bind the fail-open queue of each thread too
+  bool monitor = false;     // every port log-only
   bool batch_verdicts = true;
   // RFC 6620 data-triggered binding (engine.data_triggered_learning), with
   // the NS probes sent by the inspector's ProbeSender.
@@ -37,14 +41,10 @@ struct InspectorConfig {
   guard::EngineConfig engine;
 };
 
-// The queue a port's punts go to: its thread's fail-closed queue.
-inline std::uint16_t queue_for_port(const InspectorConfig& cfg, std::uint32_t ifindex) {
-  return static_cast<std::uint16_t>(cfg.queue_base + ifindex % cfg.queues);
-}
-
 // Serialises every Datapath call (API threads, the binding applier and
-// main.cc share one libnftables / genetlink handle) and sets each port's
-// punt queue to the one whose thread owns the port's engine.
+// main.cc share one libnftables / genetlink handle). Ports are programmed
+// with punt queues base..base+n-1: the nft datapath ignores them (its punt
+// rules pick the queue by CPU), the module queues to base + cpu % n.
 class SharedDatapath final : public datapath::Datapath {
  public:
   SharedDatapath(datapath::Datapath& inner, const InspectorConfig& cfg)
@@ -95,23 +95,28 @@ class Inspector final : public daemon::GuardHub, public EffectsSink {
   };
   Totals totals();
   const InspectorConfig& config() const { return cfg_; }
+  // "workers pinned to CPUs 0 | 1" (worker by worker) or "workers not
+  // pinned", once started.
+  std::string placement() const;
+  // Packets each worker (queue base+i and its fail-open twin) has decided.
+  std::vector<std::uint64_t> packets_by_worker() const;
 
  private:
-  EngineSlot& slot_for(guard::PortId port) { return *engines_[port % engines_.size()]; }
   void apply_loop();
   // A probe answer seen by the AnswerListener (its thread).
   void on_probe_answer(std::uint32_t port, const MacAddr& mac, const Ip6Addr& target);
 
   InspectorConfig cfg_;
   datapath::Datapath& datapath_;
-  std::vector<std::unique_ptr<EngineSlot>> engines_;
+  EngineSlot engine_;  // shared by every worker
   std::vector<std::unique_ptr<QueueWorker>> workers_;
+  bool flushed_ = false;  // the engine's events, once the workers stopped
   ProbeSender probe_sender_;
   std::unique_ptr<AnswerListener> listener_;
   std::thread listener_thread_;
   std::atomic<bool> listener_stop_{false};
   // Targets probed lately (until when an answer still matters): the listener
-  // sees every NA on the link and bothers the engines only for these.
+  // sees every NA on the link and bothers the engine only for these.
   std::mutex recent_mu_;
   std::map<std::array<std::uint8_t, 16>, guard::Nanos> recent_probes_;
   guard::Nanos realtime_offset_ = 0;
@@ -119,7 +124,7 @@ class Inspector final : public daemon::GuardHub, public EffectsSink {
   std::mutex ports_mu_;
   std::map<guard::PortId, guard::PortPolicy> ports_;
   // Fast-path bindings found at start (learnt before a restart), by port;
-  // each port's share goes back into its engine when its policy arrives.
+  // each port's share goes back into the engine when its policy arrives.
   std::map<guard::PortId, std::vector<datapath::Binding>> restorable_;
 
   // Binding changes waiting for the datapath.

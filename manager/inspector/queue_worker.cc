@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "inspector/cpus.h"
 #include "inspector/nfq_msg.h"
 #include "inspector/nfq_packet.h"
 #include "inspector/verdicts.h"
@@ -62,9 +63,8 @@ namespace {
 thread_local ReadState* tls_state = nullptr;
 }
 
-QueueWorker::QueueWorker(WorkerConfig cfg, std::vector<std::unique_ptr<EngineSlot>>& engines,
-                         EffectsSink& sink)
-    : cfg_(cfg), engines_(engines), sink_(sink) {}
+QueueWorker::QueueWorker(WorkerConfig cfg, EngineSlot& engine, EffectsSink& sink)
+    : cfg_(std::move(cfg)), engine_(engine), sink_(sink) {}
 
 QueueWorker::~QueueWorker() {
   stop();
@@ -96,6 +96,13 @@ Status QueueWorker::start() {
   tls_state = nullptr;
   if (!s) return s;
   thread_ = std::thread([this] { run(); });
+  // The kernel queues this worker's punts on these CPUs: reading them there
+  // wakes no other CPU. A refusal (cpuset changed) only costs that wake-up.
+  if (const std::string err = pin_thread(thread_.native_handle(), cfg_.cpus); !err.empty())
+    std::fprintf(stderr, "v6guardd: nfqueue %u: not pinned to CPUs %s: %s\n", cfg_.closed_queue,
+                 cpu_list(cfg_.cpus).c_str(), err.c_str());
+  else if (!cfg_.cpus.empty())
+    stats_.pinned = true;
   return {};
 }
 
@@ -166,11 +173,10 @@ bool QueueWorker::read_batch(bool wait) {
         stats_.bad_messages.fetch_add(1, std::memory_order_relaxed);
         verdict = cfg_.open_queue && pkt.queue == *cfg_.open_queue ? NF_ACCEPT : NF_DROP;
       } else {
-        EngineSlot& slot = *engines_[pkt.port() % engines_.size()];
         guard::Decision d;
         {
-          std::lock_guard lock(slot.mu);
-          d = inspect(slot.engine, pkt, now, st.fx, st.scratch);
+          std::lock_guard lock(engine_.mu);
+          d = inspect(engine_.engine, pkt, now, st.fx, st.scratch);
         }
         verdict = d.verdict == guard::Verdict::kAccept ? NF_ACCEPT : NF_DROP;
       }
@@ -232,10 +238,9 @@ void QueueWorker::run() {
       drain_effects();
     }
     if (monotonic_now() >= next_tick) {
-      EngineSlot& slot = *engines_[cfg_.tick_slot % engines_.size()];
-      {
-        std::lock_guard lock(slot.mu);
-        slot.engine.tick(monotonic_now(), state.fx);
+      if (cfg_.ticks) {
+        std::lock_guard lock(engine_.mu);
+        engine_.engine.tick(monotonic_now(), state.fx);
       }
       drain_effects();
       next_tick = monotonic_now() + kTickInterval;
@@ -256,11 +261,8 @@ void QueueWorker::run() {
     const std::size_t len = put_bind(buf, *q, false, seq_++);
     mnl_socket_sendto(nl_, buf, len);
   }
-  {
-    EngineSlot& slot = *engines_[cfg_.tick_slot % engines_.size()];
-    std::lock_guard lock(slot.mu);
-    slot.engine.flush_events(monotonic_now(), state.fx);
-  }
+  // The engine's pending event windows are flushed by the hub once every
+  // worker has stopped (Inspector::stop).
   drain_effects();
   tls_state = nullptr;
 }

@@ -1,8 +1,10 @@
 // One nfqueue reader thread (the I/O shell around nfq_packet/verdicts): owns
 // a netlink socket bound to a fail-closed queue and, optionally, a fail-open
-// one, reads packets in batches with recvmmsg, decides each with the engine
-// that owns the packet's port, sends the verdicts batched in one sendmsg,
-// ticks its engine four times a second and hands side effects to a sink.
+// one, runs on the CPUs whose punts the kernel fans out to those queues,
+// reads packets in batches with recvmmsg, decides each with the one guard
+// engine all workers share, sends the verdicts batched in one sendmsg and
+// hands side effects to a sink. One worker (ticks) also runs the engine's
+// timers four times a second.
 #pragma once
 
 #include <atomic>
@@ -21,9 +23,10 @@ struct mnl_socket;
 
 namespace v6g::inspector {
 
-// One engine per queue thread; a port belongs to engine port % size. Every
-// engine has its own lock: the owning thread decides under it, the hub takes
-// it to change policies or read state.
+// The guard engine, shared by every queue worker: first-come-first-served
+// state (who holds an address, pending verifications, router addresses) must
+// be one, whichever CPU a port's frames were queued on. Workers decide under
+// the lock, the hub takes it to change policies or read state.
 struct EngineSlot {
   std::mutex mu;
   guard::Engine engine;
@@ -43,19 +46,20 @@ struct WorkerConfig {
   std::uint32_t queue_maxlen = 4096;
   int rcvbuf = 16 << 20;
   bool batch_verdicts = true;
-  std::size_t tick_slot = 0;  // the engine this thread ticks
+  bool ticks = false;     // runs the engine's timers (one worker does)
+  std::vector<int> cpus;  // runs on these CPUs; empty = not pinned
 };
 
 struct WorkerStats {
   std::atomic<std::uint64_t> packets{0}, accepted{0}, dropped{0}, verdict_msgs{0}, reads{0},
       bad_messages{0}, send_errors{0}, netlink_errors{0};
-  ServiceHistogram service;  // recvmmsg return -> verdict sendmsg return, per packet
+  ServiceHistogram service;         // recvmmsg return -> verdict sendmsg return, per packet
+  std::atomic<bool> pinned{false};  // runs on cfg.cpus (false: not asked, or refused)
 };
 
 class QueueWorker {
  public:
-  QueueWorker(WorkerConfig cfg, std::vector<std::unique_ptr<EngineSlot>>& engines,
-              EffectsSink& sink);
+  QueueWorker(WorkerConfig cfg, EngineSlot& engine, EffectsSink& sink);
   ~QueueWorker();
   QueueWorker(const QueueWorker&) = delete;
   QueueWorker& operator=(const QueueWorker&) = delete;
@@ -75,7 +79,7 @@ class QueueWorker {
   void send_verdicts();
 
   WorkerConfig cfg_;
-  std::vector<std::unique_ptr<EngineSlot>>& engines_;
+  EngineSlot& engine_;
   EffectsSink& sink_;
   mnl_socket* nl_ = nullptr;
   int wake_fd_ = -1;
