@@ -1,12 +1,18 @@
 #!/bin/bash
 # Inspector verdict throughput and added latency, side by side on the same
-# queue and the same traffic: every IPv6 frame from vm1's bridge port goes to
-# NFQUEUE 7 (ip6tables raw PREROUTING -m physdev --physdev-in, through
-# br_netfilter) and is read by
-#   trivial   - a plain accept-all loop (one recv, one verdict per packet)
-#   inspector - v6guard's QueueWorker + guard engine (vm1's source bound, so
-#               each packet is parsed and decided), batched verdicts
-#   nobatch   - the inspector with one verdict message per packet (pps only)
+# traffic: every IPv6 frame from vm1's bridge port goes to NFQUEUE (ip6tables
+# raw PREROUTING -m physdev --physdev-in, through br_netfilter) and is read by
+#   trivial   - a plain accept-all loop (one thread, one recv and one verdict
+#               per packet) on queue 7 (--queue-num 7)
+#   inspector - v6guard's inspector as v6guardd runs it: one QueueWorker per
+#               CPU (BENCH_QUEUES, default nproc) on queues 7..7+N-1 filled
+#               with --queue-cpu-fanout (a frame goes to the queue of the CPU
+#               handling it), worker i pinned to CPU i, all sharing one guard
+#               engine (vm1's source bound, so each packet is parsed and
+#               decided), batched verdicts
+#   nobatch   - the same with one verdict message per packet (pps only)
+#   single    - the inspector as it was before CPU-local queues: one worker,
+#               one queue, not pinned (latency only, for comparison)
 # Throughput: iperf3 UDP, 64-byte payloads, unlimited rate, vm1 -> vm2:
 # packets/s that made it through the queue. Latency, two figures:
 #   - ping vm1 -> vm2 every 1 ms: p99 RTT with the reader minus p99 RTT with
@@ -18,7 +24,8 @@
 # Rounds interleave none / trivial / inspector / nobatch so background load
 # hits each alike; every figure is the median over rounds of the per-round
 # value (p99 and added p99 are taken per round first).
-# Env: BENCH_ROUNDS (3), BENCH_SECS (3, per throughput run), BENCH_PINGS (1000).
+# Env: BENCH_ROUNDS (3), BENCH_SECS (3, per throughput run), BENCH_PINGS (1000),
+# BENCH_QUEUES (inspector workers; default nproc, at most 64).
 # Usage: scripts/bench-inspector.sh [build-dir]. Not part of make test.
 set -u
 [ "$(id -u)" = 0 ] || { echo "needs root"; exit 4; }
@@ -31,6 +38,8 @@ SECS=${BENCH_SECS:-3}
 PINGS=${BENCH_PINGS:-1000}
 ROUNDS=${BENCH_ROUNDS:-3}
 Q=7
+NQ=${BENCH_QUEUES:-$(nproc)}
+[ "$NQ" -gt 64 ] && NQ=64
 . "$SRC/scripts/lab.sh"
 READER=
 cleanup() { [ -n "$READER" ] && kill $READER 2>/dev/null; lab_down; }
@@ -61,8 +70,9 @@ print(f"{r[len(r) // 2] * 1000:.0f} {r[int(len(r) * 0.99) - 1] * 1000:.0f}" if l
 start_reader() {  # mode seconds; the reader prints its figures when stopped
   case $1 in
     trivial) ip netns exec $LAB_BR "$BENCH" trivial $Q $2 >$LAB_TMP/reader.log 2>&1 & ;;
-    inspector) ip netns exec $LAB_BR "$BENCH" inspector $Q $2 $IFX $LAB_MAC_VM1 $A1 >$LAB_TMP/reader.log 2>&1 & ;;
-    nobatch) ip netns exec $LAB_BR "$BENCH" inspector $Q $2 $IFX $LAB_MAC_VM1 $A1 nobatch >$LAB_TMP/reader.log 2>&1 & ;;
+    inspector) ip netns exec $LAB_BR "$BENCH" inspector $Q $2 $IFX $LAB_MAC_VM1 $A1 queues=$NQ >$LAB_TMP/reader.log 2>&1 & ;;
+    nobatch) ip netns exec $LAB_BR "$BENCH" inspector $Q $2 $IFX $LAB_MAC_VM1 $A1 nobatch queues=$NQ >$LAB_TMP/reader.log 2>&1 & ;;
+    single) ip netns exec $LAB_BR "$BENCH" inspector $Q $2 $IFX $LAB_MAC_VM1 $A1 >$LAB_TMP/reader.log 2>&1 & ;;
   esac
   READER=$!
   sleep 0.5
@@ -72,8 +82,10 @@ service() {  # "p50 p99 p999" service time in us from the last reader's log
   awk '/^service_us/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
     print v["p50"], v["p99"], v["p999"]; found = 1 } END { if (!found) print "0 0 0" }' $LAB_TMP/reader.log
 }
-queue_rule() {  # -A or -D: the rule that sends vm1's frames to the queue
-  ip netns exec $LAB_BR ip6tables -t raw $1 PREROUTING -m physdev --physdev-in $LAB_P_VM1 -j NFQUEUE --queue-num $Q
+queue_rule() {  # -A or -D, mode: the rule that sends vm1's frames to the mode's queue(s)
+  local target="--queue-num $Q"
+  case $2 in inspector | nobatch) [ "$NQ" -gt 1 ] && target="--queue-balance $Q:$((Q + NQ - 1)) --queue-cpu-fanout" ;; esac
+  ip netns exec $LAB_BR ip6tables -t raw $1 PREROUTING -m physdev --physdev-in $LAB_P_VM1 -j NFQUEUE $target
 }
 
 # What punting through br_netfilter costs every bridged IPv6 packet, queued
@@ -89,23 +101,26 @@ for round in $(seq 1 $ROUNDS); do
   read -r med_none lat_none <<<"$(rtt)"
   LAT[none]="${LAT[none]:-} $lat_none" MED[none]="${MED[none]:-} $med_none"
   echo "# round $round none: rtt p50 ${med_none} us, p99 ${lat_none} us"
-  queue_rule -A
-  for mode in trivial inspector nobatch; do
-    start_reader $mode 60
-    pps=$(throughput)
-    stop_reader
-    PPS[$mode]="${PPS[$mode]:-} $pps"
-    if [ $mode = nobatch ]; then echo "# round $round $mode: pps $pps"; continue; fi
+  for mode in trivial inspector nobatch single; do
+    queue_rule -A $mode
+    if [ $mode != single ]; then
+      start_reader $mode 60
+      pps=$(throughput)
+      stop_reader
+      PPS[$mode]="${PPS[$mode]:-} $pps"
+    fi
+    if [ $mode = nobatch ]; then echo "# round $round $mode: pps $pps"; queue_rule -D $mode; continue; fi
     start_reader $mode 60
     read -r med lat <<<"$(rtt)"
     stop_reader
     read -r s50 s99 s999 <<<"$(service)"
+    queue_rule -D $mode
+    [ $mode = single ] && pps=-
     echo "# round $round $mode: pps $pps, rtt p50 ${med} us, p99 ${lat} us (added $((lat - lat_none))), service p50 ${s50} p99 ${s99} p999 ${s999} us"
     LAT[$mode]="${LAT[$mode]:-} $lat" MED[$mode]="${MED[$mode]:-} $med" ADD[$mode]="${ADD[$mode]:-} $((lat - lat_none))"
     ADD50[$mode]="${ADD50[$mode]:-} $((med - med_none))"
     SVC50[$mode]="${SVC50[$mode]:-} $s50" SVC99[$mode]="${SVC99[$mode]:-} $s99" SVC999[$mode]="${SVC999[$mode]:-} $s999"
   done
-  queue_rule -D
 done
 median() { echo $* | tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 pt=$(median ${PPS[trivial]}) pi=$(median ${PPS[inspector]}) pn=$(median ${PPS[nobatch]})
@@ -113,6 +128,7 @@ ratio() { /usr/bin/python3 -c "print(f'{$1/max($2,1):.2f}')"; }
 echo "pps bridge alone:                     $pps_bare"
 echo "pps no queue (bridge + br_netfilter): $pps_none"
 echo "pps trivial accept-all loop:          $pt (median of $ROUNDS rounds)"
+echo "inspector: $NQ CPU-local queue(s) $Q..$((Q + NQ - 1)), workers pinned, one shared engine"
 echo "pps inspector (batched verdicts):     $pi"
 echo "pps inspector (one verdict/packet):   $pn"
 echo "rtt p99 us (median of per-round p99): no queue $(median ${LAT[none]}), trivial $(median ${LAT[trivial]}), inspector $(median ${LAT[inspector]})"
@@ -125,5 +141,6 @@ echo "ratio inspector-nobatch/trivial pps: $(ratio $pn $pt)"
 echo "inspector p99 added rtt latency us, median of $ROUNDS rounds: $(median ${ADD[inspector]}) (goal <= 50)"
 echo "trivial loop p99 added rtt latency us, median of $ROUNDS rounds: $(median ${ADD[trivial]})"
 echo "inspector p50 added rtt latency us: $(median ${ADD50[inspector]}) (trivial: $(median ${ADD50[trivial]}))"
+echo "single-queue unpinned inspector added rtt latency us: p50 $(median ${ADD50[single]}), p99 $(median ${ADD[single]})"
 echo "inspector p99 service time us (recv -> verdict sent): $(median ${SVC99[inspector]}) (goal <= 50)"
 echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"

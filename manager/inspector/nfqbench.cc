@@ -1,14 +1,17 @@
-// v6guard-nfqbench: reads one nfqueue for a fixed time, either as a trivial
-// accept-all loop (one recv, one verdict per packet: the baseline every
-// nfqueue program has) or through the real inspector (QueueWorker + guard
-// engine, batched verdicts) with one VM port whose source is bound, so every
-// packet is parsed and decided. Prints packets/s. scripts/bench-inspector.sh
-// runs both on the same queue and traffic. Both also print their per-packet
-// service time (recv returning the packet -> its verdict sent) as
-// "service_us p50=.. p99=.. p999=..": the latency the reader itself adds.
+// v6guard-nfqbench: reads nfqueues for a fixed time, either as a trivial
+// accept-all loop (one thread, one queue, one recv and one verdict per
+// packet: the baseline every nfqueue program has) or through the real
+// inspector as v6guardd runs it (QueueWorkers sharing one guard engine,
+// batched verdicts; with queues=N, N workers on queues QUEUE..QUEUE+N-1,
+// worker i pinned to the CPUs that --queue-cpu-fanout sends there) with one
+// VM port whose source is bound, so every packet is parsed and decided.
+// Prints packets/s. scripts/bench-inspector.sh runs both on the same traffic.
+// Both also print their per-packet service time (recv returning the packet
+// -> its verdict sent) as "service_us p50=.. p99=.. p999=..": the latency
+// the reader itself adds.
 //
 //   v6guard-nfqbench trivial QUEUE SECONDS
-//   v6guard-nfqbench inspector QUEUE SECONDS IFINDEX MAC ADDR [nobatch]
+//   v6guard-nfqbench inspector QUEUE SECONDS IFINDEX MAC ADDR [nobatch] [queues=N] [nopin]
 #include <arpa/inet.h>
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
@@ -131,11 +134,12 @@ class NullDatapath final : public datapath::Datapath {
 };
 
 int with_inspector(std::uint16_t queue, double seconds, std::uint32_t ifindex, const MacAddr& mac,
-                   const Ip6Addr& addr, bool batch) {
+                   const Ip6Addr& addr, bool batch, std::uint16_t queues, bool pin) {
   NullDatapath dp;
   inspector::InspectorConfig cfg;
   cfg.queue_base = queue;
-  cfg.queues = 1;
+  cfg.queues = queues;
+  cfg.pin = pin;
   cfg.open_queues = false;
   cfg.batch_verdicts = batch;
   inspector::Inspector insp(cfg, dp);
@@ -146,6 +150,8 @@ int with_inspector(std::uint16_t queue, double seconds, std::uint32_t ifindex, c
   if (Status s = insp.upsert_port(p); !s)
     return std::fprintf(stderr, "%s\n", s.message().c_str()), 1;
   if (Status s = insp.start(); !s) return std::fprintf(stderr, "%s\n", s.message().c_str()), 1;
+  std::fprintf(stderr, "inspector: %u queue(s) from %u, %s\n", unsigned{queues}, unsigned{queue},
+               insp.placement().c_str());
   const double start = now_s();
   while (now_s() < start + seconds && g_stop == 0)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -167,7 +173,7 @@ int main(int argc, char** argv) {
   if (argc < 4) {
     std::fprintf(stderr,
                  "usage: %s trivial QUEUE SECONDS | inspector QUEUE SECONDS IFINDEX MAC ADDR "
-                 "[nobatch]\n",
+                 "[nobatch] [queues=N] [nopin]\n",
                  argv[0]);
     return 2;
   }
@@ -181,8 +187,22 @@ int main(int argc, char** argv) {
     const auto mac = MacAddr::parse(argv[5]);
     const auto addr = Ip6Addr::parse(argv[6]);
     if (!mac || !addr) return std::fprintf(stderr, "bad MAC or address\n"), 2;
+    bool batch = true, pin = true;
+    unsigned queues = 1;
+    for (int i = 7; i < argc; ++i) {
+      const std::string opt = argv[i];
+      if (opt == "nobatch")
+        batch = false;
+      else if (opt == "nopin")
+        pin = false;
+      else if (opt.rfind("queues=", 0) == 0)
+        queues = static_cast<unsigned>(std::atoi(opt.c_str() + 7));
+      else
+        return std::fprintf(stderr, "bad option %s\n", opt.c_str()), 2;
+    }
+    if (queues == 0 || queues > 64) return std::fprintf(stderr, "queues=1..64\n"), 2;
     return with_inspector(queue, seconds, static_cast<std::uint32_t>(std::atoi(argv[4])), *mac,
-                          *addr, !(argc > 7 && std::string(argv[7]) == "nobatch"));
+                          *addr, batch, static_cast<std::uint16_t>(queues), pin);
   }
   return std::fprintf(stderr, "bad mode\n"), 2;
 }
