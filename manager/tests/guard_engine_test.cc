@@ -17,13 +17,12 @@ const MacAddr kMacB = mac("02:00:00:00:00:0b");
 const MacAddr kRtrMac = mac("02:00:00:00:01:01");
 const Ip6Addr kRtrLl = ip("fe80::1");
 
-class GuardTest : public ::testing::Test {
+class GuardTest : public EngineTest {
  protected:
   void SetUp() override { reset(); }
 
   void reset(EngineConfig cfg = {}) {
-    engine_ = std::make_unique<Engine>(cfg);
-    now_ = 1000 * kSecond;
+    start_engine(cfg);
     ASSERT_TRUE(engine_->upsert_port(vm(kVmA, kMacA, "2001:db8:a::/64"), now_, fx_));
     ASSERT_TRUE(engine_->upsert_port(vm(kVmB, kMacB, "2001:db8:b::/64"), now_, fx_));
     PortPolicy r;
@@ -37,16 +36,7 @@ class GuardTest : public ::testing::Test {
     fx_.clear();
   }
 
-  static PortPolicy vm(PortId id, const MacAddr& m, const char* pfx) {
-    PortPolicy p;
-    p.port = id;
-    p.mac = m;
-    p.vm_id = "vm-" + std::to_string(id);
-    p.tenant_id = "tenant-1";
-    p.interface_id = "tap" + std::to_string(id);
-    p.allocated_prefixes.push_back(prefix(pfx));
-    return p;
-  }
+  static PortPolicy vm(PortId id, const MacAddr& m, const char* pfx) { return vm_port(id, m, pfx); }
 
   PortPolicy router(Nanos learning, bool forward) {
     PortPolicy r;
@@ -57,25 +47,11 @@ class GuardTest : public ::testing::Test {
     return r;
   }
 
-  Decision decide(PortId port, const packet::ParsedPacket& p) {
-    return engine_->decide(port, p, now_, fx_);
-  }
-  Reason why(PortId port, const packet::ParsedPacket& p) { return decide(port, p).reason; }
-
-  void advance(Nanos d) {
-    now_ += d;
-    engine_->tick(now_, fx_);
-  }
-
   // FCFS: DAD NS, then the DAD timeout passes without a conflict.
   void bind(PortId port, const MacAddr& m, const Ip6Addr& a) {
     ASSERT_EQ(why(port, dad_ns(m, a)), V6G_R_ACCEPT_DAD);
     advance(2 * kSecond);
   }
-
-  std::unique_ptr<Engine> engine_;
-  Effects fx_;
-  Nanos now_ = 0;
 };
 
 // ---- RA Guard ---------------------------------------------------------------

@@ -20,15 +20,14 @@ const MacAddr kMacB = mac("02:00:00:00:00:0b");
 const Ip6Addr kAddrA = ip("2001:db8:a::5");
 const Ip6Addr kLlA = ip("fe80::a");
 
-class FcfsTest : public ::testing::Test {
+class FcfsTest : public EngineTest {
  protected:
   void SetUp() override { reset(); }
 
   void reset(std::uint32_t max_bindings = 16, bool monitor = false) {
     EngineConfig cfg;
     cfg.data_triggered_learning = true;
-    engine_ = std::make_unique<Engine>(cfg);
-    now_ = 1000 * kSecond;
+    start_engine(cfg);
     auto a = vm(kVmA, kMacA, "2001:db8:a::/64");
     a.max_bindings = max_bindings;
     a.monitor = monitor;
@@ -39,21 +38,8 @@ class FcfsTest : public ::testing::Test {
     fx_.clear();
   }
 
-  static PortPolicy vm(PortId id, const MacAddr& m, const char* pfx) {
-    PortPolicy p;
-    p.port = id;
-    p.mac = m;
-    p.allocated_prefixes.push_back(prefix(pfx));
-    return p;
-  }
+  static PortPolicy vm(PortId id, const MacAddr& m, const char* pfx) { return vm_port(id, m, pfx); }
 
-  Reason why(PortId port, const packet::ParsedPacket& p) {
-    return engine_->decide(port, p, now_, fx_).reason;
-  }
-  void advance(Nanos d) {
-    now_ += d;
-    engine_->tick(now_, fx_);
-  }
   // Takes the probes requested so far.
   std::vector<ProbeRequest> probes() {
     auto out = std::move(fx_.probes);
@@ -71,10 +57,6 @@ class FcfsTest : public ::testing::Test {
       if (c.kind == BindingChange::Kind::kAdd && c.binding.addr == a) ++n;
     return n;
   }
-
-  std::unique_ptr<Engine> engine_;
-  Effects fx_;
-  Nanos now_ = 0;
 };
 
 TEST_F(FcfsTest, OffByDefaultSourceStaysUnbound) {

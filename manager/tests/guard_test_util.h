@@ -1,6 +1,11 @@
 // Builders for ParsedPacket values in guard tests (no parser needed).
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
 #include "guard/engine.h"
 
 namespace v6g::guard::testing {
@@ -96,5 +101,40 @@ inline packet::ParsedPacket icmp(const MacAddr& m, const Ip6Addr& src, packet::P
     p.message = packet::OtherIcmpv6{};
   return p;
 }
+
+// A VM port: its MAC and one allocated prefix; the identity fields are set so
+// events carry them.
+inline PortPolicy vm_port(PortId id, const MacAddr& m, const char* pfx) {
+  PortPolicy p;
+  p.port = id;
+  p.mac = m;
+  p.vm_id = "vm-" + std::to_string(id);
+  p.tenant_id = "tenant-1";
+  p.interface_id = "tap" + std::to_string(id);
+  p.allocated_prefixes.push_back(prefix(pfx));
+  return p;
+}
+
+// The base of the guard fixtures: an engine on a fake clock and the effects
+// it produced.
+class EngineTest : public ::testing::Test {
+ protected:
+  void start_engine(const EngineConfig& cfg) {
+    engine_ = std::make_unique<Engine>(cfg);
+    now_ = 1000 * kSecond;
+  }
+  Decision decide(PortId port, const packet::ParsedPacket& p) {
+    return engine_->decide(port, p, now_, fx_);
+  }
+  Reason why(PortId port, const packet::ParsedPacket& p) { return decide(port, p).reason; }
+  void advance(Nanos d) {
+    now_ += d;
+    engine_->tick(now_, fx_);
+  }
+
+  std::unique_ptr<Engine> engine_;
+  Effects fx_;
+  Nanos now_ = 0;
+};
 
 }  // namespace v6g::guard::testing
