@@ -9,10 +9,13 @@
 // either lands completely or not at all.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -173,6 +176,9 @@ class Store {
   };
 
   int schema_version();
+  bool wal_mode();
+  // WAL checkpoints run by the background connection so far (0 without WAL).
+  std::uint64_t background_checkpoints();
 
   Outcome insert_vm(const VmRecord& vm);
   Outcome get_vm(const std::string& id, VmRecord& out);
@@ -210,7 +216,7 @@ class Store {
 
  private:
   friend class Stmt;
-  explicit Store(sqlite3* db) : db_(db) {}
+  explicit Store(sqlite3* db);
   Outcome exec(const char* sql);
   // exec() through a cached prepared statement (BEGIN, COMMIT, SAVEPOINT...:
   // run per request, so parsing them each time would show in the profile).
@@ -220,8 +226,22 @@ class Store {
   // most of these statements.
   sqlite3_stmt* prepare(const std::string& sql, int& rc);
 
+  // WAL checkpoints off the committing thread (file databases only): a
+  // second connection copies committed frames into the database file in the
+  // background once the WAL holds kCheckpointFrames; the committer checkpoints
+  // itself only if the WAL reaches kInlineCheckpointFrames (a long burst the
+  // background pass never caught up with: the WAL restarts from its start
+  // only after a checkpoint that copied every frame).
+  // Same bound on the WAL as the autocheckpoint this replaces (8192 frames).
+  static constexpr int kCheckpointFrames = 2048;
+  static constexpr int kInlineCheckpointFrames = 8192;
+  class Checkpointer;
+  static int on_wal_commit(void* self, sqlite3* db, const char* name, int frames);
+
   sqlite3* db_;
   std::unordered_map<std::string, sqlite3_stmt*> statements_;
+  std::unique_ptr<Checkpointer> checkpointer_;
+  int checkpoint_mark_ = 0;  // WAL frames when the last background pass was asked for
 };
 
 }  // namespace v6g::store

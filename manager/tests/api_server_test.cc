@@ -263,6 +263,64 @@ TEST_F(ApiServerTest, SlowPeerIsCutOffAtTheRequestDeadline) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(4));
 }
 
+// The server buffers a response and sends it whole, but what it wrote must
+// reach the peer before it waits for more input: a client that asks for
+// "100 Continue" gets it before sending the body, then the answer.
+TEST_F(ApiServerTest, ContinueIsSentBeforeTheBodyIsRead) {
+  start();
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", options_.socket_path.c_str());
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  Event in;
+  in.set_vm_id("vm-7");
+  const std::string body = in.SerializeAsString();
+  const std::string head = std::string("POST ") + kEcho +
+                           " HTTP/1.1\r\nHost: x\r\nContent-Type: application/proto\r\n"
+                           "Expect: 100-continue\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n";
+  ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  const auto receive = [fd](int timeout_ms) {
+    std::string got;
+    char buf[4096];
+    pollfd p{fd, POLLIN, 0};
+    while (::poll(&p, 1, timeout_ms) > 0) {
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got.append(buf, static_cast<std::size_t>(n));
+      timeout_ms = 200;  // the rest of what was sent at once
+    }
+    return got;
+  };
+  EXPECT_EQ(receive(2000), "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_EQ(::send(fd, body.data(), body.size(), MSG_NOSIGNAL), static_cast<ssize_t>(body.size()));
+  const std::string answer = receive(2000);
+  ::close(fd);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
+  Event out;
+  const auto end_of_head = answer.find("\r\n\r\n");
+  ASSERT_NE(end_of_head, std::string::npos);
+  ASSERT_TRUE(out.ParseFromString(answer.substr(end_of_head + 4)));
+  EXPECT_EQ(out.vm_id(), "vm-7");
+}
+
+// Keep-alive calls through the project's client (one buffered send per
+// request, responses read through its own stream): many calls on one
+// connection, large bodies both ways, all intact.
+TEST_F(ApiServerTest, ManyKeepAliveCallsWithLargeBodiesOnOneConnection) {
+  start();
+  for (int i = 0; i < 200; ++i) {
+    Event in, out;
+    in.set_vm_id("vm-" + std::to_string(i));
+    in.set_event_type(std::string(static_cast<std::size_t>(i) * 150, 'm'));  // up to ~30 KB
+    auto error = client_->call(kEcho, in, out);
+    ASSERT_FALSE(error) << error->message;
+    EXPECT_EQ(out.vm_id(), in.vm_id());
+    EXPECT_EQ(out.event_type(), in.event_type());
+  }
+}
+
 TEST_F(ApiServerTest, TcpNeedsBearerToken) {
   options_.tcp_port = 0;
   options_.tokens = {{"s3cret-token", "ci"}};
