@@ -133,7 +133,7 @@ enum class AuditConfig : std::uint8_t { kNone, kBefore, kAfter };
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   ~Store();
   Store(const Store&) = delete;
@@ -173,6 +173,7 @@ class Store {
     Store& store_;
     Outcome begun_;
     bool open_ = false;
+    std::size_t undo_mark_ = 0;  // Store::undo_ entries made before it began
   };
 
   int schema_version();
@@ -187,7 +188,8 @@ class Store {
   Outcome delete_vm(const std::string& id);
   Outcome count_vms(const std::string& tenant_id, std::int64_t& out);
 
-  // kConflict (with the holder in the message) if the value is taken.
+  // kConflict (with the holder in the message) if the value is taken
+  // anywhere on the host (checked in memory, see allocated_).
   Outcome claim(const Allocation& allocation);
   Outcome list_allocations(std::vector<Allocation>& out, const std::string& vm_id = {});
   Outcome is_allocated(Kind kind, const std::string& value, bool& out);
@@ -238,8 +240,23 @@ class Store {
   class Checkpointer;
   static int on_wal_commit(void* self, sqlite3* db, const char* name, int frames);
 
+  // Host-wide uniqueness of allocations: "kind value" -> holding VM, as
+  // committed plus what the open transaction changed. undo_ lists those
+  // changes (key, previous holder or "" if it had none) so a ROLLBACK or
+  // ROLLBACK TO puts the map back exactly as SQLite puts the rows back.
+  struct Undo {
+    std::string key;
+    std::string holder;
+  };
+  Outcome load_allocations();
+  void set_holder(const std::string& key, std::string holder);  // "" = free
+  void undo_to(std::size_t mark);
+  void forget_undo_if_committed();
+
   sqlite3* db_;
   std::unordered_map<std::string, sqlite3_stmt*> statements_;
+  std::unordered_map<std::string, std::string> allocated_;
+  std::vector<Undo> undo_;
   std::unique_ptr<Checkpointer> checkpointer_;
   int checkpoint_mark_ = 0;  // WAL frames when the last background pass was asked for
 };

@@ -277,7 +277,7 @@ PRAGMA user_version = 1;
 
   auto s = open();
   ASSERT_NE(s, nullptr);
-  EXPECT_EQ(s->schema_version(), 2);
+  EXPECT_EQ(s->schema_version(), Store::kSchemaVersion);  // v1 -> v2 -> v3 in one go
   VmRecord a, b;
   ASSERT_TRUE(s->get_vm("vm-a", a).ok());
   ASSERT_TRUE(s->get_vm("vm-b", b).ok());
@@ -308,6 +308,130 @@ PRAGMA user_version = 1;
   VmRecord c;
   ASSERT_TRUE(s->get_vm("vm-c", c).ok());
   EXPECT_EQ(c.config, vm("vm-c", "t1").config);
+}
+
+// A state.db written by the v2 schema (allocations keyed by (kind, value),
+// vms_tenant): migrated to v3 in place, its allocations re-keyed by VM and
+// still unique host-wide (now checked in memory), the cascade intact.
+TEST_F(StoreTest, MigratesAVersion2Database) {
+  const std::string v2 = R"sql(
+PRAGMA page_size=4096;
+PRAGMA journal_mode=WAL;
+CREATE TABLE configs (id INTEGER PRIMARY KEY, config BLOB NOT NULL);
+CREATE TABLE vms (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, config_id INTEGER NOT NULL,
+  state TEXT NOT NULL, created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX vms_tenant ON vms(tenant_id);
+CREATE TABLE allocations (kind TEXT NOT NULL CHECK (kind IN ('ip6', 'mac', 'tap')),
+  value TEXT NOT NULL, vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+  PRIMARY KEY (kind, value)) WITHOUT ROWID;
+CREATE INDEX allocations_vm ON allocations(vm_id);
+CREATE TABLE vm_vlans (bridge TEXT NOT NULL, vlan INTEGER NOT NULL CHECK (vlan BETWEEN 1 AND 4094),
+  tenant_id TEXT NOT NULL, vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+  PRIMARY KEY (bridge, vlan, vm_id)) WITHOUT ROWID;
+CREATE TABLE ports (ifname TEXT PRIMARY KEY, bridge TEXT NOT NULL, vlan INTEGER NOT NULL,
+  mac TEXT NOT NULL, vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+  role INTEGER NOT NULL, fail_mode INTEGER NOT NULL, flags INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE bindings (ifname TEXT NOT NULL, vlan INTEGER NOT NULL, mac TEXT NOT NULL,
+  ip6 TEXT NOT NULL, state TEXT NOT NULL, source TEXT NOT NULL CHECK (source IN ('static', 'learned')),
+  vm_id TEXT REFERENCES vms(id) ON DELETE CASCADE, expires_ns INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (ifname, vlan, mac, ip6)) WITHOUT ROWID;
+CREATE TABLE audit (id INTEGER PRIMARY KEY, at_ns INTEGER NOT NULL, who TEXT NOT NULL,
+  action TEXT NOT NULL, object TEXT NOT NULL, before TEXT NOT NULL, after TEXT NOT NULL,
+  tenant_id TEXT NOT NULL DEFAULT '', before_config INTEGER, after_config INTEGER);
+INSERT INTO configs VALUES (1, X'0a0161'), (2, X'0a0162');
+INSERT INTO vms VALUES ('vm-a', 't1', 1, 'created', 3, 4), ('vm-b', 't2', 2, 'created', 1, 2);
+INSERT INTO allocations VALUES ('tap', 'tap-a', 'vm-a'), ('mac', '02:00:00:00:00:0a', 'vm-a'),
+  ('ip6', '2600:beef:1000::a', 'vm-a'), ('tap', 'tap-b', 'vm-b');
+INSERT INTO audit(at_ns, who, action, object, before, after, tenant_id, after_config)
+  VALUES (3, 'uid:0', 'CreateVm', 'vm-a', '', '', 't1', 1);
+PRAGMA user_version = 2;
+)sql";
+  const std::string cmd = "sqlite3 " + path_ + " >/dev/null 2>&1";
+  FILE* p = popen(cmd.c_str(), "w");
+  ASSERT_NE(p, nullptr);
+  fputs(v2.c_str(), p);
+  if (pclose(p) != 0) GTEST_SKIP() << "sqlite3 shell missing";
+
+  auto s = open();
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->schema_version(), 3);
+  std::vector<Allocation> held;
+  ASSERT_TRUE(s->list_allocations(held, "vm-a").ok());
+  EXPECT_EQ(held, (std::vector<Allocation>{{Kind::kIp6, "2600:beef:1000::a", "vm-a"},
+                                           {Kind::kMac, "02:00:00:00:00:0a", "vm-a"},
+                                           {Kind::kTap, "tap-a", "vm-a"}}));
+  // Migrated values are still taken, by their holder.
+  ASSERT_TRUE(s->insert_vm(vm("vm-c", "t1")).ok());
+  auto o = s->claim({Kind::kMac, "02:00:00:00:00:0a", "vm-c"});
+  EXPECT_EQ(o.code(), Code::kConflict);
+  EXPECT_NE(o.message().find("vm-a"), std::string::npos) << o.message();
+  EXPECT_EQ(s->claim({Kind::kTap, "tap-b", "vm-c"}).code(), Code::kConflict);
+  std::vector<AuditEntry> entries;
+  ASSERT_TRUE(s->list_audit(entries).ok());
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].after_config,
+            "\x0a\x01"
+            "a");
+  // The cascade still frees what the VM held, and the value can be taken.
+  ASSERT_TRUE(s->delete_vm("vm-a").ok());
+  ASSERT_TRUE(s->list_allocations(held).ok());
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0].vm_id, "vm-b");
+  EXPECT_TRUE(s->claim({Kind::kMac, "02:00:00:00:00:0a", "vm-c"}).ok());
+  // The index nothing used is gone; the old allocations index went with its table.
+  const std::string indexes = "sqlite3 " + path_ +
+                              " \"SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND " +
+                              "name IN ('vms_tenant', 'allocations_vm')\"";
+  FILE* q = popen(indexes.c_str(), "r");
+  ASSERT_NE(q, nullptr);
+  char line[16] = {};
+  ASSERT_NE(std::fgets(line, sizeof line, q), nullptr);
+  pclose(q);
+  EXPECT_EQ(std::string(line), "0\n");
+}
+
+// Uniqueness is checked in memory (v3): a value claimed in a rolled-back
+// savepoint or transaction is free again, one freed by a rolled-back delete
+// is still held, and what a committed delete freed can be claimed.
+TEST_F(StoreTest, RollbacksPutClaimsBackAsTheRowsWere) {
+  auto s = open();
+  ASSERT_TRUE(s->insert_vm(vm("vm-1", "t1")).ok());
+  ASSERT_TRUE(s->insert_vm(vm("vm-2", "t1")).ok());
+  ASSERT_TRUE(s->claim({Kind::kTap, "tap-1", "vm-1"}).ok());
+  {
+    Store::Transaction txn(*s);
+    {
+      Store::Savepoint sp(*s);
+      ASSERT_TRUE(s->claim({Kind::kMac, "02:00:00:00:00:02", "vm-1"}).ok());
+    }  // rolled back
+    ASSERT_TRUE(s->claim({Kind::kMac, "02:00:00:00:00:02", "vm-2"}).ok());
+    {
+      Store::Savepoint sp(*s);
+      ASSERT_TRUE(s->claim({Kind::kIp6, "2600:beef:1000::2", "vm-2"}).ok());
+      ASSERT_TRUE(sp.release().ok());
+    }
+    ASSERT_TRUE(txn.commit().ok());
+  }
+  bool taken = false;
+  ASSERT_TRUE(s->is_allocated(Kind::kIp6, "2600:beef:1000::2", taken).ok());
+  EXPECT_TRUE(taken);
+  auto o = s->claim({Kind::kMac, "02:00:00:00:00:02", "vm-1"});
+  EXPECT_NE(o.message().find("vm-2"), std::string::npos) << o.message();
+  {
+    Store::Transaction txn(*s);
+    ASSERT_TRUE(s->delete_vm("vm-1").ok());
+    ASSERT_TRUE(s->is_allocated(Kind::kTap, "tap-1", taken).ok());
+    EXPECT_FALSE(taken);  // inside the transaction the delete is visible
+  }                       // rolled back: vm-1 holds tap-1 again
+  EXPECT_EQ(s->claim({Kind::kTap, "tap-1", "vm-2"}).code(), Code::kConflict);
+  ASSERT_TRUE(s->delete_vm("vm-1").ok());
+  EXPECT_TRUE(s->claim({Kind::kTap, "tap-1", "vm-2"}).ok());
+  // And a reopened store sees the same holders.
+  s.reset();
+  s = open();
+  o = s->claim({Kind::kTap, "tap-1", "vm-3"});
+  EXPECT_EQ(o.code(), Code::kConflict);
+  EXPECT_NE(o.message().find("vm-2"), std::string::npos) << o.message();
 }
 
 TEST_F(StoreTest, UncommittedTransactionLeavesNothing) {
