@@ -101,18 +101,20 @@ fi
 if [ "${V6G_TSAN:-1}" != 0 ]; then
 	echo "== threaded unit tests under TSan ($tsan_build)"
 	# A cheap tier: the tests that run real threads against shared state (the
-	# API server's worker pool and stop(), VmManager's group commit). Only
-	# their targets are built. Not api_abuse_test: each of its concurrent
+	# API server's worker pool and stop(), VmManager's group commit, the
+	# inspector's queue workers sharing one guard engine with its applier and
+	# NA-listener threads, on real punted frames). Only their targets are
+	# built. Not api_abuse_test: each of its concurrent
 	# cases, run alone, reports a race inside Debian's uninstrumented
 	# libcpp-httplib (first use of its function-local statics by two workers,
 	# every frame in the library; see docs/hardening.md).
-	tsan_targets="api_server_test api_vm_manager_test"
+	tsan_targets="api_server_test api_vm_manager_test inspector_shared_engine_test"
 	if cmake --preset tsan -B "$tsan_build" >$logdir/v6g-tsan-configure.log 2>&1 &&
 		cmake --build "$tsan_build" -j"$jobs" --target $tsan_targets >$logdir/v6g-tsan-build.log 2>&1; then
 		# A race fails the test (halt_on_error: non-zero exit). Only these
 		# targets' tests (the dir may hold others built by hand).
 		(cd "$tsan_build" && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-			ctest -L unit -R '^(ApiServerTest|VmManagerTest)\.' --output-on-failure -j"$jobs") 2>&1 | tee $logdir/v6g-tsan.log
+			ctest -L unit -R '^(ApiServerTest|VmManagerTest|InspectorSharedEngine)\.' --output-on-failure -j"$jobs") 2>&1 | tee $logdir/v6g-tsan.log
 		[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 		tally_ctest $logdir/v6g-tsan.log
 	else
