@@ -132,9 +132,20 @@ static enum v6g_class v6g_classify(const struct sk_buff *skb, int nhoff,
 	return class;
 }
 
+/*
+ * A CPU-local queue: the inspector runs one reader per queue, pinned to the
+ * CPUs that map to it, so the punt is read where it was queued and no other
+ * (possibly halted) CPU has to be woken. The hook runs in softirq context:
+ * smp_processor_id() is stable here.
+ */
 static unsigned int v6g_punt(struct v6g_port *port, bool may_bypass)
 {
-	unsigned int verdict = NF_QUEUE_NR(port->queue);
+	u16 queue = port->queue;
+	unsigned int verdict;
+
+	if (port->queues > 1)
+		queue += smp_processor_id() % port->queues;
+	verdict = NF_QUEUE_NR(queue);
 
 	v6g_port_count(port, V6G_R_PUNT);
 	if (may_bypass && port->fail_mode == V6G_FAIL_OPEN)

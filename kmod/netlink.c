@@ -34,6 +34,7 @@ static const struct nla_policy v6g_policy[V6G_A_MAX + 1] = {
 	[V6G_A_VLAN] = NLA_POLICY_MAX(NLA_U16, VLAN_N_VID - 2),
 	[V6G_A_ADDR] = NLA_POLICY_EXACT_LEN(sizeof(struct in6_addr)),
 	[V6G_A_BINDINGS] = NLA_POLICY_NESTED_ARRAY(v6g_binding_policy),
+	[V6G_A_QUEUES] = NLA_POLICY_RANGE(NLA_U16, 1, V6G_MAX_QUEUES),
 };
 
 static struct genl_family v6g_family;
@@ -71,6 +72,14 @@ static int v6g_set_port(struct sk_buff *skb, struct genl_info *info)
 	tmpl.role = nla_get_u8(a[V6G_A_ROLE]);
 	if (a[V6G_A_QUEUE])
 		tmpl.queue = nla_get_u16(a[V6G_A_QUEUE]);
+	tmpl.queues = 1;
+	if (a[V6G_A_QUEUES])
+		tmpl.queues = nla_get_u16(a[V6G_A_QUEUES]);
+	if ((u32)tmpl.queue + tmpl.queues - 1 > U16_MAX) {
+		NL_SET_ERR_MSG_ATTR(info->extack, a[V6G_A_QUEUES],
+				    "queue range beyond 65535");
+		return -ERANGE;
+	}
 	if (a[V6G_A_FAIL_MODE])
 		tmpl.fail_mode = nla_get_u8(a[V6G_A_FAIL_MODE]);
 	if (a[V6G_A_FLAGS])
@@ -224,6 +233,7 @@ static int v6g_fill_port(struct sk_buff *skb, const struct netlink_callback *cb,
 	if (nla_put_u32(skb, V6G_A_IFINDEX, port->ifindex) ||
 	    nla_put_u8(skb, V6G_A_ROLE, port->role) ||
 	    nla_put_u16(skb, V6G_A_QUEUE, port->queue) ||
+	    nla_put_u16(skb, V6G_A_QUEUES, port->queues) ||
 	    nla_put_u8(skb, V6G_A_FAIL_MODE, port->fail_mode) ||
 	    nla_put_u32(skb, V6G_A_FLAGS, port->flags) ||
 	    nla_put_u16(skb, V6G_A_VLAN, port->vlan) ||

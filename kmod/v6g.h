@@ -27,6 +27,7 @@ struct v6g_port {
 	u8 role;
 	u8 fail_mode;
 	u16 queue;
+	u16 queues; /* >= 1: punts to queue + cpu % queues */
 	u32 flags;
 	u16 vlan;
 	u8 mac[ETH_ALEN];

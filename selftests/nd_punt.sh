@@ -23,8 +23,9 @@ ping_b() { ip netns exec "$a" ping -c 1 -W 1 2001:db8::b >/dev/null 2>&1; }
 lladdr_of_b() { ip -n "$a" -6 neigh show 2001:db8::b dev eth0 | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p'; }
 qlog=$(mktemp)
 trap 'cleanup_ns; rm -f "$qlog"' EXIT
-reader() {  # extra args for nfq_verdict
-	ip netns exec "$br" "$NFQ_VERDICT" -q 5 "$@" >"$qlog" 2>&1 &
+queue=5
+reader() {  # extra args for nfq_verdict; reads queue $queue
+	ip netns exec "$br" "$NFQ_VERDICT" -q "$queue" "$@" >"$qlog" 2>&1 &
 	busywait 3000 grep -q listening "$qlog" || fail "reader did not start"
 }
 fail() { sed 's/^/# reader: /' "$qlog" | tail -20; echo "# FAIL: $*"; exit 1; }
@@ -63,4 +64,32 @@ sleep 0.3
 busywait 5000 ping_b || fail "a lost b after the attack"
 stop_reader
 grep -c '^pkt' "$qlog" | sed 's/^/# packets seen by the reader: /'
+
+# 4. CPU-local queues (port-set --queues 2): a punt goes to queue 5 + cpu % 2,
+# cpu being the one that handles the frame (a veth transmit is received on
+# the sender's CPU). Only queue 6 is read: ND from a process on CPU 1
+# resolves (b's NA answers on the same CPU), from CPU 0 it is queued to 5,
+# where nobody reads, and the fail-closed port loses it.
+[ "$(nproc)" -ge 2 ] || { echo "# SKIP: CPU-local queues need 2 CPUs"; exit 0; }
+echo "# [${SECONDS}s] 4. CPU-local queues"
+
+for p in "$a_port" "$b_port" "$evil_port"; do
+	ctl port-set "$p" --role vm --queue 5 --queues 2 --fail closed || fail "port-set $p --queues 2"
+done
+ip netns exec "$br" "$KMODCTL" port-set "$a_port" --role vm --queue 65535 --queues 2 2>/dev/null &&
+	fail "a queue range beyond 65535 was accepted"
+forget() { ip -n "$a" -6 neigh flush dev eth0; ip -n "$b" -6 neigh flush dev eth0; }
+ping_on() { ip netns exec "$a" taskset -c "$1" ping -c 1 -W 1 2001:db8::b >/dev/null 2>&1; }
+queue=6
+reader -D drop
+forget
+busywait 5000 ping_on 1 || fail "ND from CPU 1 did not resolve through queue 6"
+echo "# [${SECONDS}s] resolved from CPU 1"
+grep -q "in=$a_port icmp6 type=135 -> ACCEPT" "$qlog" || fail "NS from CPU 1 not on queue 6"
+forget
+before=$(ctl counter "$a_port" punt)
+ping_on 0 && fail "ND from CPU 0 crossed: it should be on queue 5, which nobody reads"
+[ "$(ctl counter "$a_port" punt)" -gt "$before" ] || fail "NS from CPU 0 not punted"
+echo "# [${SECONDS}s] lost from CPU 0"
+stop_reader
 exit 0

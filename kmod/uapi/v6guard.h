@@ -170,6 +170,9 @@ enum v6g_cmd {
 };
 #define V6G_CMD_MAX (__V6G_CMD_MAX - 1)
 
+/* At most this many punt queues per port (V6G_A_QUEUES): one per CPU. */
+#define V6G_MAX_QUEUES 1024
+
 /* Top-level attributes. */
 enum v6g_attr {
 	V6G_A_UNSPEC = 0,
@@ -186,6 +189,8 @@ enum v6g_attr {
 	V6G_A_COUNTERS,		/* nest: V6G_A_COUNTERS_ENTRY * n */
 	V6G_A_REASON,		/* u16, enum v6g_reason (events) */
 	V6G_A_COUNT,		/* u32, bindings changed by a batch */
+	V6G_A_QUEUES,		/* u16, 1..V6G_MAX_QUEUES: punts go to QUEUE +
+				 * (cpu % QUEUES), a CPU-local queue (default 1) */
 	__V6G_A_MAX,
 };
 #define V6G_A_MAX (__V6G_A_MAX - 1)

@@ -55,6 +55,8 @@ Status KmodDatapath::add_port(const PortSpec& port) {
   mnl_attr_put_u32(nlh, V6G_A_IFINDEX, ifindex);
   mnl_attr_put_u8(nlh, V6G_A_ROLE, static_cast<std::uint8_t>(port.role));
   mnl_attr_put_u16(nlh, V6G_A_QUEUE, port.queue);
+  // Only when asked: a module older than V6G_A_QUEUES rejects the attribute.
+  if (port.queues > 1) mnl_attr_put_u16(nlh, V6G_A_QUEUES, port.queues);
   mnl_attr_put_u8(nlh, V6G_A_FAIL_MODE, static_cast<std::uint8_t>(port.fail_mode));
   mnl_attr_put_u32(nlh, V6G_A_FLAGS, port.flags);
   mnl_attr_put_u16(nlh, V6G_A_VLAN, port.vlan);

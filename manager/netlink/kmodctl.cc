@@ -1,6 +1,6 @@
 // v6guard-kmodctl: program v6guard.ko directly (selftests, debugging).
 //
-//   port-set IFNAME --role vm|router|trusted [--queue N] [--fail open|closed]
+//   port-set IFNAME --role vm|router|trusted [--queue N] [--queues N] [--fail open|closed]
 //            [--flags N] [--mac MAC] [--vlan N]
 //   port-del IFNAME
 //   bind-add|bind-del IFNAME MAC ADDR [VLAN]
@@ -74,6 +74,8 @@ int port_set(KmodDatapath& dp, std::vector<std::string> args) {
                                 : v6g::datapath::PortRole::kVm;
     } else if (k == "--queue") {
       p.queue = static_cast<std::uint16_t>(std::stoul(v));
+    } else if (k == "--queues") {
+      p.queues = static_cast<std::uint16_t>(std::stoul(v));
     } else if (k == "--fail") {
       p.fail_mode = v == "open" ? v6g::datapath::FailMode::kOpen : v6g::datapath::FailMode::kClosed;
     } else if (k == "--flags") {
