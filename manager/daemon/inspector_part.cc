@@ -93,9 +93,9 @@ class InspectorPart final : public Part {
         "inspector", "queues " + std::to_string(base) + ".." + std::to_string(base + queues - 1) +
                          " fail-closed, " + std::to_string(base + queues) + ".." +
                          std::to_string(base + 2 * queues - 1) + " fail-open, " +
-                         std::to_string(queues) + " thread" + (queues == 1 ? "" : "s") +
-                         " sharing one engine, " + inspector_->placement() +
-                         (cfg.monitor ? ", monitor" : ""));
+                         (queues == 1 ? std::string("1 thread")
+                                      : std::to_string(queues) + " threads sharing one engine") +
+                         ", " + inspector_->placement() + (cfg.monitor ? ", monitor" : ""));
     return {};
   }
 
