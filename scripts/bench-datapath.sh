@@ -162,7 +162,7 @@ sanity() {
   (trafgen_vm1 spoof -n 100)
   sleep 0.2
   c2=$(sink_count)
-  echo "# sanity $1: bound source $((c1 - c0))/100 delivered, spoofed source $((c2 - c1))/100 delivered (expect $2)"
+  echo "# sanity $1: bound source $((c1 - c0))/100 delivered, spoofed source $((c2 - c1))/100 delivered (expect $2); bridge-nf-call-ip6tables=$(ip netns exec "$LAB_BR" sysctl -n net.bridge.bridge-nf-call-ip6tables)"
   if [ $((c1 - c0)) -lt 95 ] || { [ "$2" = 0 ] && [ $((c2 - c1)) -gt 5 ]; } ||
     { [ "$2" = 100 ] && [ $((c2 - c1)) -lt 95 ]; }; then
     echo "bench-datapath: configuration $1 does not filter as it should"
