@@ -497,7 +497,12 @@ Outcome Store::exec_cached(const std::string& sql) {
   return s.run(sql);
 }
 
-Store::Transaction::Transaction(Store& store) : store_(store) {
+// The undo marks bound what each scope takes back or keeps. They also keep
+// the in-memory holders right when SQLite rolls a whole transaction back on
+// its own (SQLITE_FULL, I/O errors): the statements after that run in
+// autocommit mode and record nothing, and the failed COMMIT takes back
+// everything recorded before.
+Store::Transaction::Transaction(Store& store) : store_(store), undo_mark_(store.undo_.size()) {
   begun_ = store_.exec_cached("BEGIN IMMEDIATE");
   open_ = begun_.ok();
 }
@@ -505,7 +510,7 @@ Store::Transaction::Transaction(Store& store) : store_(store) {
 Store::Transaction::~Transaction() {
   if (open_) {
     (void)store_.exec_cached("ROLLBACK");
-    store_.undo_to(0);
+    store_.undo_to(undo_mark_);
   }
 }
 
@@ -515,14 +520,17 @@ Outcome Store::Transaction::commit() {
   auto o = store_.exec_cached("COMMIT");
   if (!o) {
     (void)store_.exec_cached("ROLLBACK");
-    store_.undo_to(0);
+    store_.undo_to(undo_mark_);
     return o;
   }
-  store_.undo_.clear();
+  store_.committed(undo_mark_);
   return o;
 }
 
-Store::Savepoint::Savepoint(Store& store) : store_(store), undo_mark_(store.undo_.size()) {
+Store::Savepoint::Savepoint(Store& store)
+    : store_(store),
+      undo_mark_(store.undo_.size()),
+      outermost_(sqlite3_get_autocommit(store.db_) != 0) {
   begun_ = store_.exec_cached("SAVEPOINT v6g");
   open_ = begun_.ok();
 }
@@ -533,7 +541,6 @@ Store::Savepoint::~Savepoint() {
     (void)store_.exec_cached("ROLLBACK TO v6g");
     (void)store_.exec_cached("RELEASE v6g");
     store_.undo_to(undo_mark_);
-    store_.forget_undo_if_committed();
   }
 }
 
@@ -541,7 +548,9 @@ Outcome Store::Savepoint::release() {
   if (!open_) return Outcome::fail(Code::kFailed, "release without an open savepoint");
   open_ = false;
   auto o = store_.exec_cached("RELEASE v6g");
-  store_.forget_undo_if_committed();  // an outermost savepoint commits when released
+  // Inside a transaction its changes now belong to the transaction; an
+  // outermost savepoint's RELEASE was the commit.
+  if (o && outermost_) store_.committed(undo_mark_);
   return o;
 }
 
@@ -580,8 +589,8 @@ void Store::undo_to(std::size_t mark) {
   }
 }
 
-void Store::forget_undo_if_committed() {
-  if (sqlite3_get_autocommit(db_) != 0) undo_.clear();
+void Store::committed(std::size_t mark) {
+  if (undo_.size() > mark) undo_.resize(mark);
 }
 
 Outcome Store::insert_vm(const VmRecord& vm) {

@@ -156,6 +156,7 @@ class Store {
     Store& store_;
     Outcome begun_;
     bool open_ = false;
+    std::size_t undo_mark_ = 0;  // Store::undo_ entries made before it began
   };
 
   // Nested scope inside a Transaction (SAVEPOINT): rolls back to where it
@@ -174,6 +175,7 @@ class Store {
     Outcome begun_;
     bool open_ = false;
     std::size_t undo_mark_ = 0;  // Store::undo_ entries made before it began
+    bool outermost_ = false;     // began outside a transaction: RELEASE commits
   };
 
   int schema_version();
@@ -250,8 +252,8 @@ class Store {
   };
   Outcome load_allocations();
   void set_holder(const std::string& key, std::string holder);  // "" = free
-  void undo_to(std::size_t mark);
-  void forget_undo_if_committed();
+  void undo_to(std::size_t mark);    // rolled back: put back what came after mark
+  void committed(std::size_t mark);  // committed: forget the undo after mark
 
   sqlite3* db_;
   std::unordered_map<std::string, sqlite3_stmt*> statements_;
