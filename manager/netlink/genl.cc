@@ -194,11 +194,15 @@ Status GenlSocket::call(Request& req, const MessageFn& on_message, KernelError& 
 }
 
 void decode_family(const nlmsghdr* nlh, std::uint16_t& family_id,
-                   std::vector<std::pair<std::string, std::uint32_t>>* groups) {
+                   std::vector<std::pair<std::string, std::uint32_t>>* groups,
+                   std::uint32_t* max_attr) {
   for_each_attr(nlh, sizeof(genlmsghdr), [&](const nlattr* a) {
     auto type = mnl_attr_get_type(a);
     if (type == CTRL_ATTR_FAMILY_ID && mnl_attr_validate(a, MNL_TYPE_U16) == 0) {
       family_id = mnl_attr_get_u16(a);
+    } else if (type == CTRL_ATTR_MAXATTR && max_attr != nullptr &&
+               mnl_attr_validate(a, MNL_TYPE_U32) == 0) {
+      *max_attr = mnl_attr_get_u32(a);
     } else if (type == CTRL_ATTR_MCAST_GROUPS && groups != nullptr) {
       for_each_nested(a, [&](const nlattr* grp) {
         std::string gname;
@@ -218,13 +222,14 @@ void decode_family(const nlmsghdr* nlh, std::uint16_t& family_id,
 }
 
 Status GenlSocket::resolve(const std::string& name, std::uint16_t& family_id,
-                           std::vector<std::pair<std::string, std::uint32_t>>* groups) {
+                           std::vector<std::pair<std::string, std::uint32_t>>* groups,
+                           std::uint32_t* max_attr) {
   Request req(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, 0);
   mnl_attr_put_strz(req.nlh(), CTRL_ATTR_FAMILY_NAME, name.c_str());
   family_id = 0;
   KernelError kerr;
   Status s = call(
-      req, [&](const nlmsghdr* nlh) { decode_family(nlh, family_id, groups); }, kerr);
+      req, [&](const nlmsghdr* nlh) { decode_family(nlh, family_id, groups, max_attr); }, kerr);
   if (!s.ok()) return s;
   if (kerr.error == ENOENT || (kerr.error == 0 && family_id == 0))
     return Status::error("generic netlink family '" + name +

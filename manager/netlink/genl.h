@@ -55,9 +55,12 @@ enum class ReplyState : std::uint8_t { kMore, kDone, kError };
 ReplyState process_replies(std::span<const std::byte> datagram, std::uint32_t seq,
                            std::uint32_t portid, const MessageFn& on_message, KernelError& error);
 
-// Pure: the family id and multicast groups of a CTRL_CMD_GETFAMILY reply.
+// Pure: the family id, multicast groups and highest attribute type
+// (CTRL_ATTR_MAXATTR: what the loaded module's policy knows) of a
+// CTRL_CMD_GETFAMILY reply.
 void decode_family(const nlmsghdr* nlh, std::uint16_t& family_id,
-                   std::vector<std::pair<std::string, std::uint32_t>>* groups);
+                   std::vector<std::pair<std::string, std::uint32_t>>* groups,
+                   std::uint32_t* max_attr = nullptr);
 
 class GenlSocket {
  public:
@@ -68,9 +71,11 @@ class GenlSocket {
   GenlSocket(const GenlSocket&) = delete;
   GenlSocket& operator=(const GenlSocket&) = delete;
 
-  // Family id and multicast group ids of a generic netlink family.
+  // Family id, multicast group ids and highest attribute type of a generic
+  // netlink family.
   Status resolve(const std::string& name, std::uint16_t& family_id,
-                 std::vector<std::pair<std::string, std::uint32_t>>* groups = nullptr);
+                 std::vector<std::pair<std::string, std::uint32_t>>* groups = nullptr,
+                 std::uint32_t* max_attr = nullptr);
 
   // Sends the request with NLM_F_ACK and calls on_message for each reply
   // message (dump parts, replies). Kernel errors come back in `error`.

@@ -24,12 +24,15 @@ std::unique_ptr<KmodDatapath> KmodDatapath::open(Status& status) {
   if (!sock) return nullptr;
   std::uint16_t family = 0;
   std::vector<std::pair<std::string, std::uint32_t>> groups;
-  status = sock->resolve(V6G_GENL_NAME, family, &groups);
+  std::uint32_t max_attr = 0;
+  status = sock->resolve(V6G_GENL_NAME, family, &groups, &max_attr);
   if (!status.ok()) return nullptr;
   std::uint32_t events = 0;
   for (const auto& [name, id] : groups)
     if (name == V6G_GENL_MCGRP_EVENTS) events = id;
-  return std::unique_ptr<KmodDatapath>(new KmodDatapath(std::move(sock), family, events));
+  auto dp = std::unique_ptr<KmodDatapath>(new KmodDatapath(std::move(sock), family, events));
+  dp->max_attr_ = max_attr;
+  return dp;
 }
 
 Request KmodDatapath::request(std::uint8_t cmd, std::size_t capacity) const {
@@ -55,8 +58,10 @@ Status KmodDatapath::add_port(const PortSpec& port) {
   mnl_attr_put_u32(nlh, V6G_A_IFINDEX, ifindex);
   mnl_attr_put_u8(nlh, V6G_A_ROLE, static_cast<std::uint8_t>(port.role));
   mnl_attr_put_u16(nlh, V6G_A_QUEUE, port.queue);
-  // Only when asked: a module older than V6G_A_QUEUES rejects the attribute.
-  if (port.queues > 1) mnl_attr_put_u16(nlh, V6G_A_QUEUES, port.queues);
+  // Only when asked, and only to a module that knows it (an older one's
+  // strict policy rejects the attribute and with it the port): without it
+  // every punt goes to `queue`, read by the inspector's worker 0.
+  if (port.queues > 1 && queues_supported()) mnl_attr_put_u16(nlh, V6G_A_QUEUES, port.queues);
   mnl_attr_put_u8(nlh, V6G_A_FAIL_MODE, static_cast<std::uint8_t>(port.fail_mode));
   mnl_attr_put_u32(nlh, V6G_A_FLAGS, port.flags);
   mnl_attr_put_u16(nlh, V6G_A_VLAN, port.vlan);

@@ -33,6 +33,8 @@ class KmodDatapath final : public datapath::Datapath {
   Request request(std::uint8_t cmd, std::size_t capacity = 8192) const;
   GenlSocket& socket() { return *sock_; }
   std::uint32_t events_group() const { return events_group_; }
+  // The loaded module takes V6G_A_QUEUES (CPU-local punt queues).
+  bool queues_supported() const { return max_attr_ >= V6G_A_QUEUES; }
 
  private:
   KmodDatapath(std::unique_ptr<GenlSocket> sock, std::uint16_t family, std::uint32_t events)
@@ -43,6 +45,7 @@ class KmodDatapath final : public datapath::Datapath {
   std::unique_ptr<GenlSocket> sock_;
   std::uint16_t family_;
   std::uint32_t events_group_;
+  std::uint32_t max_attr_ = 0;  // CTRL_ATTR_MAXATTR of the loaded module's family
 };
 
 // Pure decoders of the module's dump replies (fuzzed by manager/fuzz/netlink_fuzz.cc).

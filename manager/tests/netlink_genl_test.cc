@@ -3,6 +3,7 @@
 // host kernel of this project cannot load modules), attribute iteration.
 // The module side is exercised by the QEMU selftests (selftests/).
 #include <gtest/gtest.h>
+#include <libmnl/libmnl.h>
 #include <linux/genetlink.h>
 #include <sys/stat.h>
 
@@ -33,6 +34,43 @@ TEST(GenlSocket, ResolvesTheControllerFamilyAndItsGroups) {
   bool notify = false;
   for (const auto& [name, gid] : groups) notify |= name == "notify" && gid != 0;
   EXPECT_TRUE(notify);
+}
+
+// The kmod datapath sends V6G_A_QUEUES only to a module whose family
+// reports it (CTRL_ATTR_MAXATTR): an older module's strict policy would
+// reject the attribute and with it the port. (nlctrl itself reports 0: its
+// policies are per operation.)
+TEST(GenlFamily, DecodesIdGroupsAndMaxAttr) {
+  alignas(nlmsghdr) char buf[512] = {};
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
+  nlh->nlmsg_type = GENL_ID_CTRL;
+  auto* genl = static_cast<genlmsghdr*>(mnl_nlmsg_put_extra_header(nlh, sizeof(genlmsghdr)));
+  genl->cmd = CTRL_CMD_NEWFAMILY;
+  mnl_attr_put_u16(nlh, CTRL_ATTR_FAMILY_ID, 31);
+  mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, "v6guard");
+  mnl_attr_put_u32(nlh, CTRL_ATTR_MAXATTR, V6G_A_QUEUES);
+  nlattr* grps = mnl_attr_nest_start(nlh, CTRL_ATTR_MCAST_GROUPS);
+  nlattr* g = mnl_attr_nest_start(nlh, 1);
+  mnl_attr_put_u32(nlh, CTRL_ATTR_MCAST_GRP_ID, 9);
+  mnl_attr_put_strz(nlh, CTRL_ATTR_MCAST_GRP_NAME, "events");
+  mnl_attr_nest_end(nlh, g);
+  mnl_attr_nest_end(nlh, grps);
+  std::uint16_t id = 0;
+  std::vector<std::pair<std::string, std::uint32_t>> groups;
+  std::uint32_t max_attr = 0;
+  v6g::netlink::decode_family(nlh, id, &groups, &max_attr);
+  EXPECT_EQ(id, 31);
+  ASSERT_EQ(groups.size(), 1u);
+  EXPECT_EQ(groups[0], (std::pair<std::string, std::uint32_t>("events", 9)));
+  EXPECT_EQ(max_attr, static_cast<std::uint32_t>(V6G_A_QUEUES));
+  // A malformed MAXATTR (wrong length) is ignored, not read past.
+  nlh = mnl_nlmsg_put_header(buf);
+  nlh->nlmsg_type = GENL_ID_CTRL;
+  mnl_nlmsg_put_extra_header(nlh, sizeof(genlmsghdr));
+  mnl_attr_put_u16(nlh, CTRL_ATTR_MAXATTR, 3);
+  max_attr = 7;
+  v6g::netlink::decode_family(nlh, id, nullptr, &max_attr);
+  EXPECT_EQ(max_attr, 7u);
 }
 
 TEST(GenlSocket, UnknownFamilyIsAClearError) {
