@@ -32,6 +32,26 @@ std::string count(v6g_reason why) {
   return "update @port_counts { iifname . " + std::to_string(why) + " counter } ";
 }
 
+// Matches on the first next header and the bytes right after the fixed IPv6
+// header, read at fixed offsets from the network header. nft's transport
+// matches (icmpv6 type, udp sport, meta l4proto, exthdr) rely on the
+// bridge hook's IPv6 header walk, which reads the first next header from
+// the skb's linear part: when a frame's IPv6 header sits in page fragments
+// (a guest's jumbo frame through a tap with a small virtio-net hdr_len, or
+// an AF_PACKET TX ring), that read sees stale bytes and those matches fail.
+// Raw `@nh` loads copy from the fragments; every drop or punt that guards
+// against a VM therefore has a raw twin right after it, which only sees
+// what the transport match missed.
+std::string first_icmpv6(const std::string& types) {
+  return "ip6 nexthdr ipv6-icmp @nh,320,8 " + types + " ";
+}
+std::string first_udp_sport(unsigned port) {
+  return "ip6 nexthdr udp @nh,320,16 " + std::to_string(port) + " ";
+}
+std::string first_udp_dport(unsigned port) {
+  return "ip6 nexthdr udp @nh,336,16 " + std::to_string(port) + " ";
+}
+
 }  // namespace
 
 std::string render_table() {
@@ -89,9 +109,11 @@ std::string render_table() {
          // drops below. Two rules, not `udp sport != 547 udp dport != 546`:
          // nft 1.0.6 merges adjacent payload compares into one 4-byte
          // `cmp neq` ("not both"), which let atk6-fake_dhcps6's answers
-         // (ephemeral sport -> 546) from a bound source through.
-         "add rule " + t + " bound6_udp udp sport 547 return\n" +  //
-         "add rule " + t + " bound6_udp udp dport 546 return\n" +  //
+         // (ephemeral sport -> 546) from a bound source through. Raw
+         // offsets (the vmap only sends a UDP first next header here), not
+         // `udp sport`: see first_icmpv6().
+         "add rule " + t + " bound6_udp @nh,320,16 547 return\n" +  //
+         "add rule " + t + " bound6_udp @nh,336,16 546 return\n" +  //
          "add rule " + t + " bound6_udp goto bound6\n" +
          // Monitor and DPI ports: every IPv6 frame to the inspector (pre).
          "add rule " + t + " bound6 iifname @inspect_ports return\n" +
@@ -116,6 +138,9 @@ std::string render_table() {
          "saddr != "
          "@ra_sources " +
          count(V6G_R_RA_SOURCE_NOT_ALLOWED) + "counter drop comment \"ra_source_not_allowed\"\n" +
+         rule + "iifname @ra_guarded_ports meta protocol ip6 " + first_icmpv6("134") +
+         "iifname . ip6 saddr != @ra_sources " + count(V6G_R_RA_SOURCE_NOT_ALLOWED) +
+         "counter drop comment \"ra_source_not_allowed_raw\"\n" +
          // Stacked VLAN tags from a VM (QinQ: the outer tag is out of band, the
          // inner one stays in the frame, so meta protocol is 8021q and no rule
          // below would see the IPv6 inside): drop when IPv6 or yet another tag
@@ -127,18 +152,28 @@ std::string render_table() {
          // Router advertisements and redirects only ever come from router ports.
          rule + "iifname @vm_ports meta protocol ip6 icmpv6 type nd-router-advert " +
          count(V6G_R_RA_FROM_VM_PORT) + "counter drop comment \"ra_from_vm\"\n" + rule +
+         "iifname @vm_ports meta protocol ip6 " + first_icmpv6("134") +
+         count(V6G_R_RA_FROM_VM_PORT) + "counter drop comment \"ra_from_vm_raw\"\n" + rule +
          "iifname @vm_ports meta protocol ip6 icmpv6 type nd-redirect " +
-         count(V6G_R_REDIRECT_FROM_VM_PORT) + "counter drop comment \"redirect_from_vm\"\n" +
+         count(V6G_R_REDIRECT_FROM_VM_PORT) + "counter drop comment \"redirect_from_vm\"\n" + rule +
+         "iifname @vm_ports meta protocol ip6 " + first_icmpv6("137") +
+         count(V6G_R_REDIRECT_FROM_VM_PORT) + "counter drop comment \"redirect_from_vm_raw\"\n" +
          // DHCPv6 server -> client traffic only from router ports.
          rule + "iifname @vm_ports meta protocol ip6 udp sport 547 " +
          count(V6G_R_DHCPV6_SERVER_FROM_VM_PORT) +
-         "counter drop comment \"dhcp6_server_from_vm\"\n" +
+         "counter drop comment \"dhcp6_server_from_vm\"\n" + rule +
+         "iifname @vm_ports meta protocol ip6 " + first_udp_sport(547) +
+         count(V6G_R_DHCPV6_SERVER_FROM_VM_PORT) +
+         "counter drop comment \"dhcp6_server_from_vm_raw\"\n" +
          // ...and nothing from a VM is addressed to a DHCPv6 client (port 546):
          // only servers and relays send there, whatever their source port
          // (atk6-fake_dhcps6 answers from an ephemeral port).
          rule + "iifname @vm_ports meta protocol ip6 udp dport 546 " +
          count(V6G_R_DHCPV6_SERVER_FROM_VM_PORT) +
-         "counter drop comment \"dhcp6_to_client_from_vm\"\n" +
+         "counter drop comment \"dhcp6_to_client_from_vm\"\n" + rule +
+         "iifname @vm_ports meta protocol ip6 " + first_udp_dport(546) +
+         count(V6G_R_DHCPV6_SERVER_FROM_VM_PORT) +
+         "counter drop comment \"dhcp6_to_client_from_vm_raw\"\n" +
          // RFC 7113/6980: a fragmented ICMPv6 or UDP datagram from a VM port
          // cannot be classified by its first fragment alone (atk6-fake_router26
          // -E F/D/o, ra6 -y); non-first fragments carry no L4 header at all.
@@ -157,7 +192,9 @@ std::string render_table() {
          "iifname @router_ports meta protocol ip6 icmpv6 type nd-router-advert meta mark set "
          "iifname map "
          "@punt_closed " +
-         count(V6G_R_PUNT) + "accept\n" + rule +
+         count(V6G_R_PUNT) + "accept\n" + rule + "iifname @router_ports meta protocol ip6 " +
+         first_icmpv6("134") + "meta mark set iifname map @punt_closed " + count(V6G_R_PUNT) +
+         "accept\n" + rule +
          "iifname @vm_ports meta protocol ip6 exthdr frag exists meta mark set iifname map "
          "@punt_closed jump "
          "punt_vm\n" +
@@ -166,7 +203,9 @@ std::string render_table() {
          "nd-neighbor-solicit, "
          "nd-neighbor-advert, mld-listener-query, mld-listener-report, mld-listener-done, "
          "mld2-listener-report } meta mark set iifname map @punt_open jump punt_vm\n" +
-         rule +
+         rule + "iifname @vm_ports meta protocol ip6 " +
+         first_icmpv6("{ 130, 131, 132, 133, 135, 136, 143 }") +
+         "meta mark set iifname map @punt_open jump punt_vm\n" + rule +
          "iifname @vm_ports meta protocol ip6 exthdr hbh exists meta mark set iifname map "
          "@punt_open jump punt_vm\n" +
          rule +
@@ -175,6 +214,13 @@ std::string render_table() {
          rule +
          "iifname @vm_ports meta protocol ip6 exthdr dst exists meta mark set iifname map "
          "@punt_open jump punt_vm\n" +
+         // What the exthdr rules missed (their header walk read stale
+         // bytes): an extension header first (hop-by-hop, routing, fragment,
+         // destination options) cannot be classified here - the inspector
+         // decides, fail-closed.
+         rule +
+         "iifname @vm_ports meta protocol ip6 ip6 nexthdr { 0, 43, 44, 60 } meta mark set iifname "
+         "map @punt_closed jump punt_vm\n" +
          // Deep packet inspection ports: after the stateless drops, all their
          // IPv6 goes to the inspector (full header-chain validation), bound
          // sources included. Not through punt_vm's rate cap: that is the

@@ -137,8 +137,8 @@ TEST_F(NftDatapathTest, InitTwiceKeepsOneCopyOfTheRules) {
   std::string json;
   ASSERT_TRUE(dp_->run_json("list chain bridge v6guard pre", json).ok());
   std::size_t count = 0;
-  for (std::size_t at = json.find("ra_from_vm"); at != std::string::npos;
-       at = json.find("ra_from_vm", at + 1))
+  for (std::size_t at = json.find("\"ra_from_vm\""); at != std::string::npos;
+       at = json.find("\"ra_from_vm\"", at + 1))
     ++count;
   EXPECT_EQ(count, 1u);
 }
@@ -282,8 +282,10 @@ TEST(NftRuleset, FastPathOnlyForPlainTcpUdpAfterTheDhcpChecks) {
   const std::string table = render_table();
   const auto pre = rules_of(table, "pre");
   std::size_t last_drop = 0;
-  for (const char* drop : {"ra_from_vm", "redirect_from_vm", "dhcp6_server_from_vm",
-                           "dhcp6_to_client_from_vm", "frag_hidden_l4", "frag_nonfirst_from_vm"})
+  for (const char* drop :
+       {"ra_from_vm", "ra_from_vm_raw", "redirect_from_vm", "redirect_from_vm_raw",
+        "dhcp6_server_from_vm", "dhcp6_server_from_vm_raw", "dhcp6_to_client_from_vm",
+        "dhcp6_to_client_from_vm_raw", "frag_hidden_l4", "frag_nonfirst_from_vm"})
     last_drop = std::max(last_drop, index_of(pre, drop));
   ASSERT_LT(last_drop, pre.size());
   std::size_t dispatches = 0;
@@ -296,8 +298,11 @@ TEST(NftRuleset, FastPathOnlyForPlainTcpUdpAfterTheDhcpChecks) {
   EXPECT_EQ(dispatches, 1u);
   const auto udp = rules_of(table, "bound6_udp");
   ASSERT_EQ(udp.size(), 3u);
-  EXPECT_EQ(udp[0], "udp sport 547 return");
-  EXPECT_EQ(udp[1], "udp dport 546 return");
+  // Raw offsets behind the fixed header (the dispatch only sends a UDP first
+  // next header here): `udp sport` can miss a frame whose IPv6 header is in
+  // page fragments (nonlinear_frames.sh).
+  EXPECT_EQ(udp[0], "@nh,320,16 547 return");
+  EXPECT_EQ(udp[1], "@nh,336,16 546 return");
   EXPECT_EQ(udp[2], "goto bound6");
   // Why two rules: nft 1.0.6 merges `udp sport != 547 udp dport != 546`
   // (also `th`, either order, `{ 547 }`) into one 4-byte `cmp neq`, i.e.
@@ -305,6 +310,33 @@ TEST(NftRuleset, FastPathOnlyForPlainTcpUdpAfterTheDhcpChecks) {
   // 546 passed a fast path written that way. No negated port compare at all.
   EXPECT_EQ(table.find("sport !="), std::string::npos);
   EXPECT_EQ(table.find("dport !="), std::string::npos);
+}
+
+// Every drop or punt that guards against a VM on a transport match (which
+// the bridge hook's IPv6 header walk can get wrong for a frame whose header
+// is in page fragments) has a twin right after it that reads the first next
+// header and the bytes behind the fixed header at raw offsets.
+TEST(NftRuleset, TransportMatchesHaveRawTwins) {
+  const auto pre = rules_of(render_table(), "pre");
+  const auto twin_of = [&](const char* transport, const char* raw) {
+    const std::size_t at = index_of(pre, transport);
+    ASSERT_LT(at + 1, pre.size()) << transport;
+    EXPECT_NE(pre[at + 1].find(raw), std::string::npos) << pre[at + 1];
+  };
+  twin_of("icmpv6 type nd-router-advert iifname . ip6 saddr != @ra_sources",
+          "ip6 nexthdr ipv6-icmp @nh,320,8 134 iifname . ip6 saddr != @ra_sources");
+  twin_of("\"ra_from_vm\"",
+          "iifname @vm_ports meta protocol ip6 ip6 nexthdr ipv6-icmp @nh,320,8 134 ");
+  twin_of("\"redirect_from_vm\"", "ip6 nexthdr ipv6-icmp @nh,320,8 137 ");
+  twin_of("\"dhcp6_server_from_vm\"", "ip6 nexthdr udp @nh,320,16 547 ");
+  twin_of("\"dhcp6_to_client_from_vm\"", "ip6 nexthdr udp @nh,336,16 546 ");
+  twin_of("@router_ports meta protocol ip6 icmpv6 type nd-router-advert",
+          "@router_ports meta protocol ip6 ip6 nexthdr ipv6-icmp @nh,320,8 134 ");
+  twin_of("nd-neighbor-solicit", "@nh,320,8 { 130, 131, 132, 133, 135, 136, 143 }");
+  // An extension header first that no exthdr rule took goes to the
+  // inspector, fail-closed.
+  twin_of("exthdr dst exists",
+          "ip6 nexthdr { 0, 43, 44, 60 } meta mark set iifname map @punt_closed");
 }
 
 TEST_F(NftDatapathTest, EnablePuntsMapsPortsToTheirClassAndQueuesByCpu) {
