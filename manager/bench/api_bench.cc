@@ -124,7 +124,11 @@ double process_cpu_seconds() {
 }
 
 // N concurrent clients, each on its own keep-alive connection: concurrent
-// creates are group-committed (VmManager), so throughput grows with N.
+// creates are group-committed (VmManager), so throughput grows with N. Each
+// client is api::Client, the one v6guardctl uses: a connection is reused for
+// up to 100 calls (the server's limit, then it reconnects), each call is one
+// send of the whole request and a buffered read of the response. The
+// client's CPU is on the same 2 cores and counted in cpu_us.
 void BM_CreateVmOverUnixSocket(benchmark::State& state) {
   auto& fx = fixture();
   auto client = api::Client::unix_socket(fx.server->socket_path());
