@@ -16,8 +16,8 @@
 #        frame. A printed extra figure, no goal.
 # Traffic: trafgen (netsniff-ng) in vm1's netns on its eth0 sends one fixed
 # frame - vm1's MAC and bound address to vm2's, IPv6/UDP, 64-byte payload
-# (126-byte frame) - as fast as it can (one process, no qdisc; sendto(2) per
-# frame by default, BENCH_TG_MODE=ring for the mmap TX ring);
+# (126-byte frame) - as fast as it can (one process, no qdisc; mmap TX ring by
+# default, BENCH_TG_MODE=sendto for sendto(2) per frame);
 # vm2 drops it at its eth0 ingress (nft netdev, named counter) and the bench
 # counts those frames over a fixed window. The kernel's pktgen would be the
 # usual tool but needs a module this host kernel cannot load. trafgen is far
@@ -39,8 +39,8 @@
 # Before measuring, each configuration must pass a sanity check: 100 frames
 # from the bound source arrive, 100 from an unbound (spoofed) source don't
 # (except in (a)) - a broken setup can't produce a flattering ratio.
-# Env: BENCH_ROUNDS (5), BENCH_SECS (2, per window), BENCH_TG_MODE (sendto |
-# ring, see below), BENCH_IPERF (0; 1 = also
+# Env: BENCH_ROUNDS (5), BENCH_SECS (2, per window), BENCH_TG_MODE (ring |
+# sendto, see below), BENCH_IPERF (0; 1 = also
 # the iperf3 figures, ~12 s more). Usage: scripts/bench-datapath.sh [build-dir].
 # Not part of make test.
 set -u
@@ -119,18 +119,20 @@ NFT
 # Without br_netfilter: a new netns starts with bridge-nf-call-ip6tables=1,
 # which sends every bridged IPv6 frame through the ip6 hooks even with no
 # rules; (a) and (b) don't need them ((c) and (b') switch it on).
-# Frame shape: sendto(2) (trafgen -t 0) builds each frame linear, as a VM's
-# tap builds a small frame (tun_build_skb); the TX ring leaves everything
-# past the Ethernet header in page fragments, so every nft header load takes
-# skb_copy_bits' slow path - a cost real VM traffic of this size doesn't pay
-# (and br_netfilter, in (c), pulls the headers linear anyway). The ring is
-# cheaper per frame for the generator itself, so its ratios dilute less.
-case ${BENCH_TG_MODE:-sendto} in
+# Generator mode: the mmap TX ring (default) is the cheapest sender per frame,
+# so it dilutes the ratios least; it leaves everything past the Ethernet
+# header in page fragments. BENCH_TG_MODE=sendto (trafgen -t 0) builds each
+# frame linear, as a VM's tap builds a small frame (tun_build_skb). Measured
+# side by side (2026-12-01, load 1-3.5): nft adds about the same per frame
+# either way (+553/+567 ns sendto, +210..+480 ns ring), but sendto's own
+# syscall cost (~2.6 us/frame against ~1 us) dilutes it: b/a 0.85-0.86,
+# b/c 4.1 with sendto against 0.67-0.84 and 8-10 with the ring.
+case ${BENCH_TG_MODE:-ring} in
   sendto) TG_MODE_ARGS="-t 0" ;;
   ring) TG_MODE_ARGS= ;;
-  *) echo "BENCH_TG_MODE must be sendto or ring"; exit 2 ;;
+  *) echo "BENCH_TG_MODE must be ring or sendto"; exit 2 ;;
 esac
-echo "# trafgen mode: ${BENCH_TG_MODE:-sendto}"
+echo "# trafgen mode: ${BENCH_TG_MODE:-ring}"
 no_br_netfilter() { ip netns exec "$LAB_BR" sysctl -qw net.bridge.bridge-nf-call-ip6tables=0; }
 sink_count() { ip netns exec "$LAB_VM2" nft list counter netdev sink rx | awk '/packets/ { print $2 }'; }
 # trafgen: one process (-P 1), socket memory and IRQ affinity untouched;
