@@ -24,8 +24,8 @@ lladdr_of_b() { ip -n "$a" -6 neigh show 2001:db8::b dev eth0 | sed -n 's/.*llad
 qlog=$(mktemp)
 trap 'cleanup_ns; rm -f "$qlog"' EXIT
 queue=5
-reader() {  # extra args for nfq_verdict; reads queue $queue
-	ip netns exec "$br" "$NFQ_VERDICT" -q "$queue" "$@" >"$qlog" 2>&1 &
+reader() {  # extra args for nfq_verdict; reads queue $queue (on CPU $reader_cpu if set)
+	ip netns exec "$br" ${reader_cpu:+taskset -c "$reader_cpu"} "$NFQ_VERDICT" -q "$queue" "$@" >"$qlog" 2>&1 &
 	busywait 3000 grep -q listening "$qlog" || fail "reader did not start"
 }
 fail() { sed 's/^/# reader: /' "$qlog" | tail -20; echo "# FAIL: $*"; exit 1; }
@@ -67,9 +67,11 @@ grep -c '^pkt' "$qlog" | sed 's/^/# packets seen by the reader: /'
 
 # 4. CPU-local queues (port-set --queues 2): a punt goes to queue 5 + cpu % 2,
 # cpu being the one that handles the frame (a veth transmit is received on
-# the sender's CPU). Only queue 6 is read: ND from a process on CPU 1
-# resolves (b's NA answers on the same CPU), from CPU 0 it is queued to 5,
-# where nobody reads, and the fail-closed port loses it.
+# the sender's CPU). Only queue 6 is read, by a reader pinned to CPU 1: ND
+# from a process on CPU 1 resolves, from CPU 0 it is queued to 5, where
+# nobody reads, and the fail-closed port loses it. The pin matters: the
+# reader's verdict re-injects the NS, so b receives it and sends its NA on
+# the reader's CPU - an unpinned reader on CPU 0 sent the NA to queue 5.
 [ "$(nproc)" -ge 2 ] || { echo "# SKIP: CPU-local queues need 2 CPUs"; exit 0; }
 echo "# [${SECONDS}s] 4. CPU-local queues"
 
@@ -80,7 +82,7 @@ ip netns exec "$br" "$KMODCTL" port-set "$a_port" --role vm --queue 65535 --queu
 	fail "a queue range beyond 65535 was accepted"
 forget() { ip -n "$a" -6 neigh flush dev eth0; ip -n "$b" -6 neigh flush dev eth0; }
 ping_on() { ip netns exec "$a" taskset -c "$1" ping -c 1 -W 1 2001:db8::b >/dev/null 2>&1; }
-queue=6
+queue=6 reader_cpu=1
 reader -D drop
 forget
 busywait 5000 ping_on 1 || fail "ND from CPU 1 did not resolve through queue 6"
