@@ -315,25 +315,47 @@ class Store::Checkpointer {
     std::lock_guard lock(mu_);
     return passes_;
   }
+  // Runs `checkpoint` on the caller's connection with no background pass in
+  // flight and none queued: SQLite hands its checkpoint lock to one
+  // connection at a time and never waits for it (not even in FULL/RESTART
+  // mode: SQLITE_BUSY at once), so the committer's catch-up would otherwise
+  // fail whenever it meets a background pass.
+  template <typename F>
+  void exclusive(F&& checkpoint) {
+    std::lock_guard pass(pass_mu_);
+    {
+      std::lock_guard lock(mu_);
+      pending_ = false;
+    }
+    checkpoint();
+  }
 
  private:
   explicit Checkpointer(sqlite3* db) : db_(db), thread_([this] { run(); }) {}
   void run() {
-    std::unique_lock lock(mu_);
     while (true) {
-      wake_.wait(lock, [&] { return pending_ || stop_; });
-      if (stop_) return;
-      lock.unlock();
+      {
+        std::unique_lock lock(mu_);
+        wake_.wait(lock, [&] { return pending_ || stop_; });
+        if (stop_) return;
+      }
+      std::lock_guard pass(pass_mu_);
+      {
+        // The committer's catch-up (exclusive) may have run meanwhile and
+        // taken the request back.
+        std::lock_guard lock(mu_);
+        if (!pending_) continue;
+        pending_ = false;
+        ++passes_;
+      }
       // Failure (a reader pinning old frames, I/O) only leaves the WAL
       // longer; the next request or the in-line fallback tries again.
       (void)sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-      lock.lock();
-      pending_ = false;
-      ++passes_;
     }
   }
 
   sqlite3* db_;
+  std::mutex pass_mu_;  // held while a checkpoint of this class's runs
   std::mutex mu_;
   std::condition_variable wake_;
   bool pending_ = false;
@@ -349,13 +371,14 @@ int Store::on_wal_commit(void* self, sqlite3* db, const char*, int frames) {
     // The WAL starts over only after a checkpoint copied every frame, which
     // a background pass racing a steady stream of commits never does: copy
     // the rest here, with no write in flight, so the next one restarts it.
-    // RESTART, not PASSIVE: a PASSIVE call returns SQLITE_BUSY at once while
-    // the background pass holds the checkpoint lock, and under load that
-    // let the WAL grow to ~14k frames (store_test in a clean-clone CI run).
-    // RESTART waits for that pass (busy handler), copies everything and then
-    // waits until no connection reads from the WAL, so the next write
-    // starts it over (FULL alone still lost that race now and then).
-    (void)sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+    // Only once no background pass holds the checkpoint lock (SQLite
+    // returns SQLITE_BUSY at once otherwise, in every mode: under load the
+    // WAL grew to ~14k frames in a clean-clone CI run), and in RESTART mode:
+    // it copies everything and waits until no connection reads from the
+    // WAL, so the next write starts it over.
+    store->checkpointer_->exclusive([db] {
+      (void)sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+    });
   } else if (frames - store->checkpoint_mark_ >= kCheckpointFrames) {
     store->checkpoint_mark_ = frames;
     store->checkpointer_->request();
