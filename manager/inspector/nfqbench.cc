@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "datapath/null_datapath.h"
 #include "inspector/inspector.h"
 #include "inspector/nfq_msg.h"
 #include "inspector/service_histogram.h"
@@ -121,21 +122,9 @@ int trivial(std::uint16_t queue, double seconds) {
   return 0;
 }
 
-class NullDatapath final : public datapath::Datapath {
- public:
-  std::string_view name() const override { return "null"; }
-  Status add_port(const datapath::PortSpec&) override { return {}; }
-  Status remove_port(std::uint32_t) override { return {}; }
-  Status add_bindings(std::span<const datapath::Binding>) override { return {}; }
-  Status remove_bindings(std::span<const datapath::Binding>) override { return {}; }
-  Status list_bindings(std::vector<datapath::Binding>&) override { return {}; }
-  Status counters(std::vector<datapath::PortCounters>&) override { return {}; }
-  Status flush() override { return {}; }
-};
-
 int with_inspector(std::uint16_t queue, double seconds, std::uint32_t ifindex, const MacAddr& mac,
                    const Ip6Addr& addr, bool batch, std::uint16_t queues, bool pin) {
-  NullDatapath dp;
+  datapath::NullDatapath dp;
   inspector::InspectorConfig cfg;
   cfg.queue_base = queue;
   cfg.queues = queues;

@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "datapath/null_datapath.h"
 #include "inspector/cpus.h"
 #include "inspector/inspector.h"
 #include "test_frames.h"
@@ -48,18 +49,6 @@ TEST(InspectorCpus, WorkerRunsWhereFanoutQueuesItsPunts) {
   EXPECT_EQ(default_queue_count(64), std::min<unsigned>(64, unsigned(allowed.size())));
   EXPECT_EQ(default_queue_count(1), 1u);
 }
-
-class NullDatapath final : public datapath::Datapath {
- public:
-  std::string_view name() const override { return "null"; }
-  Status add_port(const datapath::PortSpec&) override { return {}; }
-  Status remove_port(std::uint32_t) override { return {}; }
-  Status add_bindings(std::span<const datapath::Binding>) override { return {}; }
-  Status remove_bindings(std::span<const datapath::Binding>) override { return {}; }
-  Status list_bindings(std::vector<datapath::Binding>&) override { return {}; }
-  Status counters(std::vector<datapath::PortCounters>&) override { return {}; }
-  Status flush() override { return {}; }
-};
 
 bool sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; }
 
@@ -139,7 +128,7 @@ TEST(InspectorSharedEngine, ClaimantOnAnotherCpusWorkerIsRefused) {
   ASSERT_NE(port_a, 0u);
   ASSERT_NE(port_b, 0u);
 
-  NullDatapath dp;
+  datapath::NullDatapath dp;
   InspectorConfig cfg;
   cfg.queue_base = kBase;
   cfg.queues = 2;
