@@ -10,6 +10,8 @@
 #include <cstring>
 #include <vector>
 
+#include "nft/punt_mark.h"
+
 namespace v6g::inspector {
 namespace {
 
@@ -98,6 +100,10 @@ bool parse_packet_message(const nlmsghdr* nlh, NfqPacket& out) {
   if (a[NFQA_IFINDEX_PHYSINDEV] != nullptr) out.physindev = be32(a[NFQA_IFINDEX_PHYSINDEV]);
   if (a[NFQA_SKB_INFO] != nullptr) out.skb_info = be32(a[NFQA_SKB_INFO]);
   if (a[NFQA_CAP_LEN] != nullptr) out.cap_len = be32(a[NFQA_CAP_LEN]);
+  if (a[NFQA_MARK] != nullptr) {
+    out.has_mark = true;
+    out.mark = be32(a[NFQA_MARK]);
+  }
   if (a[NFQA_HWADDR] != nullptr) {
     const auto* hw = static_cast<const nfqnl_msg_packet_hw*>(mnl_attr_get_payload(a[NFQA_HWADDR]));
     if (ntohs(hw->hw_addrlen) == 6) {
@@ -124,6 +130,15 @@ bool parse_packet_message(const nlmsghdr* nlh, NfqPacket& out) {
         packet::Bytes(static_cast<const std::byte*>(mnl_attr_get_payload(a[NFQA_PAYLOAD])),
                       mnl_attr_get_payload_len(a[NFQA_PAYLOAD]));
   return true;
+}
+
+std::optional<std::uint16_t> NfqPacket::outer_vlan() const {
+  if (has_vlan) return static_cast<std::uint16_t>(vlan_tci & 0x0fff);
+  // Only the ip6 family: a bridge-family packet without NFQA_VLAN is untagged
+  // whatever its mark says.
+  if (family == AF_INET6 && has_mark && nft::punt_mark_tagged(mark))
+    return nft::punt_mark_vlan(mark);
+  return std::nullopt;
 }
 
 void fill_icmpv6_checksum(std::span<std::byte> packet, std::size_t l4_offset) {
@@ -175,9 +190,9 @@ guard::Decision inspect(guard::Engine& engine, const NfqPacket& pkt, guard::Nano
   const std::uint16_t inner_vlan = scratch.eth.vlan_id;
   scratch.eth.src = pkt.source_mac();
   scratch.eth.dst = pkt.l2_dst;
-  scratch.eth.vlan_tagged = pkt.has_vlan || scratch.eth.vlan_tagged;
-  scratch.eth.vlan_id =
-      pkt.has_vlan ? static_cast<std::uint16_t>(pkt.vlan_tci & 0x0fff) : inner_vlan;
+  const std::optional<std::uint16_t> outer = pkt.outer_vlan();
+  scratch.eth.vlan_tagged = outer.has_value() || scratch.eth.vlan_tagged;
+  scratch.eth.vlan_id = outer.value_or(inner_vlan);
   if (why != V6G_R_NONE)
     return engine.decide_parse_failure(port, why, scratch.eth.src,
                                        ipv6 ? source_of(bytes) : scratch.ip.src, now, fx);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "common/net.h"
@@ -29,6 +30,8 @@ struct NfqPacket {
   MacAddr l2_dst, l2_src;
   bool has_vlan = false;  // NFQA_VLAN: the out-of-band (accelerated) tag
   std::uint16_t vlan_tci = 0;
+  bool has_mark = false;  // NFQA_MARK: skb->mark (the nft datapath's punt mark)
+  std::uint32_t mark = 0;
   std::uint32_t skb_info = 0;  // NFQA_SKB_INFO flags (NFQA_SKB_CSUMNOTREADY...)
   std::uint32_t cap_len = 0;   // NFQA_CAP_LEN: original length when truncated
   packet::Bytes payload;       // from the network header on (both families)
@@ -36,6 +39,11 @@ struct NfqPacket {
   // The guard's port id: the bridge port the frame came in on.
   guard::PortId port() const { return physindev != 0 ? physindev : indev; }
   MacAddr source_mac() const { return has_l2 ? l2_src : hwaddr; }
+  // The VLAN id of the frame's outer (out-of-band) tag, none when untagged:
+  // NFQA_VLAN (bridge family: the module's hook), else for the ip6 family
+  // (the nft datapath through br_netfilter, which sends no NFQA_VLAN) the
+  // VLAN the bridge table wrote into the punt mark (nft/punt_mark.h).
+  std::optional<std::uint16_t> outer_vlan() const;
 };
 
 // Parses one NFQNL_MSG_PACKET with validated attributes. False when the

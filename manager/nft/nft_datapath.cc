@@ -138,8 +138,10 @@ Status NftDatapath::enable_punts(std::uint16_t queue_base, std::uint16_t queues)
   if (Status s = ensure_jump("raw"); !s) return s;
   // Start from empty punt maps (a previous run may have left entries) and
   // re-add the ports we know with their punt classes.
+  // punt_vlan is static (every class and VLAN id); re-adding its elements
+  // is a no-op on a table that has them.
   std::string script = std::string("flush map bridge ") + kTable + " punt_closed\n" +
-                       "flush map bridge " + kTable + " punt_open\n";
+                       "flush map bridge " + kTable + " punt_open\n" + render_punt_vlan_map();
   for (const auto& [ifindex, port] : ports_) script += render_port(port, false);
   punts_ = true;
   for (const auto& [ifindex, port] : ports_) script += render_add(port);

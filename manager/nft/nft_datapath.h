@@ -49,7 +49,8 @@ class NftDatapath final : public datapath::Datapath {
   // Attaches an nfqueue inspector: queues base..base+n-1 (fail-closed) and
   // base+n..base+2n-1 (fail-open) get ip6tables raw NFQUEUE rules matching
   // the punt class marks (br_netfilter, bridge-nf-call-ip6tables is switched
-  // on), each class spread over its range by CPU (--queue-cpu-fanout), and
+  // on), each class spread over its range by CPU (--queue-cpu-fanout), the
+  // map punt_vlan is filled (a tagged punt's mark carries its VLAN), and
   // every router/VM port added from now on punts by class (PortSpec::queue
   // is not used). Ports already added are re-added. Idempotent; flush()
   // removes the ip6tables rules again.

@@ -84,9 +84,14 @@ std::string render_table() {
          "add set " + t + " port_counts { type ifname . mark; flags dynamic; size " +
          std::to_string(kPortCountsSize) + "; }\n" + "add map " + t +
          " punt_closed { type ifname : mark; }\n" + "add map " + t +
-         " punt_open { type ifname : mark; }\n" + "add set " + t +
-         " punt_rate { type ifname; flags dynamic; timeout 60s; size 65536; }\n" + "add chain " +
-         t + " punt_vm\n" + "add chain " + t + " bound6\n" + "add chain " + t + " bound6_udp\n" +
+         " punt_open { type ifname : mark; }\n" +
+         // (class mark . VLAN id) -> class mark with the VLAN (punt_mark.h):
+         // the VLAN travels to the inspector in the mark. Elements from
+         // render_punt_vlan_map() (enable_punts).
+         "add map " + t + " punt_vlan { typeof meta mark . vlan id : meta mark; }\n" + "add set " +
+         t + " punt_rate { type ifname; flags dynamic; timeout 60s; size 65536; }\n" +
+         "add chain " + t + " punt_vm\n" + "add chain " + t + " punt\n" + "flush chain " + t +
+         " punt\n" + "add chain " + t + " bound6\n" + "add chain " + t + " bound6_udp\n" +
          "add chain " + t + " pre { type filter hook prerouting priority -200; policy accept; }\n" +
          "flush chain " + t + " pre\n" + "flush chain " + t + " punt_vm\n" + "flush chain " + t +
          " bound6\n" + "flush chain " + t + " bound6_udp\n" +
@@ -96,7 +101,22 @@ std::string render_table() {
          "add rule " + t + " punt_vm update @punt_rate { iifname limit rate over " +
          std::to_string(kPuntRatePerPort) + "/second burst " + std::to_string(kPuntRatePerPort) +
          " packets } " + count(V6G_R_PACKET_RATE_LIMIT) + "counter drop comment \"punt_rate\"\n" +
-         "add rule " + t + " punt_vm " + count(V6G_R_PUNT) + "accept\n" +
+         "add rule " + t + " punt_vm goto punt\n" +
+         // Every punt ends here, its class already in the mark: a tagged
+         // frame's mark gets its VLAN id (the ip6-family NFQUEUE message has
+         // no NFQA_VLAN). punt_vlan holds every (class, VLAN) pair; should a
+         // lookup still miss, the frame is dropped rather than inspected as
+         // untagged. `vlan id` after an explicit 8021ad match reads the S-tag
+         // (as NFQA_VLAN would); nft mis-assembles it behind a set of types.
+         "add rule " + t +
+         " punt ether type 8021q meta mark set meta mark . vlan id map @punt_vlan " +
+         count(V6G_R_PUNT) + "accept\n" +  //
+         "add rule " + t +
+         " punt ether type 8021ad meta mark set meta mark . vlan id map @punt_vlan " +
+         count(V6G_R_PUNT) + "accept\n" +  //
+         "add rule " + t + " punt ether type { 8021q, 8021ad } " + count(V6G_R_FAIL_CLOSED) +
+         "counter drop comment \"punt_vlan_unmapped\"\n" +  //
+         "add rule " + t + " punt " + count(V6G_R_PUNT) + "accept\n" +
          // Fast path for bound TCP/UDP, the bulk of a VM's traffic: the first
          // rule of pre sends IPv6 whose *first* next header is TCP or UDP
          // (so no extension header, no fragment, no ICMPv6: nothing any drop
@@ -130,7 +150,7 @@ std::string render_table() {
          // goes to the inspector's fail-open queue, which decides, counts,
          // reports and accepts.
          rule + "iifname @monitor_ports meta protocol ip6 meta mark set iifname map @punt_open " +
-         count(V6G_R_PUNT) + "accept\n" +
+         "goto punt\n" +
          // RA Guard source criterion: a router port with configured RA sources
          // only passes RAs from those link-local addresses.
          rule +
@@ -191,10 +211,9 @@ std::string render_table() {
          rule +
          "iifname @router_ports meta protocol ip6 icmpv6 type nd-router-advert meta mark set "
          "iifname map "
-         "@punt_closed " +
-         count(V6G_R_PUNT) + "accept\n" + rule + "iifname @router_ports meta protocol ip6 " +
-         first_icmpv6("134") + "meta mark set iifname map @punt_closed " + count(V6G_R_PUNT) +
-         "accept\n" + rule +
+         "@punt_closed goto punt\n" +
+         rule + "iifname @router_ports meta protocol ip6 " + first_icmpv6("134") +
+         "meta mark set iifname map @punt_closed goto punt\n" + rule +
          "iifname @vm_ports meta protocol ip6 exthdr frag exists meta mark set iifname map "
          "@punt_closed jump "
          "punt_vm\n" +
@@ -226,7 +245,7 @@ std::string render_table() {
          // sources included. Not through punt_vm's rate cap: that is the
          // price the port's owner asked for.
          rule + "iifname @dpi_ports meta protocol ip6 meta mark set iifname map @punt_open " +
-         count(V6G_R_PUNT) + "accept\n" +
+         "goto punt\n" +
          // Source guard: bound (port, MAC, address) passes; with an inspector
          // any other source is punted (it learns from DAD and decides);
          // without one :: (DAD) and link-local pass so ND keeps working and
@@ -313,13 +332,30 @@ std::string render_punt_ip6tables(std::uint16_t queue_base, std::uint16_t queues
          hex_mark(kPuntTag) + "/" + hex_mark(kPuntTagMask) +
          " -j RETURN\n"
          "-A V6GUARD -m mark --mark " +
-         hex_mark(kPuntClosedMark) + " " + queue_target(queue_base, n, false) +
+         hex_mark(kPuntClosedMark) + "/" + hex_mark(kPuntMatchMask) + " " +
+         queue_target(queue_base, n, false) +
          "\n"
          "-A V6GUARD -m mark --mark " +
-         hex_mark(kPuntOpenMark) + " " + queue_target(queue_base + n, n, true) +
+         hex_mark(kPuntOpenMark) + "/" + hex_mark(kPuntMatchMask) + " " +
+         queue_target(queue_base + n, n, true) +
          "\n"
          "COMMIT\n";
   // The inspector clears the tag in its verdict (NFQA_MARK 0).
+}
+
+std::string render_punt_vlan_map() {
+  std::string out;
+  out.reserve(2 * 4096 * 32);
+  for (const std::uint32_t klass : {kPuntClosedMark, kPuntOpenMark}) {
+    out += "add element " + table_ref() + " punt_vlan { ";
+    for (unsigned vlan = 0; vlan < 4096; ++vlan) {
+      if (vlan != 0) out += ", ";
+      out += hex_mark(klass) + " . " + std::to_string(vlan) + " : " +
+             hex_mark(punt_mark(klass, static_cast<std::uint16_t>(vlan)));
+    }
+    out += " }\n";
+  }
+  return out;
 }
 
 std::span<const v6g_reason> counted_reasons() {
@@ -333,6 +369,7 @@ std::span<const v6g_reason> counted_reasons() {
       V6G_R_SOURCE_NOT_BOUND,
       V6G_R_PACKET_RATE_LIMIT,
       V6G_R_TUNNEL_BLOCKED,
+      V6G_R_FAIL_CLOSED,
   };
   return kCounted;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "datapath/datapath.h"
+#include "nft/punt_mark.h"
 
 namespace v6g::nft {
 
@@ -31,15 +32,12 @@ std::string render_source_guard(const std::string& ifname, bool add);
 std::string render_ra_source(const std::string& ifname, const Ip6Addr& source);
 
 // Punts to the nfqueue inspector. A punted frame leaves bridge prerouting with
-// skb mark kPuntTag | its class (fail-closed or fail-open); the ip6 raw table
-// (reached through br_netfilter) queues it to the queue range of that class,
-// the queue picked by the CPU handling the frame (--queue-cpu-fanout), so the
-// inspector worker pinned to that CPU reads it without a cross-CPU wake-up.
-// Host marks must not use the top 16 bits.
-inline constexpr std::uint32_t kPuntTag = 0x76670000;
-inline constexpr std::uint32_t kPuntTagMask = 0xffff0000;
-inline constexpr std::uint32_t kPuntClosedMark = kPuntTag | 1;
-inline constexpr std::uint32_t kPuntOpenMark = kPuntTag | 2;
+// skb mark kPuntTag | its VLAN | its class (fail-closed or fail-open; see
+// punt_mark.h); the ip6 raw table (reached through br_netfilter) queues it
+// to the queue range of that class, the queue picked by the CPU handling the
+// frame (--queue-cpu-fanout), so the inspector worker pinned to that CPU
+// reads it without a cross-CPU wake-up. The inspector reads the VLAN back
+// from the mark (ip6-family packets carry no NFQA_VLAN).
 // Punts per second (and burst) a VM port may cause; beyond it drop (punt_rate).
 inline constexpr unsigned kPuntRatePerPort = 2000;
 
@@ -52,10 +50,16 @@ inline constexpr unsigned kPuntRatePerPort = 2000;
 std::string render_punt_port(const datapath::PortSpec& port, std::uint32_t closed_mark,
                              std::uint32_t open_mark, bool add);
 
+// The elements of map punt_vlan: (class mark . VLAN id) -> punt_mark(class,
+// VLAN) for both classes and every VLAN id 0..4095, so a tagged punt never
+// misses (a miss would leave the VLAN out: the table drops such a frame).
+std::string render_punt_vlan_map();
+
 // ip6tables-restore --noflush input: chain V6GUARD in raw. kPuntClosedMark ->
 // queues base..base+n-1, kPuntOpenMark -> base+n..base+2n-1 with
 // --queue-bypass, each range with --queue-cpu-fanout (queue base + cpu % n)
-// when n > 1. The reader clears the tag.
+// when n > 1. Classes are matched under kPuntMatchMask (any VLAN). The
+// reader clears the tag.
 std::string render_punt_ip6tables(std::uint16_t queue_base, std::uint16_t queues);
 
 // Per-port counters: set port_counts holds one element per (input port,

@@ -13,6 +13,7 @@
 
 #include "guard/engine.h"
 #include "inspector/nfq_packet.h"
+#include "nft/punt_mark.h"
 #include "packet/packet.h"
 #include "test_frames.h"
 
@@ -35,6 +36,7 @@ struct MsgSpec {
   bool l2hdr = false;
   int vlan = -1;
   std::uint32_t skb_info = 0;
+  std::int64_t mark = -1;  // NFQA_MARK (skb->mark) when >= 0
 };
 
 // Builds the message nfqnl_build_packet_message would send for `frame`.
@@ -67,6 +69,7 @@ std::vector<char> build(const std::vector<std::uint8_t>& frame, const MsgSpec& s
   }
   if (s.l2hdr) mnl_attr_put(nlh, NFQA_L2HDR, 14, frame.data());
   if (s.skb_info != 0) mnl_attr_put_u32(nlh, NFQA_SKB_INFO, htonl(s.skb_info));
+  if (s.mark >= 0) mnl_attr_put_u32(nlh, NFQA_MARK, htonl(static_cast<std::uint32_t>(s.mark)));
   mnl_attr_put(nlh, NFQA_PAYLOAD, frame.size() - 14, frame.data() + 14);
   buf.resize(nlh->nlmsg_len);
   return buf;
@@ -200,6 +203,99 @@ TEST_F(InspectTest, VlanComesFromTheAttribute) {
   EXPECT_EQ(run(kDadNs, s).reason, V6G_R_SOURCE_VLAN_MISMATCH);
   s.vlan = 0x2064;  // priority 1, VID 100: the TCI's VID is what counts
   EXPECT_EQ(run(kDadNs, s).verdict, guard::Verdict::kAccept);
+}
+
+// The nft datapath's punts arrive as ip6-family packets without NFQA_VLAN;
+// the bridge table wrote the frame's VLAN into the punt mark.
+TEST(NfqPacket, OuterVlanFromTheAttributeOrTheIp6PuntMark) {
+  auto outer = [](const MsgSpec& s) {
+    const auto msg = build(kDadNs, s);
+    NfqPacket pkt;
+    EXPECT_TRUE(parse_packet_message(hdr(msg), pkt));
+    return pkt.outer_vlan();
+  };
+  MsgSpec s;
+  EXPECT_EQ(outer(s), std::nullopt);  // no mark, no attribute: untagged
+  s.mark = nft::punt_mark(nft::kPuntOpenMark, 10);
+  {
+    const auto msg = build(kDadNs, s);
+    NfqPacket pkt;
+    ASSERT_TRUE(parse_packet_message(hdr(msg), pkt));
+    EXPECT_TRUE(pkt.has_mark);
+    EXPECT_EQ(pkt.mark, 0x766700aau);
+    EXPECT_FALSE(pkt.has_vlan);
+  }
+  EXPECT_EQ(outer(s), 10);
+  s.mark = nft::punt_mark(nft::kPuntClosedMark, 4095);
+  EXPECT_EQ(outer(s), 4095);
+  s.mark = nft::punt_mark(nft::kPuntClosedMark, 0);  // priority tag: tagged, VID 0
+  EXPECT_EQ(outer(s), 0);
+  s.mark = nft::kPuntClosedMark;  // an untagged punt
+  EXPECT_EQ(outer(s), std::nullopt);
+  s.mark = 0x000000aa;  // a host mark, not ours: says nothing about a VLAN
+  EXPECT_EQ(outer(s), std::nullopt);
+  s.mark = nft::punt_mark(nft::kPuntOpenMark, 10);
+  s.vlan = 0x2014;  // NFQA_VLAN wins (VID 20)
+  EXPECT_EQ(outer(s), 20);
+  s.vlan = -1;
+  s.family = AF_BRIDGE;  // the module's packets: only NFQA_VLAN counts
+  EXPECT_EQ(outer(s), std::nullopt);
+}
+
+// The same checks as VlanComesFromTheAttribute, with the VLAN in the mark of
+// an ip6-family packet: the nft datapath's trunk frames are judged in their
+// VLAN, and a binding is learnt in it.
+TEST_F(InspectTest, VlanComesFromThePuntMarkOnTheIp6Family) {
+  guard::PortPolicy p;
+  p.port = 12;
+  p.vlan = 100;
+  p.allocated_prefixes = {*Ip6Prefix::parse("2001:db8:a::/64")};
+  ASSERT_TRUE(engine_.upsert_port(p, now_, fx_));
+  MsgSpec s;
+  s.physindev = 12;
+  s.mark = nft::punt_mark(nft::kPuntOpenMark, 200);
+  EXPECT_EQ(run(kDadNs, s).reason, V6G_R_SOURCE_VLAN_MISMATCH);
+  s.mark = nft::punt_mark(nft::kPuntOpenMark, 100);
+  EXPECT_EQ(run(kDadNs, s).verdict, guard::Verdict::kAccept);
+  EXPECT_EQ(scratch_.eth.vlan_id, 100);
+  EXPECT_TRUE(scratch_.eth.vlan_tagged);
+  fx_.clear();
+  now_ += 2 * guard::kSecond;
+  engine_.tick(now_, fx_);
+  ASSERT_EQ(fx_.bindings.size(), 1u);
+  EXPECT_EQ(fx_.bindings[0].binding.addr, *Ip6Addr::parse("2001:db8:a::5"));
+  EXPECT_EQ(fx_.bindings[0].binding.ifindex, 12u);
+}
+
+// ND inspection keeps VLANs apart on the nft datapath: an address bound on
+// VLAN 10 can't be claimed by another VLAN-10 port, while the same address on
+// VLAN 20 is another binding. Before the mark carried the VLAN, a tagged
+// punt counted as untagged, i.e. in the port's own VLAN: port 14's frame
+// tagged 10 passed as VLAN 20.
+TEST_F(InspectTest, PuntMarkVlansKeepTheSameAddressApart) {
+  for (const auto& [port, vlan] : {std::pair<PortId, std::uint16_t>{12, 10}, {13, 10}, {14, 20}}) {
+    guard::PortPolicy p;
+    p.port = port;
+    p.vlan = vlan;
+    p.allocated_prefixes = {*Ip6Prefix::parse("2001:db8:a::/64")};
+    ASSERT_TRUE(engine_.upsert_port(p, now_, fx_));
+  }
+  MsgSpec s;
+  s.physindev = 12;
+  s.mark = nft::punt_mark(nft::kPuntOpenMark, 10);
+  ASSERT_EQ(run(kDadNs, s).verdict, guard::Verdict::kAccept);
+  now_ += 2 * guard::kSecond;
+  engine_.tick(now_, fx_);
+  // Another port of VLAN 10 claims it: refused.
+  s.physindev = 13;
+  EXPECT_EQ(run(kDadNs, s).reason, V6G_R_ND_TARGET_BOUND_ELSEWHERE);
+  // A port of VLAN 20 may hold the same address in its own VLAN.
+  s.physindev = 14;
+  s.mark = nft::punt_mark(nft::kPuntOpenMark, 20);
+  EXPECT_EQ(run(kDadNs, s).verdict, guard::Verdict::kAccept);
+  // ...and port 14 may not speak VLAN 10 by tagging its frames.
+  s.mark = nft::punt_mark(nft::kPuntOpenMark, 10);
+  EXPECT_EQ(run(kDadNs, s).reason, V6G_R_SOURCE_VLAN_MISMATCH);
 }
 
 TEST_F(InspectTest, UnknownPortIsDropped) {

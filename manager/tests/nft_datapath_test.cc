@@ -202,18 +202,19 @@ TEST(NftRuleset, PuntRulesQueueByClassMarkSpreadOverCpus) {
   EXPECT_EQ(render_punt_ip6tables(10, 2),
             "*raw\n:V6GUARD - [0:0]\n"
             "-A V6GUARD -m mark ! --mark 0x76670000/0xffff0000 -j RETURN\n"
-            "-A V6GUARD -m mark --mark 0x76670001 -j NFQUEUE --queue-balance 10:11 "
+            "-A V6GUARD -m mark --mark 0x76670001/0xffff0007 -j NFQUEUE --queue-balance 10:11 "
             "--queue-cpu-fanout\n"
-            "-A V6GUARD -m mark --mark 0x76670002 -j NFQUEUE --queue-balance 12:13 --queue-bypass "
-            "--queue-cpu-fanout\n"
+            "-A V6GUARD -m mark --mark 0x76670002/0xffff0007 -j NFQUEUE --queue-balance 12:13 "
+            "--queue-bypass --queue-cpu-fanout\n"
             "COMMIT\n");
   // ip6tables refuses a one-queue range ("5 should be less than 5"): one
   // queue is addressed by number, and there is no CPU to fan out to.
   EXPECT_EQ(render_punt_ip6tables(7, 1),
             "*raw\n:V6GUARD - [0:0]\n"
             "-A V6GUARD -m mark ! --mark 0x76670000/0xffff0000 -j RETURN\n"
-            "-A V6GUARD -m mark --mark 0x76670001 -j NFQUEUE --queue-num 7\n"
-            "-A V6GUARD -m mark --mark 0x76670002 -j NFQUEUE --queue-num 8 --queue-bypass\n"
+            "-A V6GUARD -m mark --mark 0x76670001/0xffff0007 -j NFQUEUE --queue-num 7\n"
+            "-A V6GUARD -m mark --mark 0x76670002/0xffff0007 -j NFQUEUE --queue-num 8 "
+            "--queue-bypass\n"
             "COMMIT\n");
   const std::string wide = render_punt_ip6tables(100, 64);
   EXPECT_NE(wide.find("--queue-balance 100:163 --queue-cpu-fanout\n"), std::string::npos) << wide;
@@ -255,7 +256,7 @@ TEST(NftRuleset, PuntRulesQueueByClassMarkSpreadOverCpus) {
   EXPECT_NE(table.find("hook prerouting"), std::string::npos);
   EXPECT_NE(table.find("iifname @router_ports meta protocol ip6 icmpv6 type nd-router-advert meta "
                        "mark set iifname "
-                       "map @punt_closed update "),
+                       "map @punt_closed goto punt"),
             std::string::npos);
   EXPECT_NE(table.find("udp dport 546 update "), std::string::npos);
   // DPI ports punt everything, after the stateless drops and before pre's
@@ -264,7 +265,7 @@ TEST(NftRuleset, PuntRulesQueueByClassMarkSpreadOverCpus) {
   const auto pre = rules_of(table, "pre");
   const auto dpi = index_of(pre,
                             "iifname @dpi_ports meta protocol ip6 meta mark set iifname map "
-                            "@punt_open update ");
+                            "@punt_open goto punt");
   EXPECT_LT(index_of(pre, "frag_nonfirst_from_vm"), dpi);
   EXPECT_LT(dpi, index_of(pre, "iifname @sg_ports meta protocol ip6 jump bound6"));
   const auto bound6 = rules_of(table, "bound6");
@@ -339,6 +340,55 @@ TEST(NftRuleset, TransportMatchesHaveRawTwins) {
           "ip6 nexthdr { 0, 43, 44, 60 } meta mark set iifname map @punt_closed");
 }
 
+// Every punt ends in chain punt, which writes a tagged frame's VLAN into the
+// mark (punt_mark.h) before it is counted and accepted into br_netfilter.
+TEST(NftRuleset, EveryPuntGoesThroughTheVlanTagging) {
+  const std::string table = render_table();
+  EXPECT_NE(table.find("add map bridge v6guard punt_vlan { typeof meta mark . vlan id : meta "
+                       "mark; }"),
+            std::string::npos);
+  const auto punt = rules_of(table, "punt");
+  ASSERT_EQ(punt.size(), 4u);
+  EXPECT_EQ(punt[0].find("ether type 8021q meta mark set meta mark . vlan id map @punt_vlan "
+                         "update @port_counts"),
+            0u)
+      << punt[0];
+  EXPECT_EQ(punt[1].find("ether type 8021ad meta mark set meta mark . vlan id map @punt_vlan "), 0u)
+      << punt[1];
+  // A lookup that still missed must not reach the inspector as untagged.
+  EXPECT_EQ(punt[2].find("ether type { 8021q, 8021ad } update @port_counts { iifname . " +
+                         std::to_string(V6G_R_FAIL_CLOSED) + " counter } counter drop"),
+            0u)
+      << punt[2];
+  EXPECT_EQ(punt[3],
+            "update @port_counts { iifname . " + std::to_string(V6G_R_PUNT) + " counter } accept");
+  const auto punt_vm = rules_of(table, "punt_vm");
+  ASSERT_EQ(punt_vm.size(), 2u);
+  EXPECT_EQ(punt_vm[1], "goto punt");
+  // No rule of pre marks a punt and accepts it past chain punt.
+  for (const auto& rule : rules_of(table, "pre")) {
+    if (rule.find("meta mark set") != std::string::npos) {
+      EXPECT_TRUE(rule.ends_with("goto punt") || rule.ends_with("jump punt_vm")) << rule;
+    }
+  }
+  // The map: both classes, every VLAN id, each to its own mark.
+  const std::string map = render_punt_vlan_map();
+  std::size_t elements = 0;
+  for (std::size_t at = map.find(" : "); at != std::string::npos; at = map.find(" : ", at + 1))
+    ++elements;
+  EXPECT_EQ(elements, 2u * 4096u);
+  EXPECT_NE(map.find("0x76670001 . 0 : 0x76670009, "), std::string::npos);
+  EXPECT_NE(map.find("0x76670002 . 10 : 0x766700aa, "), std::string::npos);
+  EXPECT_NE(map.find("0x76670001 . 4095 : 0x7667fff9 }"), std::string::npos);
+  for (std::uint16_t vlan : {0, 1, 10, 4094, 4095})
+    for (std::uint32_t klass : {kPuntClosedMark, kPuntOpenMark}) {
+      const std::uint32_t m = punt_mark(klass, vlan);
+      EXPECT_EQ(m & kPuntMatchMask, klass);  // ip6tables still finds the class
+      EXPECT_TRUE(punt_mark_tagged(m));
+      EXPECT_EQ(punt_mark_vlan(m), vlan);
+    }
+}
+
 TEST_F(NftDatapathTest, EnablePuntsMapsPortsToTheirClassAndQueuesByCpu) {
   PortSpec vm;
   vm.ifindex = 5;
@@ -386,18 +436,20 @@ TEST_F(NftDatapathTest, EnablePuntsMapsPortsToTheirClassAndQueuesByCpu) {
   };
   // What the kernel holds (ip6tables-save's own spelling).
   std::string rules = listed();
-  EXPECT_NE(rules.find("--mark 0x76670001 -j NFQUEUE --queue-balance 10:11 --queue-cpu-fanout"),
+  EXPECT_NE(rules.find("--mark 0x76670001/0xffff0007 -j NFQUEUE --queue-balance 10:11 "
+                       "--queue-cpu-fanout"),
             std::string::npos)
       << rules;
-  EXPECT_NE(rules.find("--mark 0x76670002 -j NFQUEUE --queue-balance 12:13 --queue-bypass "
-                       "--queue-cpu-fanout"),
+  EXPECT_NE(rules.find("--mark 0x76670002/0xffff0007 -j NFQUEUE --queue-balance 12:13 "
+                       "--queue-bypass --queue-cpu-fanout"),
             std::string::npos)
       << rules;
   // Enabling again (a restarted daemon with another queue count) replaces
   // the rules instead of stacking them.
   ASSERT_TRUE(dp_->enable_punts(10, 1).ok());
   rules = listed();
-  EXPECT_NE(rules.find("--mark 0x76670001 -j NFQUEUE --queue-num 10"), std::string::npos) << rules;
+  EXPECT_NE(rules.find("--mark 0x76670001/0xffff0007 -j NFQUEUE --queue-num 10"), std::string::npos)
+      << rules;
   EXPECT_EQ(rules.find("--queue-balance"), std::string::npos) << rules;
   ASSERT_TRUE(dp_->run_json("list map bridge v6guard punt_closed", json).ok());
   EXPECT_NE(json.find("\"up0\""), std::string::npos) << json;
@@ -475,7 +527,7 @@ TEST(NftRuleset, EveryDropAndPuntRuleCountsPerPort) {
     EXPECT_NE(table.find("update @port_counts { iifname . " + std::to_string(why) + " counter }"),
               std::string::npos)
         << why;
-  EXPECT_NE(table.find("@punt_closed update @port_counts { iifname . " +
+  EXPECT_NE(table.find("map @punt_vlan update @port_counts { iifname . " +
                        std::to_string(V6G_R_PUNT) + " counter } accept"),
             std::string::npos);
   EXPECT_EQ(
@@ -672,7 +724,7 @@ int crossed(int tx, int rx, const std::vector<unsigned char>& f, std::string_vie
 // address) for untagged ones; tagged and QinQ router advertisements are
 // dropped like untagged ones; with punts on, a tagged unbound source is
 // queued (fail closed, nobody reading) instead of slipping past
-// br_netfilter.
+// br_netfilter, its VLAN (802.1Q or 802.1ad) in the mark the ip6 hooks see.
 TEST_F(NftDatapathTest, TaggedFramesMatchTheirVlanBinding) {
   const PortSpec vm = guarded_pair("v6gbr1", "v6gt");
   ASSERT_FALSE(HasFailure());
@@ -733,10 +785,49 @@ TEST_F(NftDatapathTest, TaggedFramesMatchTheirVlanBinding) {
   Status s = dp_->enable_punts(20, 1);
   if (!s.ok() && s.message().find("bridge-nf") != std::string::npos) GTEST_SKIP() << s.message();
   ASSERT_TRUE(s.ok()) << s.message();
+  // What the ip6 hooks (and so NFQUEUE) see: counting rules ahead of the
+  // V6GUARD jump, one per mark the punts below must carry.
+  auto mark_rule = [](std::uint32_t mark, const char* name) {
+    char cmd[200];
+    std::snprintf(cmd, sizeof cmd,
+                  "ip6tables -w 5 -t raw -I PREROUTING 1 -m mark --mark 0x%08x -m comment "
+                  "--comment %s",
+                  mark, name);
+    return std::system(cmd) == 0;
+  };
+  auto marked = [](const char* name) {
+    const std::string cmd = std::string("ip6tables-save -c -t raw | grep -- '--comment ") + name +
+                            "' | sed 's/^\\[\\([0-9]*\\):.*/\\1/'";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    unsigned long n = 0;
+    if (p == nullptr || std::fscanf(p, "%lu", &n) != 1) n = ~0ul;
+    if (p != nullptr) ::pclose(p);
+    return n;
+  };
+  ASSERT_TRUE(mark_rule(punt_mark(kPuntClosedMark, 200), "vlan200"));
+  ASSERT_TRUE(mark_rule(punt_mark(kPuntClosedMark, 300), "ad300"));
+  ASSERT_TRUE(mark_rule(kPuntClosedMark, "untagged"));
   const std::uint64_t punts = dropped(V6G_R_PUNT);
   EXPECT_EQ(sent({200}, 0, "tagged-punted"), 0);
   EXPECT_EQ(dropped(V6G_R_PUNT), punts + 3);
+  EXPECT_EQ(marked("vlan200"), 3ul);  // the VLAN travels in the mark
+  // An 802.1ad (S-)tag is carried the same way (NFQA_VLAN would give it too).
+  auto ad = frame({300}, mac, addr, 0, "ad-punted");
+  ad[12] = 0x88;
+  ad[13] = 0xa8;
+  EXPECT_EQ(crossed(tx, rx, ad, "ad-punted"), 0);
+  EXPECT_EQ(marked("ad300"), 3ul);
+  // An untagged punt keeps the plain class mark.
   EXPECT_EQ(sent({}, 0, "untagged-bound-with-punts"), 3);
+  EXPECT_EQ(marked("untagged"), 0ul);
+  EXPECT_EQ(
+      crossed(tx, rx, frame({}, mac, *Ip6Addr::parse("2001:db8:100::b"), 0, "untagged-punted"),
+              "untagged-punted"),
+      0);
+  EXPECT_EQ(marked("untagged"), 3ul);
+  EXPECT_EQ(marked("vlan200"), 3ul);
+  EXPECT_EQ(dropped(V6G_R_PUNT), punts + 9);
+  EXPECT_EQ(dropped(V6G_R_FAIL_CLOSED), 0u);  // no punt_vlan miss
   close(tx);
   close(rx);
   ASSERT_TRUE(dp_->flush().ok());
