@@ -13,76 +13,35 @@
 namespace v6g::store {
 namespace {
 
-// Schema v3. Every table a VM owns cascades from vms, so deleting the VM row
-// releases everything it held in the same transaction. Keyed tables are
-// WITHOUT ROWID: one b-tree per table instead of table + key index halves the
-// pages (and WAL bytes) each CreateVm writes.
+// Schema v4. Tables: configs (each VM config once, append-only), vm_rows
+// (everything a VM holds), learned_bindings, audit; views with the v3 table
+// names (vms, allocations, vm_vlans, ports, bindings) for readers - the
+// store's own queries, operators and scripts with the sqlite3 shell.
 //
-// audit ids are a plain rowid (v1 used AUTOINCREMENT, whose sqlite_sequence
-// row was one more page per commit): rows are never deleted, so ids still
-// only grow.
+// vm_rows: a VM's row (kind 'vm') and the rows of what it holds - addresses,
+// MACs and taps ('ip6'/'mac'/'tap', name = the value), (bridge, VLAN) claims
+// ('vlan'), bridge ports ('port', name = ifname) and static bindings
+// ('binding') - in one WITHOUT ROWID table keyed by VM first, so a create
+// writes them all into one leaf and a delete removes one key range. v3 kept
+// them in five tables keyed five ways (vms, allocations, vm_vlans, ports,
+// bindings): five random leaves per create, ~7.4 of the ~10.3 WAL frames a
+// lone create wrote. Columns a kind does not use stay NULL (one header
+// byte each). Host-wide uniqueness (allocations by (kind, value), a VLAN
+// per bridge for one tenant) is checked by the store in memory (allocated_,
+// vlans_: loaded at open, kept in step with every commit and rollback): the
+// store is the only writer.
 //
-// A VM's config (serialized proto, ~1 KB for the spec example) is stored once,
-// in configs, and referenced by the VM row and by the audit rows of its create
-// and delete; v1 kept it three times (proto + JSON in vms, JSON in audit),
-// which was most of the ~4 KB each CreateVm wrote. configs is append-only
-// (the audit log outlives the VM) and rowid-keyed, so the creates of one
-// group commit fill the same rightmost leaf.
+// configs is rowid-keyed and append-only (the audit log outlives the VM),
+// so the creates of one group commit fill the same rightmost leaf; audit
+// ids are a plain rowid (no AUTOINCREMENT page), never deleted.
 //
-// v3: allocations are keyed by their VM, so a VM's address, MAC and tap
-// rows sit in one leaf (v2 keyed them by (kind, value): three leaves at
-// random places, plus an index by VM for the cascade - 5.5 of the ~15 WAL
-// frames a create wrote). Host-wide uniqueness of (kind, value) is checked
-// by the store in memory (Store::allocated_, loaded at open, kept in step
-// with every commit and rollback): the store is the only writer. The unused
-// vms_tenant index (list_vms scans) is gone (another frame per create).
-constexpr const char* kSchemaV3 = R"sql(
+// Bindings not owned by a VM's config (learned ones) live in
+// learned_bindings; the bindings view is both.
+constexpr const char* kConfigsAndAudit = R"sql(
 CREATE TABLE configs (
   id     INTEGER PRIMARY KEY,
   config BLOB NOT NULL
 );
-CREATE TABLE vms (
-  id          TEXT PRIMARY KEY,
-  tenant_id   TEXT NOT NULL,
-  config_id   INTEGER NOT NULL,
-  state       TEXT NOT NULL,
-  created_ns  INTEGER NOT NULL,
-  updated_ns  INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE allocations (
-  kind  TEXT NOT NULL CHECK (kind IN ('ip6', 'mac', 'tap')),
-  value TEXT NOT NULL,
-  vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
-  PRIMARY KEY (vm_id, kind, value)
-) WITHOUT ROWID;
-CREATE TABLE vm_vlans (
-  bridge    TEXT NOT NULL,
-  vlan      INTEGER NOT NULL CHECK (vlan BETWEEN 1 AND 4094),
-  tenant_id TEXT NOT NULL,
-  vm_id     TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
-  PRIMARY KEY (bridge, vlan, vm_id)
-) WITHOUT ROWID;
-CREATE TABLE ports (
-  ifname    TEXT PRIMARY KEY,
-  bridge    TEXT NOT NULL,
-  vlan      INTEGER NOT NULL,
-  mac       TEXT NOT NULL,
-  vm_id     TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
-  role      INTEGER NOT NULL,
-  fail_mode INTEGER NOT NULL,
-  flags     INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE bindings (
-  ifname     TEXT NOT NULL,
-  vlan       INTEGER NOT NULL,
-  mac        TEXT NOT NULL,
-  ip6        TEXT NOT NULL,
-  state      TEXT NOT NULL,
-  source     TEXT NOT NULL CHECK (source IN ('static', 'learned')),
-  vm_id      TEXT REFERENCES vms(id) ON DELETE CASCADE,
-  expires_ns INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (ifname, vlan, mac, ip6)
-) WITHOUT ROWID;
 CREATE TABLE audit (
   id            INTEGER PRIMARY KEY,
   at_ns         INTEGER NOT NULL,
@@ -95,6 +54,84 @@ CREATE TABLE audit (
   before_config INTEGER,
   after_config  INTEGER
 );
+)sql";
+
+constexpr const char* kVmRowsV4 = R"sql(
+CREATE TABLE vm_rows (
+  vm_id      TEXT NOT NULL,
+  kind       TEXT NOT NULL CHECK (kind IN ('vm', 'ip6', 'mac', 'tap', 'vlan', 'port', 'binding')),
+  name       TEXT NOT NULL,  -- '' (vm), the value (ip6/mac/tap), 'bridge vlan', ifname (port),
+                             -- 'ifname vlan mac ip6' (binding)
+  tenant_id  TEXT,           -- vm, vlan
+  config_id  INTEGER,        -- vm
+  state      TEXT,           -- vm, binding
+  created_ns INTEGER,        -- vm
+  updated_ns INTEGER,        -- vm
+  bridge     TEXT,           -- vlan, port
+  vlan       INTEGER,        -- vlan, port, binding
+  mac        TEXT,           -- port, binding
+  role       INTEGER,        -- port
+  fail_mode  INTEGER,        -- port
+  flags      INTEGER,        -- port
+  ifname     TEXT,           -- binding
+  ip6        TEXT,           -- binding
+  PRIMARY KEY (vm_id, kind, name)
+) WITHOUT ROWID;
+CREATE TABLE learned_bindings (
+  ifname     TEXT NOT NULL,
+  vlan       INTEGER NOT NULL,
+  mac        TEXT NOT NULL,
+  ip6        TEXT NOT NULL,
+  state      TEXT NOT NULL,
+  source     TEXT NOT NULL CHECK (source IN ('static', 'learned')),
+  vm_id      TEXT,
+  expires_ns INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (ifname, vlan, mac, ip6)
+) WITHOUT ROWID;
+CREATE INDEX learned_bindings_vm ON learned_bindings(vm_id) WHERE vm_id IS NOT NULL;
+)sql";
+
+constexpr const char* kViewsV4 = R"sql(
+CREATE VIEW vms AS
+  SELECT vm_id AS id, tenant_id, config_id, state, created_ns, updated_ns
+  FROM vm_rows WHERE kind = 'vm';
+CREATE VIEW allocations AS
+  SELECT kind, name AS value, vm_id FROM vm_rows WHERE kind IN ('ip6', 'mac', 'tap');
+CREATE VIEW vm_vlans AS
+  SELECT bridge, vlan, tenant_id, vm_id FROM vm_rows WHERE kind = 'vlan';
+CREATE VIEW ports AS
+  SELECT name AS ifname, bridge, vlan, mac, vm_id, role, fail_mode, flags
+  FROM vm_rows WHERE kind = 'port';
+CREATE VIEW bindings AS
+  SELECT ifname, vlan, mac, ip6, state, 'static' AS source, vm_id, 0 AS expires_ns
+  FROM vm_rows WHERE kind = 'binding'
+  UNION ALL
+  SELECT ifname, vlan, mac, ip6, state, source, vm_id, expires_ns FROM learned_bindings;
+)sql";
+
+// v3 -> v4 (foreign keys off, as for every migration), between kVmRowsV4
+// and kViewsV4 (the views take the old tables' names): every row moves into
+// vm_rows or learned_bindings, names built as the store builds them.
+constexpr const char* kMigrateV3ToV4Copy = R"sql(
+INSERT INTO vm_rows(vm_id, kind, name, tenant_id, config_id, state, created_ns, updated_ns)
+  SELECT id, 'vm', '', tenant_id, config_id, state, created_ns, updated_ns FROM vms;
+INSERT INTO vm_rows(vm_id, kind, name) SELECT vm_id, kind, value FROM allocations;
+INSERT INTO vm_rows(vm_id, kind, name, tenant_id, bridge, vlan)
+  SELECT vm_id, 'vlan', bridge || ' ' || vlan, tenant_id, bridge, vlan FROM vm_vlans;
+INSERT INTO vm_rows(vm_id, kind, name, bridge, vlan, mac, role, fail_mode, flags)
+  SELECT vm_id, 'port', ifname, bridge, vlan, mac, role, fail_mode, flags FROM ports;
+INSERT INTO vm_rows(vm_id, kind, name, ifname, vlan, mac, ip6, state)
+  SELECT vm_id, 'binding', ifname || ' ' || vlan || ' ' || mac || ' ' || ip6, ifname, vlan, mac,
+         ip6, state
+  FROM bindings WHERE source = 'static' AND vm_id IS NOT NULL;
+INSERT INTO learned_bindings(ifname, vlan, mac, ip6, state, source, vm_id, expires_ns)
+  SELECT ifname, vlan, mac, ip6, state, source, vm_id, expires_ns
+  FROM bindings WHERE NOT (source = 'static' AND vm_id IS NOT NULL);
+DROP TABLE bindings;
+DROP TABLE ports;
+DROP TABLE vm_vlans;
+DROP TABLE allocations;
+DROP TABLE vms;
 )sql";
 
 // v2 -> v3 (foreign keys off, as for every migration): allocations re-keyed
@@ -461,7 +498,7 @@ Outcome Store::open(const std::string& path, std::unique_ptr<Store>& out) {
   // reference, which must not cascade.
   if (auto o = store->migrate(); !o) return o;
   if (auto o = store->exec("PRAGMA foreign_keys=ON"); !o) return o;
-  if (auto o = store->load_allocations(); !o) return o;
+  if (auto o = store->load_held(); !o) return o;
   out = std::move(store);
   return {};
 }
@@ -500,17 +537,24 @@ Outcome Store::migrate() {
   Transaction txn(*this);
   if (!txn.begun()) return txn.begun();
   if (version == 0) {
-    if (auto o = exec(kSchemaV3); !o) return o;
-  } else if (version == 1 || version == 2) {
+    if (auto o = exec(kConfigsAndAudit); !o) return o;
+  } else if (version >= 1 && version <= 3) {
     if (version == 1) {
       if (auto o = exec(kMigrateV1ToV2); !o) return o;
     }
-    if (auto o = exec(kMigrateV2ToV3); !o) return o;
+    if (version <= 2) {
+      if (auto o = exec(kMigrateV2ToV3); !o) return o;
+    }
   } else {
     return Outcome::fail(Code::kFailed,
                          "unknown database schema version " + std::to_string(version));
   }
-  if (auto o = exec("PRAGMA user_version = 3"); !o) return o;
+  if (auto o = exec(kVmRowsV4); !o) return o;
+  if (version != 0) {
+    if (auto o = exec(kMigrateV3ToV4Copy); !o) return o;
+  }
+  if (auto o = exec(kViewsV4); !o) return o;
+  if (auto o = exec("PRAGMA user_version = 4"); !o) return o;
   // The rebuilt tables must still satisfy every reference.
   Stmt check(*this, "PRAGMA foreign_key_check");
   if (const int rc = check.step(); rc != SQLITE_DONE) {
@@ -583,36 +627,81 @@ Outcome Store::Savepoint::release() {
   return o;
 }
 
-Outcome Store::load_allocations() {
-  Stmt s(*this, "SELECT kind, value, vm_id FROM allocations");
+namespace {
+
+std::string vlan_name(const std::string& bridge, std::uint16_t vlan) {
+  return bridge + ' ' + std::to_string(vlan);
+}
+
+// vlans_ keys: the claims of one (bridge, VLAN) share the prefix.
+std::string vlan_prefix(const std::string& bridge, std::uint16_t vlan) {
+  return vlan_name(bridge, vlan) + '\n';
+}
+
+std::string binding_name(const BindingRecord& b) {
+  return b.ifname + ' ' + std::to_string(b.vlan) + ' ' + b.mac + ' ' + b.ip6;
+}
+
+// A static binding from a VM's config is one of the VM's rows; anything else
+// (learned, or owned by no VM) is a learned_bindings row.
+bool vm_owned(const BindingRecord& b) { return b.source == "static" && !b.vm_id.empty(); }
+
+}  // namespace
+
+Outcome Store::load_held() {
   allocated_.clear();
+  vlans_.clear();
   undo_.clear();
+  Stmt s(*this,
+         "SELECT kind, name, vm_id, tenant_id FROM vm_rows WHERE kind IN ('ip6', 'mac', 'tap', "
+         "'vlan')");
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) {
-    allocated_[s.col_text(0) + ' ' + s.col_text(1)] = s.col_text(2);
+    if (s.col_text(0) == "vlan") {
+      vlans_[s.col_text(1) + '\n' + s.col_text(2)] = s.col_text(3);
+    } else {
+      allocated_[s.col_text(0) + ' ' + s.col_text(1)] = s.col_text(2);
+    }
   }
   return rc == SQLITE_DONE ? Outcome() : s.error("load allocations");
 }
 
-void Store::set_holder(const std::string& key, std::string holder) {
-  const auto it = allocated_.find(key);
-  std::string before = it == allocated_.end() ? std::string() : it->second;
-  // Outside a transaction the statement committed on its own: nothing to undo.
-  if (sqlite3_get_autocommit(db_) == 0) undo_.push_back({key, std::move(before)});
-  if (holder.empty()) {
-    if (it != allocated_.end()) allocated_.erase(it);
+namespace {
+
+template <typename Map>
+void put(Map& map, const std::string& key, std::string value) {
+  if (value.empty()) {
+    map.erase(key);
   } else {
-    allocated_[key] = std::move(holder);
+    map[key] = std::move(value);
+  }
+}
+
+}  // namespace
+
+void Store::set_holder(Held map, const std::string& key, std::string holder) {
+  std::string before;
+  if (map == Held::kAllocation) {
+    if (auto it = allocated_.find(key); it != allocated_.end()) before = it->second;
+  } else if (auto it = vlans_.find(key); it != vlans_.end()) {
+    before = it->second;
+  }
+  // Outside a transaction the statement committed on its own: nothing to undo.
+  if (sqlite3_get_autocommit(db_) == 0) undo_.push_back({map, key, std::move(before)});
+  if (map == Held::kAllocation) {
+    put(allocated_, key, std::move(holder));
+  } else {
+    put(vlans_, key, std::move(holder));
   }
 }
 
 void Store::undo_to(std::size_t mark) {
   while (undo_.size() > mark) {
     Undo& u = undo_.back();
-    if (u.holder.empty()) {
-      allocated_.erase(u.key);
+    if (u.map == Held::kAllocation) {
+      put(allocated_, u.key, std::move(u.holder));
     } else {
-      allocated_[u.key] = std::move(u.holder);
+      put(vlans_, u.key, std::move(u.holder));
     }
     undo_.pop_back();
   }
@@ -630,8 +719,8 @@ Outcome Store::insert_vm(const VmRecord& vm) {
   if (next.step() != SQLITE_ROW) return next.error("next config id");
   const std::int64_t config_id = next.col_int(0);
   Stmt s(*this,
-         "INSERT INTO vms(id, tenant_id, config_id, state, created_ns, updated_ns) "
-         "VALUES (?, ?, ?, ?, ?, ?)");
+         "INSERT INTO vm_rows(vm_id, kind, name, tenant_id, config_id, state, created_ns, "
+         "updated_ns) VALUES (?, 'vm', '', ?, ?, ?, ?, ?)");
   s.text(1, vm.id)
       .text(2, vm.tenant_id)
       .int64(3, config_id)
@@ -668,17 +757,36 @@ Outcome Store::list_vms(std::vector<VmRecord>& out, const std::string& tenant_id
 }
 
 Outcome Store::delete_vm(const std::string& id) {
-  // What the cascade takes with the VM row, to free in allocated_ too.
-  std::vector<Allocation> held;
-  if (auto o = list_allocations(held, id); !o) return o;
-  Stmt s(*this, "DELETE FROM vms WHERE id = ?");
+  // What the VM holds (one key range), to free in allocated_/vlans_ too.
+  std::vector<std::pair<std::string, std::string>> held;  // kind, name
+  bool found = false;
+  {
+    Stmt rows(*this, "SELECT kind, name FROM vm_rows WHERE vm_id = ?");
+    rows.text(1, id);
+    int rc;
+    while ((rc = rows.step()) == SQLITE_ROW) {
+      std::string kind = rows.col_text(0);
+      if (kind == "vm") found = true;
+      if (kind != "port" && kind != "binding") held.emplace_back(std::move(kind), rows.col_text(1));
+    }
+    if (rc != SQLITE_DONE) return rows.error("delete vm " + id);
+  }
+  if (!found) return Outcome::fail(Code::kNotFound, "vm " + id + " not found");
+  Stmt s(*this, "DELETE FROM vm_rows WHERE vm_id = ?");
   s.text(1, id);
   if (auto o = s.run("delete vm " + id); !o) return o;
-  if (sqlite3_changes(db_) == 0) return Outcome::fail(Code::kNotFound, "vm " + id + " not found");
-  for (const auto& a : held) {
-    const std::string key = std::string(kind_name(a.kind)) + ' ' + a.value;
+  // Learned bindings of the VM went with it in v3 (a foreign key cascade).
+  Stmt learned(*this, "DELETE FROM learned_bindings WHERE vm_id = ?");
+  learned.text(1, id);
+  if (auto o = learned.run("delete learned bindings of vm " + id); !o) return o;
+  for (const auto& [kind, name] : held) {
+    if (kind == "vlan") {
+      set_holder(Held::kVlan, name + '\n' + id, {});
+      continue;
+    }
+    const std::string key = kind + ' ' + name;
     if (auto it = allocated_.find(key); it != allocated_.end() && it->second == id) {
-      set_holder(key, {});
+      set_holder(Held::kAllocation, key, {});
     }
   }
   return {};
@@ -699,10 +807,10 @@ Outcome Store::claim(const Allocation& allocation) {
                                               allocation.value + " is already allocated to " +
                                               it->second);
   }
-  Stmt s(*this, "INSERT INTO allocations(kind, value, vm_id) VALUES (?, ?, ?)");
-  s.text(1, kind_name(allocation.kind)).text(2, allocation.value).text(3, allocation.vm_id);
+  Stmt s(*this, "INSERT INTO vm_rows(vm_id, kind, name) VALUES (?, ?, ?)");
+  s.text(1, allocation.vm_id).text(2, kind_name(allocation.kind)).text(3, allocation.value);
   if (auto o = s.run("claim"); !o) return o;
-  set_holder(key, allocation.vm_id);
+  set_holder(Held::kAllocation, key, allocation.vm_id);
   return {};
 }
 
@@ -730,18 +838,27 @@ Outcome Store::is_allocated(Kind kind, const std::string& value, bool& out) {
 }
 
 Outcome Store::claim_vlan(const VlanClaim& claim) {
-  Stmt owner(*this, "SELECT tenant_id FROM vm_vlans WHERE bridge = ? AND vlan = ? LIMIT 1");
-  owner.text(1, claim.bridge).int64(2, claim.vlan);
-  const int rc = owner.step();
-  if (rc == SQLITE_ROW && owner.col_text(0) != claim.tenant_id) {
+  const std::string prefix = vlan_prefix(claim.bridge, claim.vlan);
+  if (auto it = vlans_.lower_bound(prefix); it != vlans_.end() &&
+                                            it->first.compare(0, prefix.size(), prefix) == 0 &&
+                                            it->second != claim.tenant_id) {
     return Outcome::fail(Code::kConflict, "vlan " + std::to_string(claim.vlan) + " on bridge " +
-                                              claim.bridge + " belongs to tenant " +
-                                              owner.col_text(0));
+                                              claim.bridge + " belongs to tenant " + it->second);
   }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return owner.error("lookup vlan");
-  Stmt s(*this, "INSERT OR IGNORE INTO vm_vlans(bridge, vlan, tenant_id, vm_id) VALUES (?,?,?,?)");
-  s.text(1, claim.bridge).int64(2, claim.vlan).text(3, claim.tenant_id).text(4, claim.vm_id);
-  return s.run("claim vlan");
+  // A VM claims a (bridge, VLAN) once, however many of its NICs use it.
+  const std::string key = prefix + claim.vm_id;
+  if (vlans_.count(key) != 0) return {};
+  Stmt s(*this,
+         "INSERT INTO vm_rows(vm_id, kind, name, tenant_id, bridge, vlan) "
+         "VALUES (?, 'vlan', ?, ?, ?, ?)");
+  s.text(1, claim.vm_id)
+      .text(2, vlan_name(claim.bridge, claim.vlan))
+      .text(3, claim.tenant_id)
+      .text(4, claim.bridge)
+      .int64(5, claim.vlan);
+  if (auto o = s.run("claim vlan"); !o) return o;
+  set_holder(Held::kVlan, key, claim.tenant_id);
+  return {};
 }
 
 Outcome Store::list_vlans(std::vector<VlanClaim>& out) {
@@ -756,14 +873,19 @@ Outcome Store::list_vlans(std::vector<VlanClaim>& out) {
 }
 
 Outcome Store::insert_port(const PortRecord& p) {
+  // A port's ifname is its VM's tap: unique host-wide (v3's ports key).
+  if (auto it = allocated_.find("tap " + p.ifname);
+      it != allocated_.end() && it->second != p.vm_id) {
+    return Outcome::fail(Code::kConflict, "port " + p.ifname + " belongs to " + it->second);
+  }
   Stmt s(*this,
-         "INSERT INTO ports(ifname, bridge, vlan, mac, vm_id, role, fail_mode, flags) "
-         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-  s.text(1, p.ifname)
-      .text(2, p.bridge)
-      .int64(3, p.vlan)
-      .text(4, p.mac)
-      .text(5, p.vm_id)
+         "INSERT INTO vm_rows(vm_id, kind, name, bridge, vlan, mac, role, fail_mode, flags) "
+         "VALUES (?, 'port', ?, ?, ?, ?, ?, ?, ?)");
+  s.text(1, p.vm_id)
+      .text(2, p.ifname)
+      .text(3, p.bridge)
+      .int64(4, p.vlan)
+      .text(5, p.mac)
       .int64(6, p.role)
       .int64(7, p.fail_mode)
       .int64(8, p.flags);
@@ -771,10 +893,14 @@ Outcome Store::insert_port(const PortRecord& p) {
 }
 
 Outcome Store::list_ports(std::vector<PortRecord>& out, const std::string& vm_id) {
-  Stmt s(*this,
-         "SELECT ifname, bridge, vlan, mac, vm_id, role, fail_mode, flags FROM ports "
-         "WHERE ?1 = '' OR vm_id = ?1 ORDER BY ifname");
-  s.text(1, vm_id);
+  // Two statements: "?1 = '' OR vm_id = ?1" would scan instead of seeking
+  // the VM's rows by key.
+  Stmt s(*this, vm_id.empty()
+                    ? "SELECT ifname, bridge, vlan, mac, vm_id, role, fail_mode, flags FROM ports "
+                      "ORDER BY ifname"
+                    : "SELECT ifname, bridge, vlan, mac, vm_id, role, fail_mode, flags FROM ports "
+                      "WHERE vm_id = ? ORDER BY ifname");
+  if (!vm_id.empty()) s.text(1, vm_id);
   out.clear();
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) {
@@ -787,8 +913,22 @@ Outcome Store::list_ports(std::vector<PortRecord>& out, const std::string& vm_id
 }
 
 Outcome Store::upsert_binding(const BindingRecord& b) {
+  if (vm_owned(b)) {
+    Stmt s(*this,
+           "INSERT INTO vm_rows(vm_id, kind, name, ifname, vlan, mac, ip6, state) "
+           "VALUES (?, 'binding', ?, ?, ?, ?, ?, ?) ON CONFLICT(vm_id, kind, name) DO UPDATE SET "
+           "state = excluded.state");
+    s.text(1, b.vm_id)
+        .text(2, binding_name(b))
+        .text(3, b.ifname)
+        .int64(4, b.vlan)
+        .text(5, b.mac)
+        .text(6, b.ip6)
+        .text(7, b.state);
+    return s.run("upsert binding");
+  }
   Stmt s(*this,
-         "INSERT INTO bindings(ifname, vlan, mac, ip6, state, source, vm_id, expires_ns) "
+         "INSERT INTO learned_bindings(ifname, vlan, mac, ip6, state, source, vm_id, expires_ns) "
          "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ifname, vlan, mac, ip6) DO UPDATE SET "
          "state = excluded.state, source = excluded.source, vm_id = excluded.vm_id, "
          "expires_ns = excluded.expires_ns");
@@ -804,9 +944,17 @@ Outcome Store::upsert_binding(const BindingRecord& b) {
 }
 
 Outcome Store::remove_binding(const BindingRecord& b) {
-  Stmt s(*this, "DELETE FROM bindings WHERE ifname = ? AND vlan = ? AND mac = ? AND ip6 = ?");
+  Stmt s(*this,
+         "DELETE FROM learned_bindings WHERE ifname = ? AND vlan = ? AND mac = ? AND ip6 = ?");
   s.text(1, b.ifname).int64(2, b.vlan).text(3, b.mac).text(4, b.ip6);
-  return s.run("remove binding");
+  if (auto o = s.run("remove binding"); !o) return o;
+  // A VM's static binding: by its key when the VM is named, else by name.
+  Stmt v(*this, b.vm_id.empty()
+                    ? "DELETE FROM vm_rows WHERE kind = 'binding' AND name = ?1"
+                    : "DELETE FROM vm_rows WHERE vm_id = ?2 AND kind = 'binding' AND name = ?1");
+  v.text(1, binding_name(b));
+  if (!b.vm_id.empty()) v.text(2, b.vm_id);
+  return v.run("remove binding");
 }
 
 Outcome Store::list_bindings(std::vector<BindingRecord>& out) {
@@ -820,15 +968,17 @@ Outcome Store::list_bindings(std::vector<BindingRecord>& out) {
 Outcome Store::expire_bindings(std::int64_t now_ns, std::vector<BindingRecord>& expired) {
   Transaction txn(*this);
   if (!txn.begun()) return txn.begun();
-  Stmt s(*this, std::string(kBindingColumns) +
-                    " WHERE source = 'learned' AND expires_ns != 0 AND expires_ns <= ?");
+  Stmt s(*this,
+         "SELECT ifname, vlan, mac, ip6, state, source, coalesce(vm_id, ''), expires_ns FROM "
+         "learned_bindings WHERE source = 'learned' AND expires_ns != 0 AND expires_ns <= ?");
   s.int64(1, now_ns);
   expired.clear();
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) expired.push_back(read_binding(s));
   if (rc != SQLITE_DONE) return s.error("expire bindings");
   Stmt del(*this,
-           "DELETE FROM bindings WHERE source = 'learned' AND expires_ns != 0 AND expires_ns <= ?");
+           "DELETE FROM learned_bindings WHERE source = 'learned' AND expires_ns != 0 AND "
+           "expires_ns <= ?");
   del.int64(1, now_ns);
   if (auto o = del.run("expire bindings"); !o) return o;
   return txn.commit();

@@ -11,6 +11,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -64,6 +65,7 @@ struct VmRecord {
   std::string state;   // "created", ...
   std::int64_t created_ns = 0;
   std::int64_t updated_ns = 0;
+  bool operator==(const VmRecord&) const = default;
 };
 
 // Host-unique resources a VM holds. ip6/mac/tap are unique host-wide.
@@ -133,7 +135,7 @@ enum class AuditConfig : std::uint8_t { kNone, kBefore, kAfter };
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   ~Store();
   Store(const Store&) = delete;
@@ -242,22 +244,28 @@ class Store {
   class Checkpointer;
   static int on_wal_commit(void* self, sqlite3* db, const char* name, int frames);
 
-  // Host-wide uniqueness of allocations: "kind value" -> holding VM, as
-  // committed plus what the open transaction changed. undo_ lists those
-  // changes (key, previous holder or "" if it had none) so a ROLLBACK or
-  // ROLLBACK TO puts the map back exactly as SQLite puts the rows back.
+  // Host-wide uniqueness, as committed plus what the open transaction
+  // changed: allocated_ maps "kind value" -> holding VM; vlans_ maps
+  // "bridge vlan\nvm" -> tenant for every VM's (bridge, VLAN) claim, ordered
+  // so the claims of one (bridge, VLAN) are adjacent (they all share one
+  // tenant). undo_ lists the changes to either (map, key, previous value or
+  // "" if there was none) so a ROLLBACK or ROLLBACK TO puts the maps back
+  // exactly as SQLite puts the rows back.
+  enum class Held : std::uint8_t { kAllocation, kVlan };
   struct Undo {
+    Held map;
     std::string key;
     std::string holder;
   };
-  Outcome load_allocations();
-  void set_holder(const std::string& key, std::string holder);  // "" = free
+  Outcome load_held();
+  void set_holder(Held map, const std::string& key, std::string holder);  // "" = free
   void undo_to(std::size_t mark);    // rolled back: put back what came after mark
   void committed(std::size_t mark);  // committed: forget the undo after mark
 
   sqlite3* db_;
   std::unordered_map<std::string, sqlite3_stmt*> statements_;
   std::unordered_map<std::string, std::string> allocated_;
+  std::map<std::string, std::string> vlans_;
   std::vector<Undo> undo_;
   std::unique_ptr<Checkpointer> checkpointer_;
   int checkpoint_mark_ = 0;  // WAL frames when the last background pass was asked for

@@ -354,7 +354,7 @@ PRAGMA user_version = 2;
 
   auto s = open();
   ASSERT_NE(s, nullptr);
-  EXPECT_EQ(s->schema_version(), 3);
+  EXPECT_EQ(s->schema_version(), Store::kSchemaVersion);
   std::vector<Allocation> held;
   ASSERT_TRUE(s->list_allocations(held, "vm-a").ok());
   EXPECT_EQ(held, (std::vector<Allocation>{{Kind::kIp6, "2600:beef:1000::a", "vm-a"},
@@ -388,6 +388,168 @@ PRAGMA user_version = 2;
   ASSERT_NE(std::fgets(line, sizeof line, q), nullptr);
   pclose(q);
   EXPECT_EQ(std::string(line), "0\n");
+}
+
+// The output of the sqlite3 shell running `sql` on path ("" and false
+// without the shell).
+bool shell(const std::string& path, const std::string& sql, std::string& out) {
+  const std::string cmd = "sqlite3 " + path + " \"" + sql + "\" 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return false;
+  out.clear();
+  char buf[256];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  return pclose(p) == 0;
+}
+
+// A state.db written by the v3 schema (a VM's rows in five tables): migrated
+// to v4 in place, in one transaction - every row moves into vm_rows (static
+// bindings too; learned ones into learned_bindings), the old tables go, views
+// under their names read the same rows, and the in-memory holders (addresses,
+// MACs, taps, VLAN owners) are loaded from the moved rows.
+TEST_F(StoreTest, MigratesAVersion3Database) {
+  const std::string v3 = R"sql(
+PRAGMA page_size=4096;
+PRAGMA journal_mode=WAL;
+CREATE TABLE configs (id INTEGER PRIMARY KEY, config BLOB NOT NULL);
+CREATE TABLE vms (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, config_id INTEGER NOT NULL,
+  state TEXT NOT NULL, created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE allocations (kind TEXT NOT NULL CHECK (kind IN ('ip6', 'mac', 'tap')),
+  value TEXT NOT NULL, vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+  PRIMARY KEY (vm_id, kind, value)) WITHOUT ROWID;
+CREATE TABLE vm_vlans (bridge TEXT NOT NULL, vlan INTEGER NOT NULL CHECK (vlan BETWEEN 1 AND 4094),
+  tenant_id TEXT NOT NULL, vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+  PRIMARY KEY (bridge, vlan, vm_id)) WITHOUT ROWID;
+CREATE TABLE ports (ifname TEXT PRIMARY KEY, bridge TEXT NOT NULL, vlan INTEGER NOT NULL,
+  mac TEXT NOT NULL, vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+  role INTEGER NOT NULL, fail_mode INTEGER NOT NULL, flags INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE bindings (ifname TEXT NOT NULL, vlan INTEGER NOT NULL, mac TEXT NOT NULL,
+  ip6 TEXT NOT NULL, state TEXT NOT NULL, source TEXT NOT NULL CHECK (source IN ('static', 'learned')),
+  vm_id TEXT REFERENCES vms(id) ON DELETE CASCADE, expires_ns INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (ifname, vlan, mac, ip6)) WITHOUT ROWID;
+CREATE TABLE audit (id INTEGER PRIMARY KEY, at_ns INTEGER NOT NULL, who TEXT NOT NULL,
+  action TEXT NOT NULL, object TEXT NOT NULL, before TEXT NOT NULL, after TEXT NOT NULL,
+  tenant_id TEXT NOT NULL DEFAULT '', before_config INTEGER, after_config INTEGER);
+INSERT INTO configs VALUES (1, X'0a0161'), (2, X'0a0162');
+INSERT INTO vms VALUES ('vm-a', 't1', 1, 'created', 3, 4), ('vm-b', 't2', 2, 'running', 1, 2);
+INSERT INTO allocations VALUES ('tap', 'tap-a', 'vm-a'), ('mac', '02:00:00:00:00:0a', 'vm-a'),
+  ('ip6', '2600:beef:1000::a', 'vm-a'), ('tap', 'tap-b', 'vm-b');
+INSERT INTO vm_vlans VALUES ('br-t1', 100, 't1', 'vm-a'), ('br-t2', 200, 't2', 'vm-b');
+INSERT INTO ports VALUES ('tap-a', 'br-t1', 100, '02:00:00:00:00:0a', 'vm-a', 1, 0, 7),
+  ('tap-b', 'br-t2', 200, '02:00:00:00:00:0b', 'vm-b', 1, 1, 0);
+INSERT INTO bindings VALUES
+  ('tap-a', 100, '02:00:00:00:00:0a', '2600:beef:1000::a', 'reachable', 'static', 'vm-a', 0),
+  ('tap-a', 100, '02:00:00:00:00:0a', '2600:beef:1000::99', 'stale', 'learned', 'vm-a', 50),
+  ('tap-x', 7, '02:00:00:00:00:0c', '2600:beef:1000::c', 'reachable', 'learned', NULL, 60);
+INSERT INTO audit(at_ns, who, action, object, before, after, tenant_id, after_config)
+  VALUES (3, 'uid:0', 'CreateVm', 'vm-a', '', '', 't1', 1);
+PRAGMA user_version = 3;
+)sql";
+  const std::string cmd = "sqlite3 " + path_ + " >/dev/null 2>&1";
+  FILE* p = popen(cmd.c_str(), "w");
+  ASSERT_NE(p, nullptr);
+  fputs(v3.c_str(), p);
+  if (pclose(p) != 0) GTEST_SKIP() << "sqlite3 shell missing";
+
+  auto s = open();
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->schema_version(), 4);
+  VmRecord a;
+  ASSERT_TRUE(s->get_vm("vm-a", a).ok());
+  EXPECT_EQ(a, (VmRecord{"vm-a", "t1",
+                         "\x0a\x01"
+                         "a",
+                         "created", 3, 4}));
+  std::vector<VmRecord> all;
+  ASSERT_TRUE(s->list_vms(all, "t2").ok());
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].state, "running");
+  std::vector<Allocation> held;
+  ASSERT_TRUE(s->list_allocations(held, "vm-a").ok());
+  EXPECT_EQ(held, (std::vector<Allocation>{{Kind::kIp6, "2600:beef:1000::a", "vm-a"},
+                                           {Kind::kMac, "02:00:00:00:00:0a", "vm-a"},
+                                           {Kind::kTap, "tap-a", "vm-a"}}));
+  std::vector<VlanClaim> vlans;
+  ASSERT_TRUE(s->list_vlans(vlans).ok());
+  EXPECT_EQ(vlans,
+            (std::vector<VlanClaim>{{"br-t1", 100, "t1", "vm-a"}, {"br-t2", 200, "t2", "vm-b"}}));
+  std::vector<PortRecord> ports;
+  ASSERT_TRUE(s->list_ports(ports).ok());
+  EXPECT_EQ(ports, (std::vector<PortRecord>{
+                       {"tap-a", "br-t1", 100, "02:00:00:00:00:0a", "vm-a", 1, 0, 7},
+                       {"tap-b", "br-t2", 200, "02:00:00:00:00:0b", "vm-b", 1, 1, 0}}));
+  std::vector<BindingRecord> bindings;
+  ASSERT_TRUE(s->list_bindings(bindings).ok());
+  EXPECT_EQ(
+      bindings,
+      (std::vector<BindingRecord>{
+          {"tap-a", 100, "02:00:00:00:00:0a", "2600:beef:1000::99", "stale", "learned", "vm-a", 50},
+          {"tap-a", 100, "02:00:00:00:00:0a", "2600:beef:1000::a", "reachable", "static", "vm-a",
+           0},
+          {"tap-x", 7, "02:00:00:00:00:0c", "2600:beef:1000::c", "reachable", "learned", "", 60}}));
+  // Still held by their VMs: values and the VLAN owners.
+  ASSERT_TRUE(s->insert_vm(vm("vm-c", "t2")).ok());
+  auto o = s->claim({Kind::kIp6, "2600:beef:1000::a", "vm-c"});
+  EXPECT_EQ(o.code(), Code::kConflict);
+  EXPECT_NE(o.message().find("vm-a"), std::string::npos) << o.message();
+  o = s->claim_vlan({"br-t1", 100, "t2", "vm-c"});
+  EXPECT_EQ(o.code(), Code::kConflict);
+  EXPECT_NE(o.message().find("t1"), std::string::npos) << o.message();
+  // Delete takes every row of the VM (learned bindings of it too) and frees
+  // its values and its VLAN.
+  ASSERT_TRUE(s->delete_vm("vm-a").ok());
+  ASSERT_TRUE(s->list_bindings(bindings).ok());
+  ASSERT_EQ(bindings.size(), 1u);
+  EXPECT_EQ(bindings[0].ifname, "tap-x");
+  EXPECT_TRUE(s->claim({Kind::kIp6, "2600:beef:1000::a", "vm-c"}).ok());
+  EXPECT_TRUE(s->claim_vlan({"br-t1", 100, "t2", "vm-c"}).ok());
+  std::vector<AuditEntry> entries;
+  ASSERT_TRUE(s->list_audit(entries).ok());
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].after_config,
+            "\x0a\x01"
+            "a");
+  s.reset();
+  // The old tables are gone; their names are views over the new rows.
+  std::string out;
+  ASSERT_TRUE(shell(path_,
+                    "SELECT type || ':' || name FROM sqlite_schema WHERE name IN ('vms', "
+                    "'allocations', 'vm_vlans', 'ports', 'bindings') ORDER BY name",
+                    out));
+  EXPECT_EQ(out, "view:allocations\nview:bindings\nview:ports\nview:vm_vlans\nview:vms\n");
+  ASSERT_TRUE(shell(path_, "SELECT count(*) FROM allocations WHERE vm_id = 'vm-c'", out));
+  EXPECT_EQ(out, "1\n");
+}
+
+// VLAN owners are in memory too (v4): a claim rolled back with its savepoint
+// or transaction leaves the VLAN free, and a rolled-back delete keeps it owned.
+TEST_F(StoreTest, RollbacksPutVlanOwnersBack) {
+  auto s = open();
+  for (auto [id, t] : {std::pair{"a1", "ta"}, {"b1", "tb"}}) {
+    ASSERT_TRUE(s->insert_vm(vm(id, t)).ok());
+  }
+  {
+    Store::Transaction txn(*s);
+    {
+      Store::Savepoint sp(*s);
+      ASSERT_TRUE(s->claim_vlan({"br0", 100, "ta", "a1"}).ok());
+    }  // rolled back
+    EXPECT_TRUE(s->claim_vlan({"br0", 100, "tb", "b1"}).ok());
+  }  // rolled back too
+  EXPECT_TRUE(s->claim_vlan({"br0", 100, "ta", "a1"}).ok());
+  EXPECT_TRUE(s->claim_vlan({"br0", 100, "ta", "a1"}).ok());  // again: no second row
+  std::vector<VlanClaim> vlans;
+  ASSERT_TRUE(s->list_vlans(vlans).ok());
+  EXPECT_EQ(vlans.size(), 1u);
+  {
+    Store::Transaction txn(*s);
+    ASSERT_TRUE(s->delete_vm("a1").ok());
+    EXPECT_TRUE(s->claim_vlan({"br0", 100, "tb", "b1"}).ok());  // free inside the transaction
+  }
+  EXPECT_EQ(s->claim_vlan({"br0", 100, "tb", "b1"}).code(), Code::kConflict);
+  s.reset();
+  s = open();  // and loaded back from the rows
+  EXPECT_EQ(s->claim_vlan({"br0", 100, "tb", "b1"}).code(), Code::kConflict);
 }
 
 // Uniqueness is checked in memory (v3): a value claimed in a rolled-back
