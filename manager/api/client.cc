@@ -1,87 +1,18 @@
 #include "api/client.h"
 
 #include <httplib.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <array>
-#include <cerrno>
 #include <cstring>
+
+#include "api/buffered_stream.h"
 
 namespace v6g::api {
 namespace {
 
 constexpr std::chrono::seconds kCallTimeout(30);
-
-// A connected unix socket as an httplib Stream for the client side. The
-// request (httplib writes the header block and the body separately) is sent
-// with one send when the response is first read, so the server wakes once
-// per call; the response is read through a buffer (httplib reads the status
-// line and headers a byte at a time) with a blocking recv bounded by
-// SO_RCVTIMEO, instead of httplib's SocketStream, which polls before every
-// send and recv (3 polls + 2 sends + 2 polls + 2 recvs per call).
-class UnixClientStream final : public httplib::Stream {
- public:
-  explicit UnixClientStream(int fd) : fd_(fd) {}
-  bool is_readable() const override {
-    if (buffered_ < filled_) return true;
-    pollfd p{fd_, POLLIN, 0};
-    return ::poll(&p, 1, 0) > 0;
-  }
-  bool is_writable() const override { return true; }
-  ssize_t read(char* ptr, size_t size) override {
-    if (buffered_ == filled_) {
-      if (!flush()) return -1;
-      ssize_t n;
-      do n = ::recv(fd_, buffer_.data(), buffer_.size(), 0);
-      while (n < 0 && errno == EINTR);
-      if (n <= 0) return n;  // timeout (EAGAIN), error or closed
-      buffered_ = 0;
-      filled_ = static_cast<std::size_t>(n);
-    }
-    const std::size_t take = std::min(size, filled_ - buffered_);
-    std::memcpy(ptr, buffer_.data() + buffered_, take);
-    buffered_ += take;
-    return static_cast<ssize_t>(take);
-  }
-  ssize_t write(const char* ptr, size_t size) override {
-    out_.append(ptr, size);
-    if (out_.size() >= 64 * 1024 && !flush()) return -1;
-    return static_cast<ssize_t>(size);
-  }
-  // Blocking send, bounded by SO_SNDTIMEO.
-  bool flush() {
-    std::size_t sent = 0;
-    while (sent < out_.size()) {
-      const ssize_t n = ::send(fd_, out_.data() + sent, out_.size() - sent, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      sent += static_cast<std::size_t>(n);
-    }
-    const bool ok = sent == out_.size();
-    out_.clear();
-    return ok;
-  }
-  void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    ip = "unix";
-    port = 0;
-  }
-  void get_local_ip_and_port(std::string& ip, int& port) const override {
-    ip = "unix";
-    port = 0;
-  }
-  socket_t socket() const override { return fd_; }
-
- private:
-  int fd_;
-  std::array<char, 16 * 1024> buffer_{};
-  std::size_t buffered_ = 0;  // next unread byte
-  std::size_t filled_ = 0;
-  std::string out_;  // request bytes not sent yet
-};
 
 // httplib 0.11's client only resolves host names; connecting and the
 // per-call stream are virtual steps, so a unix socket is two overrides away.
@@ -116,7 +47,11 @@ class UnixClientImpl final : public httplib::ClientImpl {
  private:
   bool process_socket(const Socket& socket,
                       std::function<bool(httplib::Stream& strm)> callback) override {
-    UnixClientStream stream(socket.sock);
+    // The request goes out in one send when the response is first read, so
+    // the server wakes once per call; the response is read with a blocking
+    // recv bounded by SO_RCVTIMEO (httplib's SocketStream polled before every
+    // send and recv: 3 polls + 2 sends + 2 polls + 2 recvs per call).
+    BufferedStream stream(socket.sock, BufferedStream::Mode::kBlocking);
     const bool ok = callback(stream);
     return stream.flush() && ok;
   }

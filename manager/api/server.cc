@@ -8,11 +8,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+
+#include "api/buffered_stream.h"
 
 namespace v6g::api {
 namespace {
@@ -20,113 +21,6 @@ namespace {
 // Set by the pre-routing check when it answers without reading the body; the
 // connection loop then closes rather than parse that body as the next request.
 thread_local bool t_close_after_response = false;
-
-// One accepted unix-socket connection as an httplib Stream. The peer's
-// credentials (SO_PEERCRED, taken by the kernel at connect time, so they
-// can't be forged by the client) are handed to the request as remote_addr.
-class PeerStream final : public httplib::Stream {
- public:
-  PeerStream(int fd, std::string peer, std::chrono::milliseconds read_timeout,
-             std::chrono::milliseconds write_timeout)
-      : fd_(fd),
-        peer_(std::move(peer)),
-        read_timeout_(read_timeout),
-        write_timeout_(write_timeout) {}
-
-  // httplib parses headers a byte at a time through read(); buffer so that
-  // is one recv per packet, not per byte (as its own SocketStream does).
-  // The request is usually complete when the connection loop wakes (the
-  // client writes it at once), so recv is tried before poll: one syscall
-  // per read instead of two.
-  bool is_readable() const override { return buffered_ < filled_ || wait(POLLIN, read_timeout_); }
-  // Writes are buffered and sent once the response is complete (flush(),
-  // called by the connection loop, or before the next blocking read, e.g.
-  // after a "100 Continue"): httplib writes the status line + headers and
-  // the body separately, and two sends woke the client twice per call.
-  bool is_writable() const override { return std::chrono::steady_clock::now() < deadline_; }
-  ssize_t read(char* ptr, size_t size) override {
-    if (buffered_ == filled_) {
-      if (!flush()) return -1;
-      ssize_t n = receive(MSG_DONTWAIT);
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        if (!wait(POLLIN, read_timeout_)) return -1;
-        n = receive(0);
-      }
-      if (n <= 0) return n;
-      buffered_ = 0;
-      filled_ = static_cast<std::size_t>(n);
-    }
-    const std::size_t take = std::min(size, filled_ - buffered_);
-    std::memcpy(ptr, buffer_.data() + buffered_, take);
-    buffered_ += take;
-    return static_cast<ssize_t>(take);
-  }
-  ssize_t write(const char* ptr, size_t size) override {
-    if (!is_writable()) return -1;
-    out_.append(ptr, size);
-    // A large body (a long ListVms) goes out as it is produced.
-    if (out_.size() >= kFlushAt && !flush()) return -1;
-    return static_cast<ssize_t>(size);
-  }
-  // Sends what write() buffered; false if the peer can't take it in time.
-  bool flush() {
-    std::size_t sent = 0;
-    while (sent < out_.size()) {
-      ssize_t n = ::send(fd_, out_.data() + sent, out_.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        if (!wait(POLLOUT, write_timeout_)) break;
-        continue;
-      }
-      if (n <= 0) break;
-      sent += static_cast<std::size_t>(n);
-    }
-    const bool ok = sent == out_.size();
-    out_.clear();
-    return ok;
-  }
-  bool has_buffered_input() const { return buffered_ < filled_; }
-  void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    ip = peer_;
-    port = 0;
-  }
-  void get_local_ip_and_port(std::string& ip, int& port) const override {
-    ip = "unix";
-    port = 0;
-  }
-  socket_t socket() const override { return fd_; }
-
-  // Whole-request budget: a peer trickling a byte per read timeout must not
-  // hold a worker thread indefinitely (slowloris).
-  void start_request(std::chrono::steady_clock::time_point deadline) { deadline_ = deadline; }
-
- private:
-  bool wait(short events, std::chrono::milliseconds timeout) const {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline_ - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{fd_, events, 0};
-    int rc;
-    do rc = ::poll(&p, 1, static_cast<int>(std::min(timeout, left).count()));
-    while (rc < 0 && errno == EINTR);
-    return rc > 0 && (p.revents & (events | POLLHUP)) != 0;
-  }
-  ssize_t receive(int flags) {
-    ssize_t n;
-    do n = ::recv(fd_, buffer_.data(), buffer_.size(), flags);
-    while (n < 0 && errno == EINTR);
-    return n;
-  }
-  static constexpr std::size_t kFlushAt = 64 * 1024;
-  int fd_;
-  std::string peer_;
-  std::string out_;  // response bytes not sent yet
-  std::chrono::milliseconds read_timeout_, write_timeout_;
-  std::array<char, 16 * 1024> buffer_{};
-  std::size_t buffered_ = 0;  // next unread byte
-  std::size_t filled_ = 0;
-  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
-};
 
 // httplib 0.11 has no AF_UNIX listener and no access to the accepted socket,
 // so this subclass supplies both: we bind the socket, and the (virtual)
@@ -189,7 +83,10 @@ class UnixHttpServer final : public httplib::Server {
                                                  read_timeout_usec_ / 1000);
     const std::chrono::milliseconds write_timeout(write_timeout_sec_ * 1000 +
                                                   write_timeout_usec_ / 1000);
-    PeerStream stream(sock, peer, read_timeout, write_timeout);
+    // The peer's credentials (SO_PEERCRED, taken by the kernel at connect
+    // time, so they can't be forged by the client) reach the request as
+    // remote_addr. Responses go out in one send (see BufferedStream).
+    BufferedStream stream(sock, BufferedStream::Mode::kPolled, peer, read_timeout, write_timeout);
     // Keep-alive loop like httplib's own, but waking every 100 ms so stop()
     // never waits for an idle client's keep-alive timeout.
     bool ok = true;
