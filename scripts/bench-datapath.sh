@@ -14,6 +14,13 @@
 #   (b') (b) with the inspector attached (v6guardd without --no-inspector):
 #        punts on, so br_netfilter runs the ip6 hooks for every bridged IPv6
 #        frame. A printed extra figure, no goal.
+#   (f0) the floor of any nft datapath: an empty bridge prerouting base
+#        chain (the hook and nft_do_chain_bridge, no rule);
+#   (f1) the floor of a source guard: that chain with one rule, the
+#        (port . MAC . address) lookup in (b)'s 100k bindings, else drop -
+#        no RA/DHCPv6/extension-header checks, no punts. Printed beside b/a
+#        so the reader sees how much of a goal like b/a >= 0.9 the bridge
+#        hook and one lookup already take on this machine.
 # Traffic: trafgen (netsniff-ng) in vm1's netns on its eth0 sends one fixed
 # frame - vm1's MAC and bound address to vm2's, IPv6/UDP, 64-byte payload
 # (126-byte frame) - as fast as it can (one process, no qdisc; mmap TX ring by
@@ -249,6 +256,29 @@ new_lab bi
 V6G_READY_TIMEOUT=120 start_daemon --flush-on-exit
 sanity "b'" 0
 
+# The floors: hand-written bridge tables, the same 100k bindings as (b).
+floor_table() {  # with-lookup (0|1)
+  echo "table bridge v6g_floor {"
+  echo "  set bindings { type ifname . ether_addr . ipv6_addr; size 1048576; }"
+  echo "  chain pre {"
+  echo "    type filter hook prerouting priority -200; policy accept;"
+  [ "$1" = 1 ] && printf '    ether type ip6 iifname . ether saddr . ip6 saddr @bindings accept\n    drop\n'
+  echo "  }"
+  echo "}"
+  [ "$1" = 1 ] && daemon_conf | /usr/bin/python3 -c '
+import sys
+elems = ["\"%s\" . %s . %s" % tuple(l.split("=", 1)[1].strip().split(",")) for l in sys.stdin if l.startswith("bind")]
+for i in range(0, len(elems), 5000):
+    print("add element bridge v6g_floor bindings { " + ", ".join(elems[i:i + 5000]) + " }")'
+}
+for f in 0 1; do
+  new_lab f$f
+  no_br_netfilter
+  floor_table $f >"$LAB_TMP/floor.nft"
+  ip netns exec "$LAB_BR" nft -f "$LAB_TMP/floor.nft" || exit 1
+  sanity f$f $((f == 0 ? 100 : 0))
+done
+
 # --- rounds -------------------------------------------------------------------
 # Two figures per configuration and round, from the same window:
 #   frames/s  - frames delivered per second of wall clock;
@@ -258,7 +288,7 @@ sanity "b'" 0
 #               rate one dedicated core would forward; it does not move with
 #               the share of the CPU other jobs on this box leave trafgen.
 # The goal ratios use capacity; the wall-clock ratios are printed too.
-CONFS=(a b c bi)
+CONFS=(a b c bi f0 f1)
 name() { [ "$1" = bi ] && echo "b'" || echo "$1"; }
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", (y > 0) ? x / y : 0 }'; }
 median() { echo "$*" | tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -266,8 +296,8 @@ declare -A PPS CAP R
 for round in $(seq 1 "$ROUNDS"); do
   declare -A P=() C=()
   order=
-  for k in 0 1 2 3; do
-    conf=${CONFS[$(((round - 1 + k) % 4))]}
+  for k in "${!CONFS[@]}"; do
+    conf=${CONFS[$(((round - 1 + k) % ${#CONFS[@]}))]}
     order+=" $(name "$conf")"
     lab_use "$conf"
     read -r "P[$conf]" ns <<<"$(rate sink_count)"
@@ -275,13 +305,13 @@ for round in $(seq 1 "$ROUNDS"); do
     PPS[$conf]+=" ${P[$conf]}" CAP[$conf]+=" ${C[$conf]}"
   done
   line=
-  for pair in b/a b/c a/c bi/a; do
+  for pair in b/a b/c a/c bi/a f0/a f1/a; do
     x=${pair%/*} y=${pair#*/}
     w=$(ratio "${P[$x]}" "${P[$y]}") c=$(ratio "${C[$x]}" "${C[$y]}")
     R[w$pair]+=" $w" R[c$pair]+=" $c"
     line+=", $(name "$x")/$y $c ($w)"
   done
-  echo "# round $round ($order ): frames/s a ${P[a]}, b ${P[b]}, c ${P[c]}, b' ${P[bi]}; per CPU-s a ${C[a]}, b ${C[b]}, c ${C[c]}, b' ${C[bi]}; ratios per CPU-s (wall)${line#,}; load $(cut -d' ' -f1 /proc/loadavg)"
+  echo "# round $round ($order ): frames/s a ${P[a]}, b ${P[b]}, c ${P[c]}, b' ${P[bi]}, f0 ${P[f0]}, f1 ${P[f1]}; per CPU-s a ${C[a]}, b ${C[b]}, c ${C[c]}, b' ${C[bi]}, f0 ${C[f0]}, f1 ${C[f1]}; ratios per CPU-s (wall)${line#,}; load $(cut -d' ' -f1 /proc/loadavg)"
 done
 
 # --- iperf3 (sender-bound, one run each; not used for the goals) --------------
@@ -301,19 +331,26 @@ gen_cap=$(awk -v ns="$ns_gen" 'BEGIN { printf "%d", (ns > 0) ? 1e9 / ns : 0 }')
 echo "pps generator + first veth hop (trafgen, dropped at the bridge port's ingress): $pps_gen/s wall, $gen_cap per CPU-s"
 ns() { awk -v c="$(median "$1")" 'BEGIN { printf "%d", (c > 0) ? 1e9 / c : 0 }'; }
 ns_a=$(ns "${CAP[a]}")
-echo "# CPU ns per frame (from the median capacities): generator + first hop $ns_gen, a $ns_a (the bridge itself +$((ns_a - ns_gen))), b +$(($(ns "${CAP[b]}") - ns_a)) over a, c +$(($(ns "${CAP[c]}") - ns_a)), b' +$(($(ns "${CAP[bi]}") - ns_a))"
-echo "# per round, per CPU-s: b/a${R[cb/a]}; b/c${R[cb/c]}; a/c${R[ca/c]}; b'/a${R[cbi/a]}"
-echo "# per round, wall clock: b/a${R[wb/a]}; b/c${R[wb/c]}; a/c${R[wa/c]}; b'/a${R[wbi/a]}"
-echo "pps (a) no filtering, wall clock:   $(median "${PPS[a]}") (median of $ROUNDS rounds, ${SECS}s each)"
-echo "pps (b) nft datapath, 100k bind:    $(median "${PPS[b]}")"
-echo "pps (c) linear ip6tables, 1k bind:  $(median "${PPS[c]}")"
-echo "pps (b') same + inspector punts:    $(median "${PPS[bi]}")"
+echo "# CPU ns per frame (from the median capacities): generator + first hop $ns_gen, a $ns_a (the bridge itself +$((ns_a - ns_gen))), b +$(($(ns "${CAP[b]}") - ns_a)) over a, c +$(($(ns "${CAP[c]}") - ns_a)), b' +$(($(ns "${CAP[bi]}") - ns_a)), f0 +$(($(ns "${CAP[f0]}") - ns_a)), f1 +$(($(ns "${CAP[f1]}") - ns_a))"
+for k in c w; do
+  echo "# per round, $([ $k = c ] && echo per CPU-s || echo wall clock): b/a${R[${k}b/a]}; b/c${R[${k}b/c]}; a/c${R[${k}a/c]}; b'/a${R[${k}bi/a]}; f0/a${R[${k}f0/a]}; f1/a${R[${k}f1/a]}"
+done
+# The medians, wall clock first, then per CPU-second (the goal figures).
+print_pps() {  # array-name note
+  local -n fig=$1
+  echo "pps (a) no filtering, $2 $(median "${fig[a]}")"
+  echo "pps (b) nft datapath, 100k bind:    $(median "${fig[b]}")"
+  echo "pps (c) linear ip6tables, 1k bind:  $(median "${fig[c]}")"
+  echo "pps (b') same + inspector punts:    $(median "${fig[bi]}")"
+  echo "pps (f0) empty bridge base chain:   $(median "${fig[f0]}")"
+  echo "pps (f1) one lookup rule, 100k:     $(median "${fig[f1]}")"
+}
+print_pps PPS "wall clock:  " && echo "# (median of $ROUNDS rounds, ${SECS}s each)"
 echo "ratio wall-clock b/a = $(median "${R[wb/a]}")"
 echo "ratio wall-clock b/c = $(median "${R[wb/c]}")"
-echo "pps (a) no filtering, per CPU-s:    $(median "${CAP[a]}") (frames per CPU-second of the sending context)"
-echo "pps (b) nft datapath, 100k bind:    $(median "${CAP[b]}")"
-echo "pps (c) linear ip6tables, 1k bind:  $(median "${CAP[c]}")"
-echo "pps (b') same + inspector punts:    $(median "${CAP[bi]}")"
+print_pps CAP "per CPU-s:   " && echo "# (frames per CPU-second of the sending context)"
+echo "ratio f0/a (floor: empty bridge base chain) = $(median "${R[cf0/a]}")"
+echo "ratio f1/a (floor: the bindings lookup alone) = $(median "${R[cf1/a]}")"
 echo "ratio b/a = $(median "${R[cb/a]}") (goal >= 0.9)"
 echo "ratio b/c = $(median "${R[cb/c]}") (goal >= 3)"
 echo "ratio a/c (no filtering over c: the most any filter can show) = $(median "${R[ca/c]}")"
