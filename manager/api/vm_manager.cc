@@ -53,23 +53,12 @@ VmManager::VmManager(store::Store& store, HostProgrammer& host, Clock clock)
 }
 
 std::optional<Error> VmManager::persist(const VmPlan& plan) {
-  if (auto o = store_.insert_vm(plan.vm); !o) {
-    if (o.code() == store::Code::kConflict) {
-      return make_error(Code::kAlreadyExists, "vm " + plan.vm.id + " already exists");
-    }
+  // One statement for the VM's rows (see Store::insert_vm_with); a duplicate
+  // id comes back as kConflict "vm <id> already exists".
+  if (auto o =
+          store_.insert_vm_with(plan.vm, plan.allocations, plan.vlans, plan.ports, plan.bindings);
+      !o) {
     return store_error(o);
-  }
-  for (const auto& a : plan.allocations) {
-    if (auto o = store_.claim(a); !o) return store_error(o);
-  }
-  for (const auto& v : plan.vlans) {
-    if (auto o = store_.claim_vlan(v); !o) return store_error(o);
-  }
-  for (const auto& p : plan.ports) {
-    if (auto o = store_.insert_port(p); !o) return store_error(o);
-  }
-  for (const auto& b : plan.bindings) {
-    if (auto o = store_.upsert_binding(b); !o) return store_error(o);
   }
   return std::nullopt;
 }

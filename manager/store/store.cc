@@ -733,6 +733,187 @@ Outcome Store::insert_vm(const VmRecord& vm) {
   return c.run("insert config of vm " + vm.id);
 }
 
+namespace {
+
+// vm_rows' columns in the order insert_vm_with binds them, 1-based.
+enum Col : int {
+  kVmId = 1,
+  kKind,
+  kName,
+  kTenant,
+  kConfigId,
+  kState,
+  kCreated,
+  kUpdated,
+  kBridge,
+  kVlan,
+  kMac,
+  kRole,
+  kFailMode,
+  kFlags,
+  kIfname,
+  kIp6,
+  kColumns = kIp6
+};
+
+std::string insert_rows_sql(std::size_t rows) {
+  std::string sql =
+      "INSERT INTO vm_rows(vm_id, kind, name, tenant_id, config_id, state, created_ns, "
+      "updated_ns, bridge, vlan, mac, role, fail_mode, flags, ifname, ip6) VALUES ";
+  for (std::size_t r = 0; r < rows; ++r) {
+    sql += r == 0 ? "(" : ",(";
+    for (int c = 0; c < kColumns; ++c) sql += c == 0 ? "?" : ",?";
+    sql += ')';
+  }
+  return sql;
+}
+
+}  // namespace
+
+Outcome Store::insert_vm_with(const VmRecord& vm, std::span<const Allocation> allocations,
+                              std::span<const VlanClaim> vlans, std::span<const PortRecord> ports,
+                              std::span<const BindingRecord> bindings) {
+  // A duplicate VM id is reported first, as insert_vm before any claim did;
+  // looked up only when something failed, so the common path runs no query.
+  const auto vm_exists = [&]() -> std::optional<Outcome> {
+    Stmt q(*this, "SELECT 1 FROM vm_rows WHERE vm_id = ? AND kind = 'vm' AND name = ''");
+    q.text(1, vm.id);
+    const int rc = q.step();
+    if (rc == SQLITE_ROW) return Outcome::fail(Code::kConflict, "vm " + vm.id + " already exists");
+    if (rc != SQLITE_DONE) return q.error("lookup vm " + vm.id);
+    return std::nullopt;
+  };
+  const auto refuse = [&](Outcome o) { return vm_exists().value_or(std::move(o)); };
+
+  // The checks claim, claim_vlan and insert_port make, in that order,
+  // against what is held plus what this VM claimed before.
+  std::vector<std::string> keys;
+  for (const auto& a : allocations) {
+    std::string key = std::string(kind_name(a.kind)) + ' ' + a.value;
+    const auto it = allocated_.find(key);
+    const bool mine = std::find(keys.begin(), keys.end(), key) != keys.end();
+    if (it != allocated_.end() || mine) {
+      return refuse(Outcome::fail(Code::kConflict, std::string(kind_name(a.kind)) + " " + a.value +
+                                                       " is already allocated to " +
+                                                       (mine ? vm.id : it->second)));
+    }
+    keys.push_back(std::move(key));
+  }
+  std::vector<const VlanClaim*> new_vlans;  // a VM claims a (bridge, VLAN) once
+  for (const auto& v : vlans) {
+    const std::string prefix = vlan_prefix(v.bridge, v.vlan);
+    std::string owner;
+    if (auto it = vlans_.lower_bound(prefix);
+        it != vlans_.end() && it->first.compare(0, prefix.size(), prefix) == 0) {
+      owner = it->second;
+    }
+    for (const auto* n : new_vlans) {
+      if (owner.empty() && n->bridge == v.bridge && n->vlan == v.vlan) owner = n->tenant_id;
+    }
+    if (!owner.empty() && owner != v.tenant_id) {
+      return refuse(Outcome::fail(Code::kConflict, "vlan " + std::to_string(v.vlan) +
+                                                       " on bridge " + v.bridge +
+                                                       " belongs to tenant " + owner));
+    }
+    const bool repeat = vlans_.count(prefix + vm.id) != 0 ||
+                        std::any_of(new_vlans.begin(), new_vlans.end(), [&](const VlanClaim* n) {
+                          return n->bridge == v.bridge && n->vlan == v.vlan;
+                        });
+    if (!repeat) new_vlans.push_back(&v);
+  }
+  for (const auto& p : ports) {
+    if (auto it = allocated_.find("tap " + p.ifname);
+        it != allocated_.end() && it->second != vm.id) {
+      return refuse(
+          Outcome::fail(Code::kConflict, "port " + p.ifname + " belongs to " + it->second));
+    }
+  }
+  // Static bindings of the VM are its rows (a repeated one once, with the
+  // last state: upsert_binding's effect); others go through upsert_binding.
+  std::vector<const BindingRecord*> own_bindings;
+  for (const auto& b : bindings) {
+    if (!vm_owned(b)) continue;
+    auto same = std::find_if(own_bindings.begin(), own_bindings.end(), [&](const BindingRecord* o) {
+      return binding_name(*o) == binding_name(b);
+    });
+    if (same != own_bindings.end()) {
+      *same = &b;
+    } else {
+      own_bindings.push_back(&b);
+    }
+  }
+
+  const std::size_t rows =
+      1 + allocations.size() + new_vlans.size() + ports.size() + own_bindings.size();
+  if (rows * kColumns > 32000) {
+    return Outcome::fail(Code::kFailed, "vm " + vm.id + " holds too many resources to store");
+  }
+  Stmt next(*this, "SELECT coalesce(max(id), 0) + 1 FROM configs");
+  if (next.step() != SQLITE_ROW) return next.error("next config id");
+  const std::int64_t config_id = next.col_int(0);
+
+  Stmt s(*this, insert_rows_sql(rows));
+  if (!s.prepared()) return s.error("insert vm " + vm.id);
+  int base = 0;
+  const auto row = [&](std::string_view kind, std::string_view name) {
+    s.text(base + kVmId, vm.id).text(base + kKind, kind).text(base + kName, name);
+    return base;
+  };
+  row("vm", "");
+  s.text(kTenant, vm.tenant_id)
+      .int64(kConfigId, config_id)
+      .text(kState, vm.state)
+      .int64(kCreated, vm.created_ns)
+      .int64(kUpdated, vm.updated_ns);
+  for (const auto& a : allocations) {
+    base += kColumns;
+    row(kind_name(a.kind), a.value);
+  }
+  for (const auto* v : new_vlans) {
+    base += kColumns;
+    row("vlan", vlan_name(v->bridge, v->vlan));
+    s.text(base + kTenant, v->tenant_id)
+        .text(base + kBridge, v->bridge)
+        .int64(base + kVlan, v->vlan);
+  }
+  for (const auto& p : ports) {
+    base += kColumns;
+    row("port", p.ifname);
+    s.text(base + kBridge, p.bridge)
+        .int64(base + kVlan, p.vlan)
+        .text(base + kMac, p.mac)
+        .int64(base + kRole, p.role)
+        .int64(base + kFailMode, p.fail_mode)
+        .int64(base + kFlags, p.flags);
+  }
+  for (const auto* b : own_bindings) {
+    base += kColumns;
+    row("binding", binding_name(*b));
+    s.text(base + kState, b->state)
+        .int64(base + kVlan, b->vlan)
+        .text(base + kMac, b->mac)
+        .text(base + kIfname, b->ifname)
+        .text(base + kIp6, b->ip6);
+  }
+  if (auto o = s.run("insert vm " + vm.id); !o) {
+    return o.code() == Code::kConflict ? refuse(std::move(o)) : o;
+  }
+  Stmt c(*this, "INSERT INTO configs(id, config) VALUES (?, ?)");
+  c.int64(1, config_id).blob(2, vm.config);
+  if (auto o = c.run("insert config of vm " + vm.id); !o) return o;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    set_holder(Held::kAllocation, keys[i], vm.id);
+  }
+  for (const auto* v : new_vlans) {
+    set_holder(Held::kVlan, vlan_prefix(v->bridge, v->vlan) + vm.id, v->tenant_id);
+  }
+  for (const auto& b : bindings) {
+    if (vm_owned(b)) continue;
+    if (auto o = upsert_binding(b); !o) return o;
+  }
+  return {};
+}
+
 Outcome Store::get_vm(const std::string& id, VmRecord& out) {
   Stmt s(*this, std::string(kVmColumns) + "WHERE vms.id = ?");
   s.text(1, id);

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -186,6 +187,15 @@ class Store {
   std::uint64_t background_checkpoints();
 
   Outcome insert_vm(const VmRecord& vm);
+  // A VM with everything it holds, as insert_vm, claim, claim_vlan,
+  // insert_port and upsert_binding one after another would store it (same
+  // checks, same errors; a duplicate VM id is kConflict "vm <id> already
+  // exists"), but the VM's rows go in with one INSERT: one statement instead
+  // of one per row. Every item belongs to `vm` (their vm_id is not read).
+  // Writes nothing if any check fails.
+  Outcome insert_vm_with(const VmRecord& vm, std::span<const Allocation> allocations,
+                         std::span<const VlanClaim> vlans, std::span<const PortRecord> ports,
+                         std::span<const BindingRecord> bindings);
   Outcome get_vm(const std::string& id, VmRecord& out);
   Outcome list_vms(std::vector<VmRecord>& out, const std::string& tenant_id = {});
   // Deletes the VM with its allocations and static bindings (cascade).

@@ -596,6 +596,80 @@ TEST_F(StoreTest, RollbacksPutClaimsBackAsTheRowsWere) {
   EXPECT_NE(o.message().find("vm-2"), std::string::npos) << o.message();
 }
 
+// insert_vm_with stores what insert_vm + claim + claim_vlan + insert_port +
+// upsert_binding store, with their checks and errors, and writes nothing when
+// one fails; a duplicate VM id is reported before a conflict of its values.
+TEST_F(StoreTest, VmWithItsRowsInOneInsertChecksLikeOneByOne) {
+  auto s = open();
+  const std::vector<Allocation> a1{{Kind::kTap, "tap-1", "vm-1"},
+                                   {Kind::kMac, "02:00:00:00:00:01", "vm-1"},
+                                   {Kind::kIp6, "2600::1", "vm-1"}};
+  const std::vector<VlanClaim> v1{{"br0", 100, "ta", "vm-1"}, {"br0", 100, "ta", "vm-1"}};
+  const std::vector<PortRecord> p1{{"tap-1", "br0", 100, "02:00:00:00:00:01", "vm-1", 1, 0, 5}};
+  const BindingRecord b1{"tap-1", 100, "02:00:00:00:00:01", "2600::1", "reachable", "static",
+                         "vm-1",  0};
+  const std::vector<BindingRecord> bs1{b1, b1};
+  {
+    Store::Transaction txn(*s);
+    ASSERT_TRUE(s->insert_vm_with(vm("vm-1", "ta"), a1, v1, p1, bs1).ok());
+    ASSERT_TRUE(txn.commit().ok());
+  }
+  VmRecord got;
+  ASSERT_TRUE(s->get_vm("vm-1", got).ok());
+  EXPECT_EQ(got, vm("vm-1", "ta"));
+  std::vector<Allocation> allocs;
+  ASSERT_TRUE(s->list_allocations(allocs, "vm-1").ok());
+  EXPECT_EQ(allocs.size(), 3u);
+  std::vector<VlanClaim> vlans;
+  ASSERT_TRUE(s->list_vlans(vlans).ok());
+  EXPECT_EQ(vlans, (std::vector<VlanClaim>{{"br0", 100, "ta", "vm-1"}}));  // claimed once
+  std::vector<PortRecord> ports;
+  ASSERT_TRUE(s->list_ports(ports, "vm-1").ok());
+  EXPECT_EQ(ports, p1);
+  std::vector<BindingRecord> bindings;
+  ASSERT_TRUE(s->list_bindings(bindings).ok());
+  EXPECT_EQ(bindings, (std::vector<BindingRecord>{b1}));  // once, as upserts
+
+  // The same VM again: the duplicate id, not its taken values.
+  auto o = s->insert_vm_with(vm("vm-1", "ta"), a1, {}, {}, {});
+  EXPECT_EQ(o.code(), Code::kConflict);
+  EXPECT_EQ(o.message(), "vm vm-1 already exists");
+  // Another VM: the value's holder; another tenant's VLAN; its own repeat.
+  o = s->insert_vm_with(vm("vm-2", "tb"), {{{Kind::kMac, "02:00:00:00:00:01", "vm-2"}}}, {}, {},
+                        {});
+  EXPECT_EQ(o.code(), Code::kConflict);
+  EXPECT_EQ(o.message(), "mac 02:00:00:00:00:01 is already allocated to vm-1");
+  o = s->insert_vm_with(vm("vm-2", "tb"), {{{Kind::kTap, "tap-2", "vm-2"}}},
+                        {{{"br0", 100, "tb", "vm-2"}}}, {}, {});
+  EXPECT_EQ(o.code(), Code::kConflict);
+  EXPECT_EQ(o.message(), "vlan 100 on bridge br0 belongs to tenant ta");
+  o = s->insert_vm_with(vm("vm-2", "tb"),
+                        {{{Kind::kTap, "tap-2", "vm-2"}, {Kind::kTap, "tap-2", "vm-2"}}}, {}, {},
+                        {});
+  EXPECT_EQ(o.code(), Code::kConflict);
+  EXPECT_EQ(o.message(), "tap tap-2 is already allocated to vm-2");
+  // None of the refused ones left a row or a holder.
+  EXPECT_EQ(s->get_vm("vm-2", got).code(), Code::kNotFound);
+  bool taken = true;
+  ASSERT_TRUE(s->is_allocated(Kind::kTap, "tap-2", taken).ok());
+  EXPECT_FALSE(taken);
+  EXPECT_TRUE(s->claim_vlan({"br1", 7, "tb", "vm-x"}).ok());
+  // Rolled back with its transaction: rows and holders.
+  {
+    Store::Transaction txn(*s);
+    ASSERT_TRUE(s->insert_vm_with(vm("vm-3", "tc"), {{{Kind::kTap, "tap-3", "vm-3"}}},
+                                  {{{"br2", 5, "tc", "vm-3"}}}, {}, {})
+                    .ok());
+  }
+  ASSERT_TRUE(s->is_allocated(Kind::kTap, "tap-3", taken).ok());
+  EXPECT_FALSE(taken);
+  EXPECT_TRUE(s->claim_vlan({"br2", 5, "td", "vm-4"}).ok());
+  // Deleted: everything freed.
+  ASSERT_TRUE(s->delete_vm("vm-1").ok());
+  EXPECT_TRUE(s->claim({Kind::kMac, "02:00:00:00:00:01", "vm-4"}).ok());
+  EXPECT_TRUE(s->claim_vlan({"br0", 100, "td", "vm-4"}).ok());
+}
+
 TEST_F(StoreTest, UncommittedTransactionLeavesNothing) {
   auto s = open();
   {
