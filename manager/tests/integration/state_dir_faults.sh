@@ -109,12 +109,17 @@ clear_full() {  # clear_full <error text>: resource_exhausted, naming the full d
 }
 clear_full "$first_err" && ok "A: the failing CreateVm got resource_exhausted naming the full disk" ||
   fail "A: unclear error on a full disk: $first_err"
-more_ok=0
+# A later, smaller transaction may still fit where the failed one's WAL
+# frames were written (store v4 writes ~5 frames per create, give or take a
+# b-tree split), so a further create may succeed - whole: the checks below
+# compare the store with the host - but each one that fails must fail clearly.
+more_ok=0 more_created=0
 for i in 1 2 3; do
-  if create "more-$i"; then created+=("more-$i"); else clear_full "$(cat "$TMP/err")" && more_ok=$((more_ok + 1)); fi
+  if create "more-$i"; then created+=("more-$i"); more_created=$((more_created + 1)); else clear_full "$(cat "$TMP/err")" && more_ok=$((more_ok + 1)); fi
 done
-[ $more_ok = 3 ] && ok "A: each further CreateVm gets the same clear error" ||
-  fail "A: further creates: $more_ok of 3 with a clear error ($(cat "$TMP/err"))"
+[ $more_ok -ge 1 ] && [ $((more_ok + more_created)) = 3 ] &&
+  ok "A: each further CreateVm gets the same clear error or fits whole ($more_ok refused, $more_created fit)" ||
+  fail "A: further creates: $more_ok of 3 with a clear error, $more_created fit ($(cat "$TMP/err"))"
 check "A: v6guardd still running" kill -0 $PID
 check "A: v6guardd still answers (status)" ctl status
 ids=$(stored_ids)
