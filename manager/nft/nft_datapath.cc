@@ -51,7 +51,11 @@ Status NftDatapath::run_json(const std::string& command, std::string& out) {
   return {};
 }
 
-Status NftDatapath::init() { return run(render_table()); }
+Status NftDatapath::init() {
+  if (Status s = run(render_table()); !s) return s;
+  fast_path_guarded_ = false;  // render_table's chain fast has no guard
+  return {};
+}
 
 std::string NftDatapath::render_add(const datapath::PortSpec& port) const {
   std::string script = render_port(port, true);
@@ -71,22 +75,41 @@ std::string NftDatapath::render_remove(const datapath::PortSpec& port) const {
   return script;
 }
 
+std::string NftDatapath::fast_path_change(const std::map<std::uint32_t, datapath::PortSpec>& ports,
+                                          bool& guarded) const {
+  guarded = std::any_of(ports.begin(), ports.end(), [&](const auto& entry) {
+    return punted(entry.second) && inspects_every_frame(entry.second);
+  });
+  return guarded == fast_path_guarded_ ? std::string() : render_fast_path(guarded);
+}
+
 Status NftDatapath::add_port(const datapath::PortSpec& port) {
   std::string script;
   if (auto old = ports_.find(port.ifindex); old != ports_.end())
     script += render_remove(old->second);  // role or fail mode may have changed
   script += render_add(port);
+  auto after = ports_;
+  after[port.ifindex] = port;
+  bool guarded = false;
+  script += fast_path_change(after, guarded);
   if (Status s = run(script); !s) return s;
-  ports_[port.ifindex] = port;
+  ports_ = std::move(after);
+  fast_path_guarded_ = guarded;
   return {};
 }
 
 Status NftDatapath::remove_port(std::uint32_t ifindex) {
   auto it = ports_.find(ifindex);
   if (it == ports_.end()) return {};
-  if (Status s = run(render_remove(it->second) + render_forget_counts(it->second.ifname)); !s)
+  auto after = ports_;
+  after.erase(ifindex);
+  bool guarded = false;
+  if (Status s = run(render_remove(it->second) + render_forget_counts(it->second.ifname) +
+                     fast_path_change(after, guarded));
+      !s)
     return s;
-  ports_.erase(it);
+  ports_ = std::move(after);
+  fast_path_guarded_ = guarded;
   return {};
 }
 
@@ -145,7 +168,11 @@ Status NftDatapath::enable_punts(std::uint16_t queue_base, std::uint16_t queues)
   for (const auto& [ifindex, port] : ports_) script += render_port(port, false);
   punts_ = true;
   for (const auto& [ifindex, port] : ports_) script += render_add(port);
-  return run(script);
+  bool guarded = false;
+  script += fast_path_change(ports_, guarded);
+  if (Status s = run(script); !s) return s;
+  fast_path_guarded_ = guarded;
+  return {};
 }
 
 Status NftDatapath::set_source_guard(const std::string& ifname, bool on) {
@@ -324,6 +351,7 @@ Status NftDatapath::counters(std::vector<datapath::PortCounters>& out) {
 
 Status NftDatapath::flush() {
   ports_.clear();
+  fast_path_guarded_ = false;
   if (punts_) {
     punts_ = false;
     for (const char* table : {"raw", "mangle"}) {

@@ -66,6 +66,11 @@ class NftDatapath final : public datapath::Datapath {
   nft_ctx* ctx_ = nullptr;
   std::map<std::uint32_t, datapath::PortSpec> ports_;  // as added
   bool punts_ = false;
+  bool fast_path_guarded_ = false;  // chain fast skips inspect_ports
+  // The fast-path rendering `ports` call for, when it differs from the
+  // current one (else empty): appended to the batch that changes the ports.
+  std::string fast_path_change(const std::map<std::uint32_t, datapath::PortSpec>& ports,
+                               bool& guarded) const;
   std::string render_add(const datapath::PortSpec& port) const;
   std::string render_remove(const datapath::PortSpec& port) const;
   bool punted(const datapath::PortSpec& port) const {

@@ -21,6 +21,14 @@ inline constexpr const char* kTable = "v6guard";
 // enforces source bindings on ports in the sg_ports set.
 std::string render_table();
 
+// Chain fast (pre's first rule jumps there): bound TCP/UDP skip pre's rule
+// list. With inspect_ports_in_use it first skips the ports in inspect_ports.
+std::string render_fast_path(bool inspect_ports_in_use);
+
+// With punts on, every IPv6 frame of such a port goes to the inspector (the
+// monitor_ports or dpi_ports rule): it must not take the fast path.
+bool inspects_every_frame(const datapath::PortSpec& port);
+
 // Port set membership. Adding puts a VM port into vm_ports (router/trusted
 // ports into router_ports); deleting removes the name from every set.
 std::string render_port(const datapath::PortSpec& port, bool add);

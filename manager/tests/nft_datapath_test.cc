@@ -268,9 +268,11 @@ TEST(NftRuleset, PuntRulesQueueByClassMarkSpreadOverCpus) {
                             "@punt_open goto punt");
   EXPECT_LT(index_of(pre, "frag_nonfirst_from_vm"), dpi);
   EXPECT_LT(dpi, index_of(pre, "iifname @sg_ports meta protocol ip6 jump bound6"));
-  const auto bound6 = rules_of(table, "bound6");
-  ASSERT_FALSE(bound6.empty());
-  EXPECT_EQ(bound6[0], "iifname @inspect_ports return");
+  // The guard is rendered only while such a port exists (NftDatapath
+  // switches it in the batch that adds or removes the port).
+  EXPECT_EQ(table.find("@inspect_ports return"), std::string::npos);
+  EXPECT_EQ(rules_of(table, "fast")[0].find("inspect_ports"), std::string::npos);
+  EXPECT_EQ(rules_of(render_fast_path(true), "fast")[0].rfind("iifname != @inspect_ports ", 0), 0u);
 }
 
 // The fast path must never see what the stateless drops and punts target:
@@ -291,12 +293,19 @@ TEST(NftRuleset, FastPathOnlyForPlainTcpUdpAfterTheDhcpChecks) {
   ASSERT_LT(last_drop, pre.size());
   std::size_t dispatches = 0;
   for (std::size_t i = 0; i < last_drop; ++i) {
-    if (pre[i].find("bound6") == std::string::npos) continue;
+    if (pre[i].find("bound6") == std::string::npos && pre[i].find("fast") == std::string::npos)
+      continue;
     ++dispatches;
-    EXPECT_EQ(pre[i],
-              "meta protocol ip6 ip6 nexthdr vmap { tcp : jump bound6, udp : jump bound6_udp }");
+    EXPECT_EQ(pre[i], "jump fast");
   }
   EXPECT_EQ(dispatches, 1u);
+  for (const bool guarded : {false, true}) {
+    const auto fast = rules_of(render_fast_path(guarded), "fast");
+    ASSERT_EQ(fast.size(), 1u);
+    EXPECT_EQ(fast[0], std::string(guarded ? "iifname != @inspect_ports " : "") +
+                           "meta protocol ip6 ip6 nexthdr vmap { tcp : jump bound6, udp : jump "
+                           "bound6_udp }");
+  }
   const auto udp = rules_of(table, "bound6_udp");
   ASSERT_EQ(udp.size(), 3u);
   // Raw offsets behind the fixed header (the dispatch only sends a UDP first
@@ -904,6 +913,25 @@ TEST_F(NftDatapathTest, BoundSourcesFastPathOnlyPlainTcpUdp) {
   EXPECT_EQ(count(V6G_R_DHCPV6_SERVER_FROM_VM_PORT), 9u);
   EXPECT_EQ(sent(4000, 4000, Ext::kNone, "plain-udp-punts"), 3);
   EXPECT_EQ(count(V6G_R_PUNT), 3u);  // bound plain UDP is never punted
+
+  // ...unless the port inspects every frame (DPI): chain fast then skips
+  // the ports in inspect_ports, and only while there is such a port.
+  auto fast_chain = [&] {
+    std::string json;
+    EXPECT_TRUE(dp_->run_json("list chain bridge v6guard fast", json).ok());
+    return json;
+  };
+  EXPECT_EQ(fast_chain().find("inspect_ports"), std::string::npos);
+  PortSpec dpi = vm;
+  dpi.flags |= V6G_PORT_F_DPI;
+  ASSERT_TRUE(dp_->add_port(dpi).ok());
+  EXPECT_NE(fast_chain().find("inspect_ports"), std::string::npos);
+  sent(4000, 4000, Ext::kNone, "plain-udp-dpi");  // unread queue: delivery not asserted
+  EXPECT_EQ(count(V6G_R_PUNT), 6u);
+  ASSERT_TRUE(dp_->add_port(vm).ok());  // DPI off again
+  EXPECT_EQ(fast_chain().find("inspect_ports"), std::string::npos);
+  EXPECT_EQ(sent(4000, 4000, Ext::kNone, "plain-udp-fast-again"), 3);
+  EXPECT_EQ(count(V6G_R_PUNT), 6u);
   close(tx);
   close(rx);
   ASSERT_TRUE(dp_->flush().ok());
