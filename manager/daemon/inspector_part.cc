@@ -55,6 +55,8 @@ class InspectorPart final : public Part {
 
   Status start(const po::variables_map& vm, DaemonContext& ctx) override {
     if (vm["no-inspector"].as<bool>()) {
+      if (auto* nft = dynamic_cast<nft::NftDatapath*>(ctx.datapath))
+        if (Status s = nft->disable_punts(); !s) return s;
       ctx.status.emplace_back("inspector", "disabled (--no-inspector)");
       return {};
     }

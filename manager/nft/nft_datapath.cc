@@ -349,19 +349,48 @@ Status NftDatapath::counters(std::vector<datapath::PortCounters>& out) {
   return {};
 }
 
+namespace {
+
+// The ip6tables side of the punts (enable_punts): best effort, the chains
+// may be gone already.
+void remove_punt_hooks() {
+  for (const char* table : {"raw", "mangle"}) {
+    const std::string cmd = std::string("ip6tables -w 5 -t ") + table +
+                            " -D PREROUTING -j V6GUARD 2>/dev/null; ip6tables -w 5 -t " + table +
+                            " -F V6GUARD 2>/dev/null; ip6tables -w 5 -t " + table +
+                            " -X V6GUARD 2>/dev/null";
+    if (std::system(cmd.c_str()) != 0) {
+    }
+  }
+}
+
+}  // namespace
+
+Status NftDatapath::disable_punts() {
+  // init() keeps the punt maps (a restarting inspector's ports keep
+  // punting, fail-closed, until it reads again), so a daemon that runs
+  // without an inspector must clear what an earlier run left: else its
+  // ports would still punt into queues nobody reads.
+  remove_punt_hooks();
+  punts_ = false;
+  bool guarded = false;
+  std::string script;
+  for (const char* set : {"punt_closed", "punt_open"})
+    script += std::string("flush map bridge ") + kTable + " " + set + "\n";
+  for (const char* set : {"monitor_ports", "dpi_ports", "inspect_ports"})
+    script += std::string("flush set bridge ") + kTable + " " + set + "\n";
+  script += fast_path_change(ports_, guarded);
+  if (Status s = run(script); !s) return s;
+  fast_path_guarded_ = guarded;
+  return {};
+}
+
 Status NftDatapath::flush() {
   ports_.clear();
   fast_path_guarded_ = false;
   if (punts_) {
     punts_ = false;
-    for (const char* table : {"raw", "mangle"}) {
-      const std::string cmd = std::string("ip6tables -w 5 -t ") + table +
-                              " -D PREROUTING -j V6GUARD 2>/dev/null; ip6tables -w 5 -t " + table +
-                              " -F V6GUARD 2>/dev/null; ip6tables -w 5 -t " + table +
-                              " -X V6GUARD 2>/dev/null";
-      if (std::system(cmd.c_str()) != 0) {
-      }  // best effort: the chain may be gone already
-    }
+    remove_punt_hooks();
   }
   // "add" first so deleting a table that was never created is not an error.
   return run(std::string("add table bridge ") + kTable + "\ndelete table bridge " + kTable + "\n");

@@ -56,6 +56,9 @@ class NftDatapath final : public datapath::Datapath {
   // removes the ip6tables rules again.
   Status enable_punts(std::uint16_t queue_base, std::uint16_t queues);
   bool punts_enabled() const { return punts_; }
+  // No inspector: nothing punts. Clears the punt maps and the ip6tables
+  // hooks an earlier run with an inspector left (init() keeps them).
+  Status disable_punts();
 
   // Runs one nft script; returns nft's error text on failure.
   Status run(const std::string& script);

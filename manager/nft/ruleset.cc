@@ -47,6 +47,18 @@ std::string first_udp_dport(unsigned port) {
   return "ip6 nexthdr udp @nh,336,16 " + std::to_string(port) + " ";
 }
 
+// One rule per extension header that can come first: raw first next
+// header says it is there, the bridge hook's header walk found none.
+std::string misread_drops() {
+  std::string out;
+  for (const auto& [number, name] :
+       {std::pair{"0", "hbh"}, {"43", "rt"}, {"44", "frag"}, {"60", "dst"}})
+    out += "add rule " + table_ref() + " pre iifname @vm_ports meta protocol ip6 ip6 nexthdr " +
+           number + " exthdr " + name + " missing " + count(V6G_R_FAIL_CLOSED) +
+           "counter drop comment \"ext_header_walk_misread\"\n";
+  return out;
+}
+
 }  // namespace
 
 bool inspects_every_frame(const datapath::PortSpec& port) {
@@ -251,6 +263,14 @@ std::string render_table() {
          rule +
          "iifname @vm_ports meta protocol ip6 ip6 nexthdr { 0, 43, 44, 60 } meta mark set iifname "
          "map @punt_closed jump punt_vm\n" +
+         // Without an inspector (empty punt maps) that frame would go on to
+         // the source guard and be accepted from a bound source, so a rogue
+         // RA behind hop-by-hop options in a guest's jumbo frame passed. The
+         // walk reads the first next header wrongly or not at all: when the
+         // raw first next header names an extension header the walk did not
+         // find, the walk is wrong for this frame and nothing above judged
+         // it - dropped. (A frame the walk read right has its header found.)
+         misread_drops() +
          // Deep packet inspection ports: after the stateless drops, all their
          // IPv6 goes to the inspector (full header-chain validation), bound
          // sources included. Not through punt_vm's rate cap: that is the

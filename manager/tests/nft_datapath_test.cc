@@ -347,6 +347,19 @@ TEST(NftRuleset, TransportMatchesHaveRawTwins) {
   // inspector, fail-closed.
   twin_of("exthdr dst exists",
           "ip6 nexthdr { 0, 43, 44, 60 } meta mark set iifname map @punt_closed");
+  // Without an inspector that punt misses (empty maps): an extension header
+  // the raw first next header names but the walk did not find is dropped
+  // right behind it (nonlinear_frames.sh, no-inspector rounds).
+  const std::size_t punt = index_of(pre, "ip6 nexthdr { 0, 43, 44, 60 }");
+  ASSERT_LT(punt + 4, pre.size());
+  const char* misread[] = {"ip6 nexthdr 0 exthdr hbh missing", "ip6 nexthdr 43 exthdr rt missing",
+                           "ip6 nexthdr 44 exthdr frag missing",
+                           "ip6 nexthdr 60 exthdr dst missing"};
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_NE(pre[punt + 1 + i].find(misread[i]), std::string::npos) << pre[punt + 1 + i];
+    EXPECT_NE(pre[punt + 1 + i].find("drop comment \"ext_header_walk_misread\""),
+              std::string::npos);
+  }
 }
 
 // Every punt ends in chain punt, which writes a tagged frame's VLAN into the

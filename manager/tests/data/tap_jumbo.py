@@ -9,6 +9,7 @@ Opens TAP (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, created if missing), prints
   dhcp   a 5000-byte DHCPv6 reply, UDP 547 -> 546
   udp    a 5000-byte UDP datagram, 40000 -> 9
   hbh_ra the RA behind a hop-by-hop options header
+  hbh_udp the UDP datagram behind a hop-by-hop options header
 each behind a virtio-net header whose hdr_len is HDR_LEN. Frames larger than
 a page with a small hdr_len leave the IPv6 header in the skb's page
 fragments (tun_get_user), as a guest can. Prints "sent N" per line.
@@ -62,7 +63,7 @@ def frame(kind, src_mac, src, dst):
     c = checksum(pseudo + body)
     body = body[:csum_at] + struct.pack("!H", c) + body[csum_at + 2:]
     next_header = proto
-    if kind == "hbh_ra":  # router alert option, then the RA
+    if kind in ("hbh_ra", "hbh_udp"):  # router alert option, then the RA/UDP
         body = struct.pack("!BBBBBBBB", proto, 0, 5, 2, 0, 0, 1, 0) + body
         next_header = 0
     ip6 = struct.pack("!IHBB", 0x60000000, len(body), next_header, 255) + src + dst

@@ -84,4 +84,25 @@ got=$(send ra ra 0 20)
 [ "$got" = 0 ] && ok "the same RA with a linear header (hdr_len 0): 0/20 reach vm2" ||
   fail "RA with a linear header: $got/20 reached vm2"
 echo "# raw twins caught $(raw_twins) frames the transport matches missed on this kernel"
+
+# Without an inspector nothing is punted, so an extension header first that
+# the walk misread can't go to the fail-closed queue: it must be dropped in
+# the bridge (the walk found no such header although the raw first next
+# header says there is one). Linear frames with an extension header pass.
+lab_daemon_stop
+lab_daemon_start "$LAB_TMP/v6guardd-noinsp.log" --datapath nft --no-inspector \
+  --port "$LAB_P_RTR:router" --port "$TAP:vm" --port "$LAB_P_VM2:vm" --bind "$TAP,$MAC,$LL" \
+  --no-api || { echo "not ok - v6guardd --no-inspector start"; exit 1; }
+for round in 1 2 3; do
+  got=$(send hbh_ra hbh 14 20)
+  [ "$got" = 0 ] && ok "no inspector, round $round: jumbo RA behind hop-by-hop options: 0/20 reach vm2" ||
+    fail "no inspector, round $round: jumbo RA behind hop-by-hop options: $got/20 reached vm2"
+  sleep 0.3
+done
+misread=$(ip netns exec "$LAB_BR" nft list chain bridge v6guard pre |
+  awk '/ext_header_walk_misread/ { for (i = 1; i < NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }')
+echo "# the walk-misread drops caught $misread of those 60 frames on this kernel"
+got=$(send hbh_udp hbh 0 20)
+[ "$got" = 20 ] && ok "no inspector: UDP behind hop-by-hop options, linear header: 20/20 reach vm2" ||
+  fail "no inspector: UDP behind hop-by-hop options, linear header: $got/20 reached vm2"
 lab_test_done
