@@ -73,11 +73,13 @@ std::string render_fast_path(bool inspect_ports_in_use) {
   // which accepts a bound source and otherwise returns to pre's full rule
   // list. Ports whose every frame goes to the inspector (monitor, DPI) must
   // not take it; that check is a lookup every bridged frame would pay
-  // (bench-datapath: b/a 0.85 with it, 0.91 without), so it is rendered only
-  // while such a port exists, in the same batch that adds the port.
-  return "flush chain " + t + " fast\nadd rule " + t + " fast " +
-         (inspect_ports_in_use ? "iifname != @inspect_ports " : "") +
-         "meta protocol ip6 ip6 nexthdr vmap { tcp : jump bound6, udp : jump bound6_udp }\n";
+  // (bench-datapath: b/a 0.76 with it, 0.80 without), so only while such a
+  // port exists does the dispatch map send TCP/UDP through the fast_guarded
+  // chains, switched in the batch that adds or removes the port (map
+  // elements, so no rule and no rule counter changes).
+  const char* suffix = inspect_ports_in_use ? "fast_guarded" : "bound6";
+  return "flush map " + t + " fast_dispatch\nadd element " + t + " fast_dispatch { tcp : jump " +
+         suffix + ", udp : jump " + suffix + "_udp }\n";
 }
 
 std::string render_table() {
@@ -118,7 +120,9 @@ std::string render_table() {
          t + " punt_rate { type ifname; flags dynamic; timeout 60s; size 65536; }\n" +
          "add chain " + t + " punt_vm\n" + "add chain " + t + " punt\n" + "flush chain " + t +
          " punt\n" + "add chain " + t + " bound6\n" + "add chain " + t + " bound6_udp\n" +
-         "add chain " + t + " fast\n" + "add chain " + t +
+         "add map " + t + " fast_dispatch { type inet_proto : verdict; }\n" + "add chain " + t +
+         " fast_guarded\n" + "add chain " + t + " fast_guarded_udp\n" + "flush chain " + t +
+         " fast_guarded\n" + "flush chain " + t + " fast_guarded_udp\n" + "add chain " + t +
          " pre { type filter hook prerouting priority -200; policy accept; }\n" + "flush chain " +
          t + " pre\n" + "flush chain " + t + " punt_vm\n" + "flush chain " + t + " bound6\n" +
          "flush chain " + t + " bound6_udp\n" +
@@ -146,7 +150,11 @@ std::string render_table() {
          "add rule " + t + " punt " + count(V6G_R_PUNT) + "accept\n" +
          // The fast path first (render_fast_path): about three lookups
          // instead of ~15 rules before the binding check.
-         render_fast_path(false) + rule + "jump fast\n" +
+         render_fast_path(false) + rule + "meta protocol ip6 ip6 nexthdr vmap @fast_dispatch\n" +
+         "add rule " + t + " fast_guarded iifname @inspect_ports return\n" + "add rule " + t +
+         " fast_guarded goto bound6\n" + "add rule " + t +
+         " fast_guarded_udp iifname @inspect_ports return\n" + "add rule " + t +
+         " fast_guarded_udp goto bound6_udp\n" +
          // DHCPv6 to a client or from a server/relay port must meet the
          // drops below. Two rules, not `udp sport != 547 udp dport != 546`:
          // nft 1.0.6 merges adjacent payload compares into one 4-byte
@@ -157,9 +165,9 @@ std::string render_table() {
          "add rule " + t + " bound6_udp @nh,320,16 547 return\n" +  //
          "add rule " + t + " bound6_udp @nh,336,16 546 return\n" +  //
          "add rule " + t + " bound6_udp goto bound6\n" +
-         // No inspect_ports check here: chain fast has it while such ports
-         // exist, and pre's monitor and DPI rules punt their frames before
-         // its source-guard jump here.
+         // No inspect_ports check here: the fast_guarded chains have it while
+         // such ports exist, and pre's monitor and DPI rules punt their
+         // frames before its source-guard jump here.
          // Untagged frames match (port, MAC, source); VLAN-tagged ones (a VM
          // port used as a trunk) must match the VLAN too, in their own set.
          // A binding implies its port: no sg_ports lookup (a bound frame of a

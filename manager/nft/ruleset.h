@@ -21,7 +21,7 @@ inline constexpr const char* kTable = "v6guard";
 // enforces source bindings on ports in the sg_ports set.
 std::string render_table();
 
-// Chain fast (pre's first rule jumps there): bound TCP/UDP skip pre's rule
+// Map fast_dispatch (pre's first rule): bound TCP/UDP skip pre's rule
 // list. With inspect_ports_in_use it first skips the ports in inspect_ports.
 std::string render_fast_path(bool inspect_ports_in_use);
 

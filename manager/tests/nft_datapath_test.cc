@@ -270,9 +270,11 @@ TEST(NftRuleset, PuntRulesQueueByClassMarkSpreadOverCpus) {
   EXPECT_LT(dpi, index_of(pre, "iifname @sg_ports meta protocol ip6 jump bound6"));
   // The guard is rendered only while such a port exists (NftDatapath
   // switches it in the batch that adds or removes the port).
-  EXPECT_EQ(table.find("@inspect_ports return"), std::string::npos);
-  EXPECT_EQ(rules_of(table, "fast")[0].find("inspect_ports"), std::string::npos);
-  EXPECT_EQ(rules_of(render_fast_path(true), "fast")[0].rfind("iifname != @inspect_ports ", 0), 0u);
+  EXPECT_EQ(rules_of(table, "bound6")[0].find("inspect_ports"), std::string::npos);
+  EXPECT_EQ(rules_of(table, "fast_guarded"),
+            (std::vector<std::string>{"iifname @inspect_ports return", "goto bound6"}));
+  EXPECT_EQ(rules_of(table, "fast_guarded_udp"),
+            (std::vector<std::string>{"iifname @inspect_ports return", "goto bound6_udp"}));
 }
 
 // The fast path must never see what the stateless drops and punts target:
@@ -296,16 +298,15 @@ TEST(NftRuleset, FastPathOnlyForPlainTcpUdpAfterTheDhcpChecks) {
     if (pre[i].find("bound6") == std::string::npos && pre[i].find("fast") == std::string::npos)
       continue;
     ++dispatches;
-    EXPECT_EQ(pre[i], "jump fast");
+    EXPECT_EQ(pre[i], "meta protocol ip6 ip6 nexthdr vmap @fast_dispatch");
   }
   EXPECT_EQ(dispatches, 1u);
-  for (const bool guarded : {false, true}) {
-    const auto fast = rules_of(render_fast_path(guarded), "fast");
-    ASSERT_EQ(fast.size(), 1u);
-    EXPECT_EQ(fast[0], std::string(guarded ? "iifname != @inspect_ports " : "") +
-                           "meta protocol ip6 ip6 nexthdr vmap { tcp : jump bound6, udp : jump "
-                           "bound6_udp }");
-  }
+  EXPECT_EQ(render_fast_path(false),
+            "flush map bridge v6guard fast_dispatch\nadd element bridge v6guard fast_dispatch { "
+            "tcp : jump bound6, udp : jump bound6_udp }\n");
+  EXPECT_EQ(render_fast_path(true),
+            "flush map bridge v6guard fast_dispatch\nadd element bridge v6guard fast_dispatch { "
+            "tcp : jump fast_guarded, udp : jump fast_guarded_udp }\n");
   const auto udp = rules_of(table, "bound6_udp");
   ASSERT_EQ(udp.size(), 3u);
   // Raw offsets behind the fixed header (the dispatch only sends a UDP first
@@ -931,18 +932,19 @@ TEST_F(NftDatapathTest, BoundSourcesFastPathOnlyPlainTcpUdp) {
   // the ports in inspect_ports, and only while there is such a port.
   auto fast_chain = [&] {
     std::string json;
-    EXPECT_TRUE(dp_->run_json("list chain bridge v6guard fast", json).ok());
+    EXPECT_TRUE(dp_->run_json("list map bridge v6guard fast_dispatch", json).ok());
     return json;
   };
-  EXPECT_EQ(fast_chain().find("inspect_ports"), std::string::npos);
+  EXPECT_EQ(fast_chain().find("fast_guarded"), std::string::npos);
+  EXPECT_NE(fast_chain().find("bound6_udp"), std::string::npos);
   PortSpec dpi = vm;
   dpi.flags |= V6G_PORT_F_DPI;
   ASSERT_TRUE(dp_->add_port(dpi).ok());
-  EXPECT_NE(fast_chain().find("inspect_ports"), std::string::npos);
+  EXPECT_NE(fast_chain().find("fast_guarded_udp"), std::string::npos);
   sent(4000, 4000, Ext::kNone, "plain-udp-dpi");  // unread queue: delivery not asserted
   EXPECT_EQ(count(V6G_R_PUNT), 6u);
   ASSERT_TRUE(dp_->add_port(vm).ok());  // DPI off again
-  EXPECT_EQ(fast_chain().find("inspect_ports"), std::string::npos);
+  EXPECT_EQ(fast_chain().find("fast_guarded"), std::string::npos);
   EXPECT_EQ(sent(4000, 4000, Ext::kNone, "plain-udp-fast-again"), 3);
   EXPECT_EQ(count(V6G_R_PUNT), 6u);
   close(tx);
