@@ -47,16 +47,29 @@ std::string first_udp_dport(unsigned port) {
   return "ip6 nexthdr udp @nh,336,16 " + std::to_string(port) + " ";
 }
 
-// One rule per extension header that can come first: raw first next
-// header says it is there, the bridge hook's header walk found none.
-std::string misread_drops() {
-  std::string out;
-  for (const auto& [number, name] :
-       {std::pair{"0", "hbh"}, {"43", "rt"}, {"44", "frag"}, {"60", "dst"}})
-    out += "add rule " + table_ref() + " pre iifname @vm_ports meta protocol ip6 ip6 nexthdr " +
-           number + " exthdr " + name + " missing " + count(V6G_R_FAIL_CLOSED) +
-           "counter drop comment \"ext_header_walk_misread\"\n";
-  return out;
+// An extension header first whose fail-closed punt missed (no inspector:
+// empty punt maps; or a port not re-added yet after a restart) can't be
+// judged by this table. The bridge hook's header walk reads the first next
+// header from the skb's linear part: for a frame whose IPv6 header is in
+// page fragments that byte is stale - whatever an earlier frame left there,
+// which the guest can prime with a small frame of its own. A walk that
+// starts with the wrong kind of header (a fragment or AH header: another
+// length) runs on through bytes the guest chose and can find a fake copy of
+// the header the raw first next header names, so "exthdr X missing" (the
+// earlier misread drops) does not catch it: an RA behind hop-by-hop and
+// destination options passed (60 of 60 reached the victim, which took the
+// prefix and the default route). Raw loads can't follow a chain of any
+// length, so without an inspector only the one chain hosts need passes:
+// MLD behind an 8-byte hop-by-hop header (Router Alert), read at raw
+// offsets (next header 58 and length 0 at 40, the ICMPv6 type at 48).
+std::string unjudged_ext_header_drops() {
+  const std::string t = table_ref();
+  return "add rule " + t +
+         " pre iifname @vm_ports meta protocol ip6 ip6 nexthdr { 0, 43, 44, 60 } jump ext_first\n" +
+         "add rule " + t +
+         " ext_first ip6 nexthdr 0 @nh,320,16 0x3a00 @nh,384,8 { 130, 131, 132, 143 } return\n" +
+         "add rule " + t + " ext_first " + count(V6G_R_FAIL_CLOSED) +
+         "counter drop comment \"ext_header_unjudged\"\n";
 }
 
 }  // namespace
@@ -118,11 +131,12 @@ std::string render_table() {
          // render_punt_vlan_map() (enable_punts).
          "add map " + t + " punt_vlan { typeof meta mark . vlan id : meta mark; }\n" + "add set " +
          t + " punt_rate { type ifname; flags dynamic; timeout 60s; size 65536; }\n" +
-         "add chain " + t + " punt_vm\n" + "add chain " + t + " punt\n" + "flush chain " + t +
-         " punt\n" + "add chain " + t + " bound6\n" + "add chain " + t + " bound6_udp\n" +
-         "add map " + t + " fast_dispatch { type inet_proto : verdict; }\n" + "add chain " + t +
-         " fast_guarded\n" + "add chain " + t + " fast_guarded_udp\n" + "flush chain " + t +
-         " fast_guarded\n" + "flush chain " + t + " fast_guarded_udp\n" + "add chain " + t +
+         "add chain " + t + " punt_vm\n" + "add chain " + t + " punt\n" + "add chain " + t +
+         " ext_first\n" + "flush chain " + t + " ext_first\n" + "flush chain " + t + " punt\n" +
+         "add chain " + t + " bound6\n" + "add chain " + t + " bound6_udp\n" + "add map " + t +
+         " fast_dispatch { type inet_proto : verdict; }\n" + "add chain " + t + " fast_guarded\n" +
+         "add chain " + t + " fast_guarded_udp\n" + "flush chain " + t + " fast_guarded\n" +
+         "flush chain " + t + " fast_guarded_udp\n" + "add chain " + t +
          " pre { type filter hook prerouting priority -200; policy accept; }\n" + "flush chain " +
          t + " pre\n" + "flush chain " + t + " punt_vm\n" + "flush chain " + t + " bound6\n" +
          "flush chain " + t + " bound6_udp\n" +
@@ -273,12 +287,9 @@ std::string render_table() {
          "map @punt_closed jump punt_vm\n" +
          // Without an inspector (empty punt maps) that frame would go on to
          // the source guard and be accepted from a bound source, so a rogue
-         // RA behind hop-by-hop options in a guest's jumbo frame passed. The
-         // walk reads the first next header wrongly or not at all: when the
-         // raw first next header names an extension header the walk did not
-         // find, the walk is wrong for this frame and nothing above judged
-         // it - dropped. (A frame the walk read right has its header found.)
-         misread_drops() +
+         // RA behind extension headers in a guest's jumbo frame passed:
+         // dropped unless it is MLD (unjudged_ext_header_drops).
+         unjudged_ext_header_drops() +
          // Deep packet inspection ports: after the stateless drops, all their
          // IPv6 goes to the inspector (full header-chain validation), bound
          // sources included. Not through punt_vm's rate cap: that is the

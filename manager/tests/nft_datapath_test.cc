@@ -348,19 +348,20 @@ TEST(NftRuleset, TransportMatchesHaveRawTwins) {
   // inspector, fail-closed.
   twin_of("exthdr dst exists",
           "ip6 nexthdr { 0, 43, 44, 60 } meta mark set iifname map @punt_closed");
-  // Without an inspector that punt misses (empty maps): an extension header
-  // the raw first next header names but the walk did not find is dropped
-  // right behind it (nonlinear_frames.sh, no-inspector rounds).
+  // Without an inspector that punt misses (empty maps): right behind it an
+  // extension header first goes to chain ext_first, which lets only MLD
+  // behind an 8-byte hop-by-hop header pass (raw offsets) and drops the rest
+  // (nonlinear_frames.sh, no-inspector rounds).
   const std::size_t punt = index_of(pre, "ip6 nexthdr { 0, 43, 44, 60 }");
-  ASSERT_LT(punt + 4, pre.size());
-  const char* misread[] = {"ip6 nexthdr 0 exthdr hbh missing", "ip6 nexthdr 43 exthdr rt missing",
-                           "ip6 nexthdr 44 exthdr frag missing",
-                           "ip6 nexthdr 60 exthdr dst missing"};
-  for (std::size_t i = 0; i < 4; ++i) {
-    EXPECT_NE(pre[punt + 1 + i].find(misread[i]), std::string::npos) << pre[punt + 1 + i];
-    EXPECT_NE(pre[punt + 1 + i].find("drop comment \"ext_header_walk_misread\""),
-              std::string::npos);
-  }
+  ASSERT_LT(punt + 1, pre.size());
+  EXPECT_NE(pre[punt + 1].find("ip6 nexthdr { 0, 43, 44, 60 } jump ext_first"), std::string::npos)
+      << pre[punt + 1];
+  const auto ext_first = rules_of(render_table(), "ext_first");
+  ASSERT_EQ(ext_first.size(), 2u);
+  EXPECT_EQ(ext_first[0],
+            "ip6 nexthdr 0 @nh,320,16 0x3a00 @nh,384,8 { 130, 131, 132, 143 } return");
+  EXPECT_NE(ext_first[1].find("counter drop comment \"ext_header_unjudged\""), std::string::npos)
+      << ext_first[1];
 }
 
 // Every punt ends in chain punt, which writes a tagged frame's VLAN into the

