@@ -1,5 +1,6 @@
 #include "api/server.h"
 
+#include <google/protobuf/arena.h>
 #include <httplib.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -255,14 +256,21 @@ void Server::dispatch(Transport transport, const httplib::Request& req, httplib:
     e.http_status_override = 415;
     return reply(res, e);
   }
-  std::unique_ptr<google::protobuf::Message> request(method->second.request_prototype->New());
+  // The request lives on an arena: its ~30 strings and nested messages are
+  // one block, freed at once (malloc/free of the parsed request and its
+  // destructor showed in perf). The response stays on the heap: handlers
+  // move heap-built messages into it, which across arenas would copy.
+  google::protobuf::Arena arena;
+  google::protobuf::Message* request = method->second.request_prototype->New(&arena);
   std::unique_ptr<google::protobuf::Message> response(method->second.response_prototype->New());
   if (auto error = decode(*codec, req.body, *request)) return reply(res, *error);
   if (auto error = method->second.fn(ctx, *request, *response)) return reply(res, *error);
   std::string body;
   if (auto error = encode(*codec, *response, body)) return reply(res, *error);
   res.status = 200;
-  res.set_content(body, std::string(content_type(*codec)));
+  // Rendered once, moved (set_content would copy the body).
+  res.body = std::move(body);
+  res.set_header("Content-Type", std::string(content_type(*codec)));
 }
 
 void Server::install_routes(httplib::Server& http, Transport transport) {

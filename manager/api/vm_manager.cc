@@ -158,13 +158,21 @@ std::size_t VmManager::queued() {
 
 std::optional<Error> VmManager::create(const CallContext& ctx, const Planner& planner,
                                        VmPlan& out) {
-  PendingCreate pending{&ctx, &planner, {}, std::nullopt, false, false, {}};
+  // Each thread waits on its own condition variable, shared so a leader can
+  // still notify it after the waiter saw `done` and returned (see below).
+  thread_local const auto wake = std::make_shared<std::condition_variable>();
+  PendingCreate pending{&ctx, &planner, {}, std::nullopt, false, false, wake};
+  std::vector<std::shared_ptr<std::condition_variable>> to_wake;
   std::unique_lock queue_lock(queue_mu_);
   queue_.push_back(&pending);
-  // Wait until a leader finished our create, or until we may lead.
-  pending.wake.wait(queue_lock, [&] { return pending.done || !leader_active_; });
-  while (!pending.done) {
-    leader_active_ = true;
+  bool leading = false;  // still the leader after our previous batch
+  for (std::size_t led = 0;;) {
+    if (!leading) {
+      // Wait until a leader finished our create, or until we may lead.
+      pending.wake->wait(queue_lock, [&] { return pending.done || !leader_active_; });
+      if (pending.done) break;
+      leader_active_ = true;
+    }
     std::vector<PendingCreate*> batch;
     while (!queue_.empty() && batch.size() < kMaxBatch) {
       batch.push_back(queue_.front());
@@ -173,15 +181,34 @@ std::optional<Error> VmManager::create(const CallContext& ctx, const Planner& pl
     queue_lock.unlock();
     run_batch(batch);
     queue_lock.lock();
+    to_wake.clear();
     for (auto* p : batch) {
       p->done = true;
-      if (p != &pending) p->wake.notify_one();
+      if (p != &pending) to_wake.push_back(p->wake);
     }
-    leader_active_ = false;
-    // The oldest waiter leads the next batch (with everything queued by then).
-    if (!queue_.empty()) queue_.front()->wake.notify_one();
+    // A leader whose create is done leads the next batch itself, up to
+    // kLeadBatches in a row, instead of waking the oldest waiter to lead it:
+    // the hand-over was a wake-up per batch on the serial path, and on a
+    // busy 2-core host the woken thread waited for a CPU while creates
+    // queued. The cap bounds how long its own caller waits for the answer.
+    ++led;
+    leading = !queue_.empty() && (!pending.done || led < kLeadBatches);
+    if (!leading) {
+      leader_active_ = false;
+      // The oldest waiter leads the next batch (with everything queued by then).
+      if (!queue_.empty()) to_wake.push_back(queue_.front()->wake);
+    }
+    const bool finished = pending.done && !leading;
+    // Notified after unlocking: a waiter woken under the lock ran straight
+    // into it and slept once more (a futex wait + wake per create in perf).
+    // `done` was set under the lock, so no wake-up is lost; the shared
+    // condition variables outlive a waiter that already returned.
+    queue_lock.unlock();
+    for (const auto& w : to_wake) w->notify_one();
+    if (finished) break;
+    queue_lock.lock();
   }
-  queue_lock.unlock();
+  if (queue_lock.owns_lock()) queue_lock.unlock();
   if (pending.error) return std::move(pending.error);
   out = std::move(pending.plan);
   return std::nullopt;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -62,6 +63,10 @@ class VmManager {
   // lone caller is a batch of one (no savepoint: its failure rolls back the
   // transaction).
   static constexpr std::size_t kMaxBatch = 64;
+  // Batches one leader runs in a row while creates keep queueing (its own
+  // caller's answer waits for them), before it hands over to the oldest
+  // waiter.
+  static constexpr std::size_t kLeadBatches = 4;
   std::optional<Error> create(const CallContext& ctx, const Planner& planner, VmPlan& out);
   std::optional<Error> remove(const CallContext& ctx, const std::string& vm_id, VmPlan& removed);
   std::optional<Error> get(const std::string& vm_id, VmPlan& out);
@@ -108,8 +113,10 @@ class VmManager {
     bool done = false;
     // Its caller waits here, woken alone (done, or its turn to lead): one
     // condition variable for all callers woke every waiting server thread
-    // at the end of each batch, to find most still queued.
-    std::condition_variable wake;
+    // at the end of each batch, to find most still queued. The caller's
+    // thread's own, shared: the leader notifies after unlocking, when the
+    // waiter may already have returned.
+    std::shared_ptr<std::condition_variable> wake;
   };
 
   std::optional<Error> load(const std::string& vm_id, VmPlan& out);
