@@ -16,6 +16,12 @@ namespace v6g::nft {
 // netlink socket buffer; 4096 elements is ~0.3 MB of script.
 constexpr std::size_t kBindingChunk = 4096;
 
+namespace {
+std::vector<std::string> quoted_strings(std::string_view s);
+std::string element_line(const char* verb, const char* map, const std::string& name,
+                         std::uint32_t mark);
+}  // namespace
+
 NftDatapath::NftDatapath() : ctx_(nft_ctx_new(NFT_CTX_DEFAULT)) {
   if (ctx_ != nullptr) {
     nft_ctx_buffer_output(ctx_);
@@ -52,8 +58,11 @@ Status NftDatapath::run_json(const std::string& command, std::string& out) {
 }
 
 Status NftDatapath::init() {
-  if (Status s = run(render_table()); !s) return s;
-  fast_path_guarded_ = false;  // render_table's chain fast has no guard
+  // A previous run's monitor/DPI ports (inspect_ports is kept) stay off the
+  // fast path until the ports are known again: guarded until the first
+  // port change recomputes it.
+  if (Status s = run(render_table() + render_fast_path(true)); !s) return s;
+  fast_path_guarded_ = true;
   return {};
 }
 
@@ -77,16 +86,33 @@ std::string NftDatapath::render_remove(const datapath::PortSpec& port) const {
 
 std::string NftDatapath::fast_path_change(const std::map<std::uint32_t, datapath::PortSpec>& ports,
                                           bool& guarded) const {
-  guarded = std::any_of(ports.begin(), ports.end(), [&](const auto& entry) {
-    return punted(entry.second) && inspects_every_frame(entry.second);
-  });
+  guarded = std::any_of(ports.begin(), ports.end(),
+                        [&](const auto& entry) {
+                          return punted(entry.second) && inspects_every_frame(entry.second);
+                        }) ||
+            std::any_of(leftovers_.begin(), leftovers_.end(), [](const auto& entry) {
+              return std::find(entry.second.begin(), entry.second.end(),
+                               std::string("inspect_ports")) != entry.second.end();
+            });
   return guarded == fast_path_guarded_ ? std::string() : render_fast_path(guarded);
+}
+
+std::string NftDatapath::forget_leftover(const std::string& ifname) {
+  auto it = leftovers_.find(ifname);
+  if (it == leftovers_.end()) return {};
+  std::string script;
+  for (const std::string& where : it->second)
+    script +=
+        "delete element bridge " + std::string(kTable) + " " + where + " { \"" + ifname + "\" }\n";
+  leftovers_.erase(it);
+  return script;
 }
 
 Status NftDatapath::add_port(const datapath::PortSpec& port) {
   std::string script;
   if (auto old = ports_.find(port.ifindex); old != ports_.end())
     script += render_remove(old->second);  // role or fail mode may have changed
+  if (punted(port)) script += forget_leftover(port.ifname);
   script += render_add(port);
   auto after = ports_;
   after[port.ifindex] = port;
@@ -159,15 +185,39 @@ Status NftDatapath::enable_punts(std::uint16_t queue_base, std::uint16_t queues)
     return Status::error("cannot enable net.bridge.bridge-nf-filter-vlan-tagged");
   if (Status s = ip6tables_restore(render_punt_ip6tables(queue_base, queues)); !s) return s;
   if (Status s = ensure_jump("raw"); !s) return s;
-  // Start from empty punt maps (a previous run may have left entries) and
-  // re-add the ports we know with their punt classes.
+  // A previous run's punt entries are kept, fail-closed, until their port
+  // is added again: emptying the maps left every VM port unjudged until
+  // then (its NS/NA/MLD not punted, a link-local NA accepted) - on a
+  // restart, for as long as re-adding the stored VMs takes. punt_closed
+  // holds only the closed mark; punt_open is rewritten with it. add_port
+  // deletes a name's leftovers in the batch that adds it back
+  // (forget_leftover); names no port claims again stay (no frames).
   // punt_vlan is static (every class and VLAN id); re-adding its elements
   // is a no-op on a table that has them.
-  std::string script = std::string("flush map bridge ") + kTable + " punt_closed\n" +
-                       "flush map bridge " + kTable + " punt_open\n" + render_punt_vlan_map();
+  leftovers_.clear();
+  std::string script = std::string("flush map bridge ") + kTable + " punt_open\n";
+  for (const char* where :
+       {"punt_closed", "punt_open", "monitor_ports", "dpi_ports", "inspect_ports"}) {
+    std::string json;
+    if (Status s = run_json(std::string("list ") +
+                                (std::string_view(where).starts_with("punt") ? "map" : "set") +
+                                " bridge " + kTable + " " + where,
+                            json);
+        !s)
+      return s;
+    const std::size_t elem = json.find("\"elem\"");
+    if (elem == std::string::npos) continue;
+    for (const std::string& name : quoted_strings(std::string_view(json).substr(elem + 6))) {
+      leftovers_[name].push_back(where);
+      if (std::string_view(where) == "punt_open")
+        script += element_line("add", "punt_open", name, kPuntClosedMark);
+    }
+  }
+  script += render_punt_vlan_map();
   for (const auto& [ifindex, port] : ports_) script += render_port(port, false);
   punts_ = true;
-  for (const auto& [ifindex, port] : ports_) script += render_add(port);
+  for (const auto& [ifindex, port] : ports_)
+    script += forget_leftover(port.ifname) + render_add(port);
   bool guarded = false;
   script += fast_path_change(ports_, guarded);
   if (Status s = run(script); !s) return s;
@@ -200,6 +250,13 @@ Status NftDatapath::remove_bindings(std::span<const datapath::Binding> bindings)
 }
 
 namespace {
+
+// "VERB element bridge v6guard MAP { "NAME" : MARK }".
+std::string element_line(const char* verb, const char* map, const std::string& name,
+                         std::uint32_t mark) {
+  return std::string(verb) + " element bridge " + kTable + " " + map + " { \"" + name +
+         "\" : " + std::to_string(mark) + " }\n";
+}
 
 // Minimal scan of nft's JSON set listing: each element is
 // {"concat": ["ifname", "mac", "addr"]}. Names/MACs/addresses never contain quotes.
@@ -373,6 +430,7 @@ Status NftDatapath::disable_punts() {
   // ports would still punt into queues nobody reads.
   remove_punt_hooks();
   punts_ = false;
+  leftovers_.clear();  // the flushes below remove them
   bool guarded = false;
   std::string script;
   for (const char* set : {"punt_closed", "punt_open"})
@@ -387,6 +445,7 @@ Status NftDatapath::disable_punts() {
 
 Status NftDatapath::flush() {
   ports_.clear();
+  leftovers_.clear();
   fast_path_guarded_ = false;
   if (punts_) {
     punts_ = false;

@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "datapath/datapath.h"
 
@@ -69,7 +70,11 @@ class NftDatapath final : public datapath::Datapath {
   nft_ctx* ctx_ = nullptr;
   std::map<std::uint32_t, datapath::PortSpec> ports_;  // as added
   bool punts_ = false;
-  bool fast_path_guarded_ = false;  // chain fast skips inspect_ports
+  bool fast_path_guarded_ = false;  // fast_dispatch skips inspect_ports
+  // Punt map/set entries a previous run left (enable_punts): name -> the
+  // maps and sets holding it. Kept fail-closed until the port is added.
+  std::map<std::string, std::vector<std::string>> leftovers_;
+  std::string forget_leftover(const std::string& ifname);
   // The fast-path rendering `ports` call for, when it differs from the
   // current one (else empty): appended to the batch that changes the ports.
   std::string fast_path_change(const std::map<std::uint32_t, datapath::PortSpec>& ports,

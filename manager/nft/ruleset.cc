@@ -65,7 +65,8 @@ std::string first_udp_dport(unsigned port) {
 std::string unjudged_ext_header_drops() {
   const std::string t = table_ref();
   return "add rule " + t +
-         " pre iifname @vm_ports meta protocol ip6 ip6 nexthdr { 0, 43, 44, 60 } jump ext_first\n" +
+         " pre iifname @vm_ports meta protocol ip6 ip6 nexthdr { 0, 43, 44, 51, 60 } jump "
+         "ext_first\n" +
          "add rule " + t +
          " ext_first ip6 nexthdr 0 @nh,320,16 0x3a00 @nh,384,8 { 130, 131, 132, 143 } return\n" +
          "add rule " + t + " ext_first " + count(V6G_R_FAIL_CLOSED) +
@@ -283,7 +284,8 @@ std::string render_table() {
          // destination options) cannot be classified here - the inspector
          // decides, fail-closed.
          rule +
-         "iifname @vm_ports meta protocol ip6 ip6 nexthdr { 0, 43, 44, 60 } meta mark set iifname "
+         "iifname @vm_ports meta protocol ip6 ip6 nexthdr { 0, 43, 44, 51, 60 } meta mark set "
+         "iifname "
          "map @punt_closed jump punt_vm\n" +
          // Without an inspector (empty punt maps) that frame would go on to
          // the source guard and be accepted from a bound source, so a rogue

@@ -347,14 +347,15 @@ TEST(NftRuleset, TransportMatchesHaveRawTwins) {
   // An extension header first that no exthdr rule took goes to the
   // inspector, fail-closed.
   twin_of("exthdr dst exists",
-          "ip6 nexthdr { 0, 43, 44, 60 } meta mark set iifname map @punt_closed");
+          "ip6 nexthdr { 0, 43, 44, 51, 60 } meta mark set iifname map @punt_closed");
   // Without an inspector that punt misses (empty maps): right behind it an
   // extension header first goes to chain ext_first, which lets only MLD
   // behind an 8-byte hop-by-hop header pass (raw offsets) and drops the rest
   // (nonlinear_frames.sh, no-inspector rounds).
-  const std::size_t punt = index_of(pre, "ip6 nexthdr { 0, 43, 44, 60 }");
+  const std::size_t punt = index_of(pre, "ip6 nexthdr { 0, 43, 44, 51, 60 }");
   ASSERT_LT(punt + 1, pre.size());
-  EXPECT_NE(pre[punt + 1].find("ip6 nexthdr { 0, 43, 44, 60 } jump ext_first"), std::string::npos)
+  EXPECT_NE(pre[punt + 1].find("ip6 nexthdr { 0, 43, 44, 51, 60 } jump ext_first"),
+            std::string::npos)
       << pre[punt + 1];
   const auto ext_first = rules_of(render_table(), "ext_first");
   ASSERT_EQ(ext_first.size(), 2u);
@@ -495,6 +496,52 @@ constexpr std::string_view kNft106Chain =
     R"("pre", "handle": 3, "comment": "source_not_bound", "expr": [{"match": {"op": "==", )"
     R"("left": {"payload": {"protocol": "ether", "field": "type"}}, "right": "ip6"}}, )"
     R"({"counter": {"packets": 7, "bytes": 560}}, {"drop": null}]}}]})";
+
+// A restarted daemon's inspector enables punts before its ports are added
+// again. The previous run's entries must keep punting - fail-closed - until
+// then (emptied maps left a VM's NS/NA unjudged for that window), and adding
+// the port back must replace them in one batch.
+TEST_F(NftDatapathTest, RestartKeepsPuntsFailClosedUntilThePortIsBack) {
+  PortSpec vm;
+  vm.ifindex = 5;
+  vm.ifname = "tapR";
+  vm.fail_mode = datapath::FailMode::kOpen;
+  vm.flags = V6G_PORT_F_DPI;
+  Status s = dp_->enable_punts(10, 1);
+  if (!s.ok() && s.message().find("bridge-nf-call") != std::string::npos)
+    GTEST_SKIP() << s.message();
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_TRUE(dp_->add_port(vm).ok());
+  auto listing = [&](const char* what) {
+    std::string json;
+    EXPECT_TRUE(dp_->run_json(std::string("list ") + what, json).ok());
+    return json;
+  };
+  const std::string open_mark = "[\"tapR\", " + std::to_string(kPuntOpenMark) + "]";
+  const std::string closed_mark = "[\"tapR\", " + std::to_string(kPuntClosedMark) + "]";
+  ASSERT_NE(listing("map bridge v6guard punt_open").find(open_mark), std::string::npos);
+
+  // The restart: a new process, the table kept.
+  dp_ = std::make_unique<NftDatapath>();
+  ASSERT_TRUE(dp_->init().ok());
+  // DPI port of the last run: off the fast path until it is known again.
+  EXPECT_NE(listing("map bridge v6guard fast_dispatch").find("fast_guarded"), std::string::npos);
+  ASSERT_TRUE(dp_->enable_punts(10, 1).ok());
+  EXPECT_NE(listing("map bridge v6guard punt_open").find(closed_mark), std::string::npos)
+      << "a port not added back yet punts fail-closed";
+  EXPECT_NE(listing("map bridge v6guard punt_closed").find(closed_mark), std::string::npos);
+  EXPECT_NE(listing("map bridge v6guard fast_dispatch").find("fast_guarded"), std::string::npos);
+  // Added back (fail-open, DPI off now): its own entries replace the
+  // leftovers in the same batch, and the fast path is unguarded again.
+  vm.flags = 0;
+  const Status added = dp_->add_port(vm);
+  ASSERT_TRUE(added.ok()) << added.message();
+  EXPECT_NE(listing("map bridge v6guard punt_open").find(open_mark), std::string::npos);
+  EXPECT_EQ(listing("set bridge v6guard dpi_ports").find("tapR"), std::string::npos);
+  EXPECT_EQ(listing("set bridge v6guard inspect_ports").find("tapR"), std::string::npos);
+  EXPECT_EQ(listing("map bridge v6guard fast_dispatch").find("fast_guarded"), std::string::npos);
+  ASSERT_TRUE(dp_->flush().ok());
+}
 
 TEST(NftCounters, CommentBeforeExpressionsAsNft106PrintsIt) {
   const auto by = packets_by_comment(kNft106Chain);

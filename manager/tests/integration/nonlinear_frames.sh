@@ -62,7 +62,7 @@ send() {  # kind hdr_len count: prints how many reached vm2
 }
 raw_twins() {  # packets the ruleset's raw twins caught (the transport match missed)
   ip netns exec "$LAB_BR" nft list chain bridge v6guard pre |
-    awk '/_raw"|nexthdr \{ 0, 43, 44, 60 \}|@nh,320,8 \{ 130/ { for (i = 1; i < NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }'
+    awk '/_raw"|nexthdr \{ (0|ip), |@nh,320,8 \{ 130/ { for (i = 1; i < NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }'
 }
 
 n_udp=$(send udp udp 14 20)
