@@ -112,6 +112,17 @@ class Validator {
     if (cfg.network_size() == 0)
       add("config.network", "invalid_argument", "at least one network interface is required",
           "required");
+    // A VM's NICs, their addresses, ports and bindings are stored in one
+    // statement (Store::insert_vm_with); hundreds of NICs would exceed it
+    // and no hypervisor gives a VM that many. Refused here with the field,
+    // not as an internal error from the store.
+    if (cfg.network_size() > kMaxInterfacesPerVm) {
+      add("config.network", "invalid_argument",
+          "at most " + std::to_string(kMaxInterfacesPerVm) + " network interfaces per VM (got " +
+              std::to_string(cfg.network_size()) + ")",
+          "too_many_interfaces");
+      return std::move(out_);
+    }
     for (int i = 0; i < cfg.network_size(); ++i)
       interface("config.network[" + std::to_string(i) + "]", cfg.network(i));
     return std::move(out_);

@@ -20,6 +20,9 @@
 
 namespace v6g::config {
 
+// Network interfaces one VM may have (config.network).
+inline constexpr int kMaxInterfacesPerVm = 64;
+
 struct FieldViolation {
   std::string field;             // "config.network[0].ipv6.address"
   std::string code;              // Connect code: invalid_argument, permission_denied, ...

@@ -436,6 +436,12 @@ const std::vector<Case>& cases() {
        nullptr, nullptr, nullptr},
       {"no_network", [](auto& r, auto&, auto&) { r.mutable_config()->clear_network(); },
        "config.network", "invalid_argument", "required"},
+      {"too_many_networks",
+       [](auto& r, auto&, auto&) {
+         while (r.config().network_size() <= kMaxInterfacesPerVm)
+           *r.mutable_config()->add_network() = r.config().network(0);
+       },
+       "config.network", "invalid_argument", "too_many_interfaces"},
   };
   return table;
 }
