@@ -638,6 +638,21 @@ std::string vlan_prefix(const std::string& bridge, std::uint16_t vlan) {
   return vlan_name(bridge, vlan) + '\n';
 }
 
+// allocated_ keys: "kind value".
+std::string allocation_key(Kind kind, const std::string& value) {
+  return std::string(kind_name(kind)) + ' ' + value;
+}
+
+Outcome allocation_taken(Kind kind, const std::string& value, const std::string& holder) {
+  return Outcome::fail(Code::kConflict, std::string(kind_name(kind)) + " " + value +
+                                            " is already allocated to " + holder);
+}
+
+Outcome vlan_taken(const std::string& bridge, std::uint16_t vlan, const std::string& owner) {
+  return Outcome::fail(Code::kConflict, "vlan " + std::to_string(vlan) + " on bridge " + bridge +
+                                            " belongs to tenant " + owner);
+}
+
 std::string binding_name(const BindingRecord& b) {
   return b.ifname + ' ' + std::to_string(b.vlan) + ' ' + b.mac + ' ' + b.ip6;
 }
@@ -770,6 +785,23 @@ std::string insert_rows_sql(std::size_t rows) {
 
 }  // namespace
 
+// The tenant holding (bridge, VLAN) on the host, "" if none.
+std::string Store::vlan_owner(const std::string& bridge, std::uint16_t vlan) const {
+  const std::string prefix = vlan_prefix(bridge, vlan);
+  if (auto it = vlans_.lower_bound(prefix);
+      it != vlans_.end() && it->first.compare(0, prefix.size(), prefix) == 0)
+    return it->second;
+  return {};
+}
+
+// A port's ifname is its VM's tap: unique host-wide (v3's ports key).
+Outcome Store::port_taken(const PortRecord& p, const std::string& vm_id) const {
+  if (auto it = allocated_.find(allocation_key(Kind::kTap, p.ifname));
+      it != allocated_.end() && it->second != vm_id)
+    return Outcome::fail(Code::kConflict, "port " + p.ifname + " belongs to " + it->second);
+  return {};
+}
+
 Outcome Store::insert_vm_with(const VmRecord& vm, std::span<const Allocation> allocations,
                               std::span<const VlanClaim> vlans, std::span<const PortRecord> ports,
                               std::span<const BindingRecord> bindings) {
@@ -789,44 +821,28 @@ Outcome Store::insert_vm_with(const VmRecord& vm, std::span<const Allocation> al
   // against what is held plus what this VM claimed before.
   std::vector<std::string> keys;
   for (const auto& a : allocations) {
-    std::string key = std::string(kind_name(a.kind)) + ' ' + a.value;
+    std::string key = allocation_key(a.kind, a.value);
     const auto it = allocated_.find(key);
     const bool mine = std::find(keys.begin(), keys.end(), key) != keys.end();
-    if (it != allocated_.end() || mine) {
-      return refuse(Outcome::fail(Code::kConflict, std::string(kind_name(a.kind)) + " " + a.value +
-                                                       " is already allocated to " +
-                                                       (mine ? vm.id : it->second)));
-    }
+    if (it != allocated_.end() || mine)
+      return refuse(allocation_taken(a.kind, a.value, mine ? vm.id : it->second));
     keys.push_back(std::move(key));
   }
   std::vector<const VlanClaim*> new_vlans;  // a VM claims a (bridge, VLAN) once
   for (const auto& v : vlans) {
-    const std::string prefix = vlan_prefix(v.bridge, v.vlan);
-    std::string owner;
-    if (auto it = vlans_.lower_bound(prefix);
-        it != vlans_.end() && it->first.compare(0, prefix.size(), prefix) == 0) {
-      owner = it->second;
-    }
+    std::string owner = vlan_owner(v.bridge, v.vlan);
     for (const auto* n : new_vlans) {
       if (owner.empty() && n->bridge == v.bridge && n->vlan == v.vlan) owner = n->tenant_id;
     }
-    if (!owner.empty() && owner != v.tenant_id) {
-      return refuse(Outcome::fail(Code::kConflict, "vlan " + std::to_string(v.vlan) +
-                                                       " on bridge " + v.bridge +
-                                                       " belongs to tenant " + owner));
-    }
-    const bool repeat = vlans_.count(prefix + vm.id) != 0 ||
+    if (!owner.empty() && owner != v.tenant_id) return refuse(vlan_taken(v.bridge, v.vlan, owner));
+    const bool repeat = vlans_.count(vlan_prefix(v.bridge, v.vlan) + vm.id) != 0 ||
                         std::any_of(new_vlans.begin(), new_vlans.end(), [&](const VlanClaim* n) {
                           return n->bridge == v.bridge && n->vlan == v.vlan;
                         });
     if (!repeat) new_vlans.push_back(&v);
   }
   for (const auto& p : ports) {
-    if (auto it = allocated_.find("tap " + p.ifname);
-        it != allocated_.end() && it->second != vm.id) {
-      return refuse(
-          Outcome::fail(Code::kConflict, "port " + p.ifname + " belongs to " + it->second));
-    }
+    if (auto o = port_taken(p, vm.id); !o) return refuse(std::move(o));
   }
   // Static bindings of the VM are its rows (a repeated one once, with the
   // last state: upsert_binding's effect); others go through upsert_binding.
@@ -982,12 +998,9 @@ Outcome Store::count_vms(const std::string& tenant_id, std::int64_t& out) {
 }
 
 Outcome Store::claim(const Allocation& allocation) {
-  std::string key = std::string(kind_name(allocation.kind)) + ' ' + allocation.value;
-  if (auto it = allocated_.find(key); it != allocated_.end()) {
-    return Outcome::fail(Code::kConflict, std::string(kind_name(allocation.kind)) + " " +
-                                              allocation.value + " is already allocated to " +
-                                              it->second);
-  }
+  std::string key = allocation_key(allocation.kind, allocation.value);
+  if (auto it = allocated_.find(key); it != allocated_.end())
+    return allocation_taken(allocation.kind, allocation.value, it->second);
   Stmt s(*this, "INSERT INTO vm_rows(vm_id, kind, name) VALUES (?, ?, ?)");
   s.text(1, allocation.vm_id).text(2, kind_name(allocation.kind)).text(3, allocation.value);
   if (auto o = s.run("claim"); !o) return o;
@@ -1014,20 +1027,16 @@ Outcome Store::list_allocations(std::vector<Allocation>& out, const std::string&
 }
 
 Outcome Store::is_allocated(Kind kind, const std::string& value, bool& out) {
-  out = allocated_.count(std::string(kind_name(kind)) + ' ' + value) != 0;
+  out = allocated_.count(allocation_key(kind, value)) != 0;
   return {};
 }
 
 Outcome Store::claim_vlan(const VlanClaim& claim) {
-  const std::string prefix = vlan_prefix(claim.bridge, claim.vlan);
-  if (auto it = vlans_.lower_bound(prefix); it != vlans_.end() &&
-                                            it->first.compare(0, prefix.size(), prefix) == 0 &&
-                                            it->second != claim.tenant_id) {
-    return Outcome::fail(Code::kConflict, "vlan " + std::to_string(claim.vlan) + " on bridge " +
-                                              claim.bridge + " belongs to tenant " + it->second);
-  }
+  if (const std::string owner = vlan_owner(claim.bridge, claim.vlan);
+      !owner.empty() && owner != claim.tenant_id)
+    return vlan_taken(claim.bridge, claim.vlan, owner);
   // A VM claims a (bridge, VLAN) once, however many of its NICs use it.
-  const std::string key = prefix + claim.vm_id;
+  const std::string key = vlan_prefix(claim.bridge, claim.vlan) + claim.vm_id;
   if (vlans_.count(key) != 0) return {};
   Stmt s(*this,
          "INSERT INTO vm_rows(vm_id, kind, name, tenant_id, bridge, vlan) "
@@ -1054,11 +1063,7 @@ Outcome Store::list_vlans(std::vector<VlanClaim>& out) {
 }
 
 Outcome Store::insert_port(const PortRecord& p) {
-  // A port's ifname is its VM's tap: unique host-wide (v3's ports key).
-  if (auto it = allocated_.find("tap " + p.ifname);
-      it != allocated_.end() && it->second != p.vm_id) {
-    return Outcome::fail(Code::kConflict, "port " + p.ifname + " belongs to " + it->second);
-  }
+  if (auto o = port_taken(p, p.vm_id); !o) return o;
   Stmt s(*this,
          "INSERT INTO vm_rows(vm_id, kind, name, bridge, vlan, mac, role, fail_mode, flags) "
          "VALUES (?, 'port', ?, ?, ?, ?, ?, ?, ?)");

@@ -269,6 +269,8 @@ class Store {
   };
   Outcome load_held();
   void set_holder(Held map, const std::string& key, std::string holder);  // "" = free
+  std::string vlan_owner(const std::string& bridge, std::uint16_t vlan) const;
+  Outcome port_taken(const PortRecord& p, const std::string& vm_id) const;
   void undo_to(std::size_t mark);    // rolled back: put back what came after mark
   void committed(std::size_t mark);  // committed: forget the undo after mark
 
