@@ -27,17 +27,11 @@ import socket
 import struct
 import sys
 
+from ip6frame import l4_with_sum
+
 TUNSETIFF = 0x400454CA
 IFF_TAP, IFF_NO_PI, IFF_VNET_HDR = 0x0002, 0x1000, 0x4000
 
-
-def checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def padding_options(length):  # unknown ND options (type 200): receivers skip them
@@ -66,9 +60,7 @@ def frame(kind, src_mac, src, dst):
         payload = b"\0" * (size - 8)
         body = struct.pack("!HHHH", 40000, 9, 8 + len(payload), 0) + payload
         proto, csum_at = 17, 6
-    pseudo = src + dst + struct.pack("!IxxxB", len(body), proto)
-    c = checksum(pseudo + body)
-    body = body[:csum_at] + struct.pack("!H", c) + body[csum_at + 2:]
+    body = l4_with_sum(body, csum_at, proto, src, dst)
     next_header = proto
     if kind in ("hbh_ra", "hbh_udp"):  # router alert option, then the RA/UDP
         body = struct.pack("!BBBBBBBB", proto, 0, 5, 2, 0, 0, 1, 0) + body
@@ -109,8 +101,7 @@ def mislabel(kind, src_mac, src, dst):
 def mld(src_mac, src, dst):
     report = struct.pack("!BBHHH", 143, 0, 0, 0, 0)  # MLDv2 report, no records
     hbh = bytes([58, 0, 5, 2, 0, 0, 1, 0])  # Router Alert, PadN
-    pseudo = src + dst + struct.pack("!IxxxB", len(report), 58)
-    report = report[:2] + struct.pack("!H", checksum(pseudo + report)) + report[4:]
+    report = l4_with_sum(report, 2, 58, src, dst)
     ip6 = struct.pack("!IHBB", 0x60000000, len(hbh + report), 0, 1) + src + dst
     return bytes.fromhex("333300000001") + src_mac + b"\x86\xdd" + ip6 + hbh + report
 

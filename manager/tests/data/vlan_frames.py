@@ -17,26 +17,15 @@ import ipaddress
 import socket
 import struct
 import sys
+
+from ip6frame import l4_with_sum
 import time
 
-
-def checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def ip6(text):
     return ipaddress.IPv6Address(text).packed
 
-
-def l4_with_sum(body, csum_at, proto, src, dst):
-    pseudo = src + dst + struct.pack("!IxxxB", len(body), proto)
-    c = checksum(pseudo + body)
-    return body[:csum_at] + struct.pack("!H", c) + body[csum_at + 2:]
 
 
 def frame(kind, vlan, mac, addr, marker):
