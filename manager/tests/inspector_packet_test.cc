@@ -88,6 +88,14 @@ class InspectTest : public ::testing::Test {
     p.allocated_prefixes = {*Ip6Prefix::parse("2001:db8:a::/64")};
     ASSERT_TRUE(engine_.upsert_port(p, now_, fx_));
   }
+  // Port 12: an access port on VLAN 100 (the VLAN tests).
+  void add_access_port_12_on_vlan_100() {
+    guard::PortPolicy p;
+    p.port = 12;
+    p.vlan = 100;
+    p.allocated_prefixes = {*Ip6Prefix::parse("2001:db8:a::/64")};
+    ASSERT_TRUE(engine_.upsert_port(p, now_, fx_));
+  }
   guard::Decision run(const std::vector<std::uint8_t>& frame, const MsgSpec& spec = {}) {
     const auto msg = build(frame, spec);
     NfqPacket pkt;
@@ -192,11 +200,8 @@ TEST_F(InspectTest, BridgeFamilyTakesMacFromL2Header) {
 }
 
 TEST_F(InspectTest, VlanComesFromTheAttribute) {
-  guard::PortPolicy p;
-  p.port = 12;
-  p.vlan = 100;
-  p.allocated_prefixes = {*Ip6Prefix::parse("2001:db8:a::/64")};
-  ASSERT_TRUE(engine_.upsert_port(p, now_, fx_));
+  add_access_port_12_on_vlan_100();
+  ASSERT_FALSE(HasFatalFailure());
   MsgSpec s;
   s.physindev = 12;
   s.vlan = 200;  // tagged with another VLAN than the (access) port's
@@ -246,11 +251,8 @@ TEST(NfqPacket, OuterVlanFromTheAttributeOrTheIp6PuntMark) {
 // an ip6-family packet: the nft datapath's trunk frames are judged in their
 // VLAN, and a binding is learnt in it.
 TEST_F(InspectTest, VlanComesFromThePuntMarkOnTheIp6Family) {
-  guard::PortPolicy p;
-  p.port = 12;
-  p.vlan = 100;
-  p.allocated_prefixes = {*Ip6Prefix::parse("2001:db8:a::/64")};
-  ASSERT_TRUE(engine_.upsert_port(p, now_, fx_));
+  add_access_port_12_on_vlan_100();
+  ASSERT_FALSE(HasFatalFailure());
   MsgSpec s;
   s.physindev = 12;
   s.mark = nft::punt_mark(nft::kPuntOpenMark, 200);
