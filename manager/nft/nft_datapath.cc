@@ -58,11 +58,8 @@ Status NftDatapath::run_json(const std::string& command, std::string& out) {
 }
 
 Status NftDatapath::init() {
-  // A previous run's monitor/DPI ports (inspect_ports is kept) stay off the
-  // fast path until the ports are known again: guarded until the first
-  // port change recomputes it.
-  if (Status s = run(render_table() + render_fast_path(true)); !s) return s;
-  fast_path_guarded_ = true;
+  if (Status s = run(render_table()); !s) return s;
+  fast_path_guarded_ = true;  // render_table's dispatch is guarded; a port change recomputes it
   return {};
 }
 

@@ -164,8 +164,10 @@ std::string render_table() {
          "counter drop comment \"punt_vlan_unmapped\"\n" +  //
          "add rule " + t + " punt " + count(V6G_R_PUNT) + "accept\n" +
          // The fast path first (render_fast_path): about three lookups
-         // instead of ~15 rules before the binding check.
-         render_fast_path(false) + rule + "meta protocol ip6 ip6 nexthdr vmap @fast_dispatch\n" +
+         // instead of ~15 rules before the binding check. Guarded at first:
+         // a previous run's monitor/DPI ports (inspect_ports is kept) stay
+         // off it until NftDatapath knows the ports again.
+         render_fast_path(true) + rule + "meta protocol ip6 ip6 nexthdr vmap @fast_dispatch\n" +
          "add rule " + t + " fast_guarded iifname @inspect_ports return\n" + "add rule " + t +
          " fast_guarded goto bound6\n" + "add rule " + t +
          " fast_guarded_udp iifname @inspect_ports return\n" + "add rule " + t +
