@@ -283,9 +283,16 @@ std::optional<Error> VmService::create(const CallContext& ctx, const vmp::Create
   // after planning (host failure, batch commit failure, duplicate vm_id).
   std::optional<VmPlan> indexed;  // allocations and VLAN claims only
   vmp::VmConfig allocated;
+  // The rules that hold whatever the other VMs are, here in the caller's
+  // server thread, concurrently with other callers: the planner runs in the
+  // batch leader, one create after another, and validation was most of it.
+  config::Allocation prepared = config::prepare_allocation(request, host_);
   const Planner planner = [&](store::Store&, VmPlan& plan) -> std::optional<Error> {
     std::lock_guard lock(mu_);
-    auto allocation = config::allocate_vm(request, host_, index_.state, limiter_, clock_());
+    auto allocation = prepared.ok()
+                          ? config::allocate_prepared(request, std::move(prepared), host_,
+                                                      index_.state, limiter_, clock_())
+                          : config::allocate_vm(request, host_, index_.state, limiter_, clock_());
     if (!allocation.ok()) return violation_error(allocation.violations);
     plan = plan_from_config(request.vm_id(), allocation.config);
     index_.add(plan);

@@ -73,12 +73,13 @@ std::string generate_tap_name(std::string_view vm_id, std::string_view nic_id,
   return name;
 }
 
-Allocation allocate_vm(const vmprovisioner::v1::CreateVmRequest& request, const HostConfig& host,
-                       const ExistingState& existing, TenantRateLimiter& limiter, Nanos now) {
-  Allocation out;
-  out.violations = validate_create_vm(request, host, existing);
-  if (!out.violations.empty()) return out;
-  out.config = request.config();
+namespace {
+
+// Charges the rate limit and fills in what a validated request left out.
+// `out.config` holds the request's config.
+Allocation fill_in(const vmprovisioner::v1::CreateVmRequest& request, Allocation out,
+                   const HostConfig& host, const ExistingState& existing,
+                   TenantRateLimiter& limiter, Nanos now) {
   const std::string& tenant = out.config.tenant_id();
 
   if (const Nanos wait = limiter.admit(tenant, now); wait > 0) {
@@ -155,6 +156,39 @@ Allocation allocate_vm(const vmprovisioner::v1::CreateVmRequest& request, const 
                                 {{"pool", pool->name}}});
   }
   return out;
+}
+
+}  // namespace
+
+Allocation allocate_vm(const vmprovisioner::v1::CreateVmRequest& request, const HostConfig& host,
+                       const ExistingState& existing, TenantRateLimiter& limiter, Nanos now) {
+  Allocation out;
+  out.violations = validate_create_vm(request, host, existing);
+  if (!out.violations.empty()) return out;
+  out.config = request.config();
+  return fill_in(request, std::move(out), host, existing, limiter, now);
+}
+
+Allocation prepare_allocation(const vmprovisioner::v1::CreateVmRequest& request,
+                              const HostConfig& host) {
+  static const ExistingState kNoOtherVms;
+  Allocation out;
+  out.violations = validate_create_vm(request, host, kNoOtherVms);
+  if (out.violations.empty()) out.config = request.config();
+  return out;
+}
+
+Allocation allocate_prepared(const vmprovisioner::v1::CreateVmRequest& request, Allocation prepared,
+                             const HostConfig& host, const ExistingState& existing,
+                             TenantRateLimiter& limiter, Nanos now) {
+  // A conflict makes the whole validation decide: its violations, in field
+  // order, are what allocate_vm lists (with any others of the request).
+  if (conflicts_with_existing(request, existing)) {
+    Allocation out;
+    out.violations = validate_create_vm(request, host, existing);
+    if (!out.violations.empty()) return out;
+  }
+  return fill_in(request, std::move(prepared), host, existing, limiter, now);
 }
 
 }  // namespace v6g::config

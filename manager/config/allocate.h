@@ -41,6 +41,23 @@ struct Allocation {
 Allocation allocate_vm(const vmprovisioner::v1::CreateVmRequest& request, const HostConfig& host,
                        const ExistingState& existing, TenantRateLimiter& limiter, Nanos now);
 
+// allocate_vm in two halves, so that most of the work runs outside the lock
+// that serialises allocations (VmService: in the caller's server thread, not
+// in the create batch's leader).
+//
+// The half that needs no state: every rule that holds whatever the host's
+// other VMs are (validate_create_vm against an empty ExistingState), and a
+// copy of the config to fill in. Not ok() means allocate_vm must decide the
+// answer (the violations it lists may include conflicts this half can't see).
+Allocation prepare_allocation(const vmprovisioner::v1::CreateVmRequest& request,
+                              const HostConfig& host);
+// The other half, for an ok() `prepared` of the same request and host: the
+// conflicts with `existing`, the rate limit and what is generated. Answers
+// exactly as allocate_vm(request, host, existing, limiter, now) does.
+Allocation allocate_prepared(const vmprovisioner::v1::CreateVmRequest& request, Allocation prepared,
+                             const HostConfig& host, const ExistingState& existing,
+                             TenantRateLimiter& limiter, Nanos now);
+
 // Deterministic generators (exposed for tests); `attempt` moves past collisions.
 MacAddr generate_mac(std::string_view vm_id, std::string_view nic_id, std::uint32_t attempt);
 std::string generate_tap_name(std::string_view vm_id, std::string_view nic_id,

@@ -415,4 +415,34 @@ std::vector<FieldViolation> validate_create_vm(const CreateVmRequest& request,
   return Validator(request, host, existing).run();
 }
 
+bool conflicts_with_existing(const CreateVmRequest& request, const ExistingState& existing) {
+  const auto& cfg = request.config();
+  const std::string& tenant = cfg.tenant_id();
+  const auto owned_by_other = [&](const auto& owners, const auto& key) {
+    const auto it = owners.find(key);
+    return it != owners.end() && it->second != tenant;
+  };
+  for (const auto& nic : cfg.network()) {
+    // Valid (the stateless rules held): the parses succeed.
+    const std::string& bridge = nic.bridge_name();
+    unsigned vlan = 0;
+    (void)std::from_chars(nic.vlan_id().data(), nic.vlan_id().data() + nic.vlan_id().size(), vlan);
+    if (owned_by_other(existing.bridge_owner, bridge) ||
+        owned_by_other(existing.vlan_owner, std::pair{bridge, static_cast<std::uint16_t>(vlan)}))
+      return true;
+    if (!nic.mac_address().empty()) {
+      if (auto mac = MacAddr::parse(nic.mac_address()); mac && existing.macs_in_use.contains(*mac))
+        return true;
+    }
+    if (!nic.tap_device().empty() && existing.taps_in_use.contains(nic.tap_device())) return true;
+    if (!nic.ipv6().address().empty()) {
+      std::string error;
+      if (auto a = parse_address_with_prefix(nic.ipv6().address(), &error);
+          a && existing.addresses_in_use.contains(a->address))
+        return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace v6g::config

@@ -48,6 +48,13 @@ std::vector<FieldViolation> validate_create_vm(const vmprovisioner::v1::CreateVm
                                                const HostConfig& host,
                                                const ExistingState& existing);
 
+// For a request validate_create_vm accepts against an empty ExistingState:
+// whether it would refuse it against `existing` (a bridge or VLAN of another
+// tenant, a MAC, tap or address in use). The same conditions, without the
+// rules that do not depend on other VMs.
+bool conflicts_with_existing(const vmprovisioner::v1::CreateVmRequest& request,
+                             const ExistingState& existing);
+
 // The spec's error "details" object: field, validation_error and the context;
 // list-valued keys (allocated_blocks, allowed_pools, ...) become JSON arrays and
 // "true"/"false" become booleans, as in the spec's examples.

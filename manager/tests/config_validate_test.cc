@@ -466,6 +466,40 @@ TEST_P(ConfigRule, ProducesExactlyTheExpectedViolation) {
   EXPECT_FALSE(v[0].message.empty());
 }
 
+// VmService validates in two halves (the stateless one outside the create
+// batch's lock): for every row, the halves answer exactly as allocate_vm does
+// - the same violations in the same order, or the same allocated config.
+TEST_P(ConfigRule, TwoHalvesAnswerAsAllocateVm) {
+  const Case& c = GetParam();
+  auto r = load_request("create_vm_single.json");
+  r.set_vm_id("vm-halves");
+  auto host = spec_host();
+  ExistingState existing;
+  c.mutate(r, host, existing);
+  TenantRateLimiter whole_limiter(host.tenant_allocations_per_hour);
+  TenantRateLimiter halves_limiter(host.tenant_allocations_per_hour);
+  const auto whole = allocate_vm(r, host, existing, whole_limiter, 0);
+  auto prepared = prepare_allocation(r, host);
+  // A request the stateless half refuses goes to allocate_vm as a whole.
+  const auto halves =
+      prepared.ok() ? allocate_prepared(r, std::move(prepared), host, existing, halves_limiter, 0)
+                    : allocate_vm(r, host, existing, halves_limiter, 0);
+  EXPECT_EQ(dump(halves.violations), dump(whole.violations));
+  ASSERT_EQ(halves.violations.size(), whole.violations.size());
+  for (std::size_t i = 0; i < whole.violations.size(); ++i) {
+    EXPECT_EQ(halves.violations[i].message, whole.violations[i].message);
+    EXPECT_EQ(halves.violations[i].context, whole.violations[i].context);
+  }
+  EXPECT_EQ(halves.config.SerializeAsString(), whole.config.SerializeAsString());
+  // The rows about other VMs pass the stateless half: the conflict is found
+  // by the stateful one.
+  if (c.field != nullptr && (std::string(c.error).ends_with("_in_use") ||
+                             std::string(c.error) == "bridge_owned_by_other_tenant")) {
+    EXPECT_TRUE(prepare_allocation(r, host).ok()) << c.name;
+    EXPECT_TRUE(conflicts_with_existing(r, existing)) << c.name;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Table, ConfigRule, ::testing::ValuesIn(cases()),
                          [](const ::testing::TestParamInfo<Case>& p) {
                            return std::string(p.param.name);
