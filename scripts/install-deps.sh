@@ -10,7 +10,7 @@ packages=(
 	# userspace libraries
 	libmnl-dev libnetfilter-queue-dev libnftables-dev libprotobuf-dev
 	protobuf-compiler libboost-program-options-dev libgtest-dev libgmock-dev
-	libbenchmark-dev libsqlite3-dev libpcap-dev libcpp-httplib-dev
+	libbenchmark-dev libsqlite3-dev libpcap-dev libcpp-httplib-dev libjemalloc-dev
 	# kernel module and QEMU selftests
 	kmod cpio busybox-static qemu-system-x86 linux-headers-amd64
 	# network lab, peers and attackers

@@ -456,8 +456,9 @@ Outcome Store::open(const std::string& path, std::unique_ptr<Store>& out) {
   // write transaction; with glibc's default 128 KiB trim threshold each free
   // shrank the thread's arena (madvise + a TLB shootdown on every CPU) and the
   // next transaction faulted the pages back in: half the CPU of an in-process
-  // CreateVm in perf. Keep up to 64 MiB of free heap instead (process-wide;
-  // v6guardd is the only process that embeds the store).
+  // CreateVm in perf. Keep up to 64 MiB of free heap instead (process-wide).
+  // v6guardd links jemalloc (manager/daemon), where this is a no-op; tests and
+  // sanitizer builds run on glibc's malloc.
   static std::once_flag malloc_tuned;
   std::call_once(malloc_tuned, [] { (void)mallopt(M_TRIM_THRESHOLD, 64 << 20); });
   sqlite3_busy_timeout(db, 5000);
