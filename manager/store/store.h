@@ -136,7 +136,7 @@ enum class AuditConfig : std::uint8_t { kNone, kBefore, kAfter };
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
   ~Store();
   Store(const Store&) = delete;

@@ -453,7 +453,7 @@ PRAGMA user_version = 3;
 
   auto s = open();
   ASSERT_NE(s, nullptr);
-  EXPECT_EQ(s->schema_version(), 4);
+  EXPECT_EQ(s->schema_version(), Store::kSchemaVersion);  // v3 -> v4 -> v5 in one go
   VmRecord a;
   ASSERT_TRUE(s->get_vm("vm-a", a).ok());
   EXPECT_EQ(a, (VmRecord{"vm-a", "t1",
@@ -519,6 +519,94 @@ PRAGMA user_version = 3;
   EXPECT_EQ(out, "view:allocations\nview:bindings\nview:ports\nview:vm_vlans\nview:vms\n");
   ASSERT_TRUE(shell(path_, "SELECT count(*) FROM allocations WHERE vm_id = 'vm-c'", out));
   EXPECT_EQ(out, "1\n");
+}
+
+// A state.db written by the v4 schema (kind CHECK as an IN list): vm_rows is
+// rebuilt in place with the v5 CHECK, its rows and the views as they were.
+TEST_F(StoreTest, MigratesAVersion4Database) {
+  const std::string v4 = R"sql(
+PRAGMA page_size=4096;
+PRAGMA journal_mode=WAL;
+CREATE TABLE configs (id INTEGER PRIMARY KEY, config BLOB NOT NULL);
+CREATE TABLE audit (id INTEGER PRIMARY KEY, at_ns INTEGER NOT NULL, who TEXT NOT NULL,
+  action TEXT NOT NULL, object TEXT NOT NULL, before TEXT NOT NULL, after TEXT NOT NULL,
+  tenant_id TEXT NOT NULL DEFAULT '', before_config INTEGER, after_config INTEGER);
+CREATE TABLE vm_rows (vm_id TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('vm', 'ip6', 'mac', 'tap', 'vlan', 'port', 'binding')),
+  name TEXT NOT NULL, tenant_id TEXT, config_id INTEGER, state TEXT, created_ns INTEGER,
+  updated_ns INTEGER, bridge TEXT, vlan INTEGER, mac TEXT, role INTEGER, fail_mode INTEGER,
+  flags INTEGER, ifname TEXT, ip6 TEXT, PRIMARY KEY (vm_id, kind, name)) WITHOUT ROWID;
+CREATE TABLE learned_bindings (ifname TEXT NOT NULL, vlan INTEGER NOT NULL, mac TEXT NOT NULL,
+  ip6 TEXT NOT NULL, state TEXT NOT NULL,
+  source TEXT NOT NULL CHECK (source IN ('static', 'learned')), vm_id TEXT,
+  expires_ns INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (ifname, vlan, mac, ip6)) WITHOUT ROWID;
+CREATE INDEX learned_bindings_vm ON learned_bindings(vm_id) WHERE vm_id IS NOT NULL;
+CREATE VIEW vms AS SELECT vm_id AS id, tenant_id, config_id, state, created_ns, updated_ns
+  FROM vm_rows WHERE kind = 'vm';
+CREATE VIEW allocations AS
+  SELECT kind, name AS value, vm_id FROM vm_rows WHERE kind IN ('ip6', 'mac', 'tap');
+CREATE VIEW vm_vlans AS SELECT bridge, vlan, tenant_id, vm_id FROM vm_rows WHERE kind = 'vlan';
+CREATE VIEW ports AS SELECT name AS ifname, bridge, vlan, mac, vm_id, role, fail_mode, flags
+  FROM vm_rows WHERE kind = 'port';
+CREATE VIEW bindings AS
+  SELECT ifname, vlan, mac, ip6, state, 'static' AS source, vm_id, 0 AS expires_ns
+  FROM vm_rows WHERE kind = 'binding'
+  UNION ALL
+  SELECT ifname, vlan, mac, ip6, state, source, vm_id, expires_ns FROM learned_bindings;
+INSERT INTO configs VALUES (1, X'0a0161');
+INSERT INTO vm_rows(vm_id, kind, name, tenant_id, config_id, state, created_ns, updated_ns)
+  VALUES ('vm-a', 'vm', '', 't1', 1, 'running', 3, 4);
+INSERT INTO vm_rows(vm_id, kind, name) VALUES ('vm-a', 'tap', 'tap-a'),
+  ('vm-a', 'ip6', '2600:beef:1000::a');
+INSERT INTO vm_rows(vm_id, kind, name, tenant_id, bridge, vlan)
+  VALUES ('vm-a', 'vlan', 'br-t1 100', 't1', 'br-t1', 100);
+INSERT INTO vm_rows(vm_id, kind, name, bridge, vlan, mac, role, fail_mode, flags)
+  VALUES ('vm-a', 'port', 'tap-a', 'br-t1', 100, '02:00:00:00:00:0a', 1, 0, 7);
+INSERT INTO learned_bindings VALUES
+  ('tap-a', 100, '02:00:00:00:00:0a', '2600:beef:1000::99', 'stale', 'learned', 'vm-a', 50);
+PRAGMA user_version = 4;
+)sql";
+  const std::string cmd = "sqlite3 " + path_ + " >/dev/null 2>&1";
+  FILE* p = popen(cmd.c_str(), "w");
+  ASSERT_NE(p, nullptr);
+  fputs(v4.c_str(), p);
+  if (pclose(p) != 0) GTEST_SKIP() << "sqlite3 shell missing";
+
+  auto s = open();
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->schema_version(), 5);
+  VmRecord a;
+  ASSERT_TRUE(s->get_vm("vm-a", a).ok());
+  EXPECT_EQ(a, (VmRecord{"vm-a", "t1",
+                         "\x0a\x01"
+                         "a",
+                         "running", 3, 4}));
+  std::vector<PortRecord> ports;
+  ASSERT_TRUE(s->list_ports(ports).ok());
+  EXPECT_EQ(
+      ports,
+      (std::vector<PortRecord>{{"tap-a", "br-t1", 100, "02:00:00:00:00:0a", "vm-a", 1, 0, 7}}));
+  std::vector<BindingRecord> bindings;
+  ASSERT_TRUE(s->list_bindings(bindings).ok());
+  ASSERT_EQ(bindings.size(), 1u);
+  EXPECT_EQ(bindings[0].source, "learned");
+  // Held values and VLAN owners are loaded from the moved rows.
+  ASSERT_TRUE(s->insert_vm(vm("vm-c", "t2")).ok());
+  EXPECT_EQ(s->claim({Kind::kTap, "tap-a", "vm-c"}).code(), Code::kConflict);
+  EXPECT_EQ(s->claim_vlan({"br-t1", 100, "t2", "vm-c"}).code(), Code::kConflict);
+  s.reset();
+  // The new CHECK, still enforced; the views are back; no copy is left.
+  std::string out;
+  ASSERT_TRUE(
+      shell(path_, "SELECT instr(sql, 'kind IN') FROM sqlite_schema WHERE name = 'vm_rows'", out));
+  EXPECT_EQ(out, "0\n");
+  ASSERT_TRUE(shell(
+      path_, "SELECT count(*) FROM sqlite_schema WHERE type = 'view' OR name = 'vm_rows_v4'", out));
+  EXPECT_EQ(out, "5\n");
+  EXPECT_FALSE(
+      shell(path_, "INSERT INTO vm_rows(vm_id, kind, name) VALUES ('x', 'bogus', '')", out));
+  EXPECT_TRUE(shell(path_, "SELECT count(*) FROM vm_rows WHERE kind = 'bogus'", out));
+  EXPECT_EQ(out, "0\n");
 }
 
 // VLAN owners are in memory too (v4): a claim rolled back with its savepoint
