@@ -38,6 +38,7 @@ selftest: deps build kmod
 
 # Every benchmark; writes docs/BENCHMARKS.md (V6G_BENCH_KMOD=0 skips the QEMU one).
 bench: deps build
+	cmake --build $(BUILD_DIR) -j$(JOBS) --target v6g_benches
 	scripts/bench.sh $(BUILD_DIR) docs/BENCHMARKS.md
 
 # libFuzzer targets under ASan+UBSan (clang, CMake preset `fuzz` in build-fuzz/),
