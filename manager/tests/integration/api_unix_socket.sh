@@ -111,7 +111,7 @@ err=$("$CTL" --socket "$SOCK" vm get vm-a 2>&1); rc=$?
 check "v6guardctl vm get of a deleted VM -> exit 1 not_found" '[ $rc = 1 ] && grep -q "not_found" <<<"$err"'
 audit=$(sqlite3 "$DB" "select group_concat(action || ':' || object || ':' || who, ' ') from audit")
 check "audit log has exactly the three changes, with the peer uid" '[ "$audit" = "CreateVm:vm-a:uid:$(id -u) CreateVm:vm-b:uid:$(id -u) DeleteVm:vm-a:uid:$(id -u)" ]'
-check "database is WAL at schema version 4" '[ "$(sqlite3 "$DB" '\''pragma journal_mode'\'')" = wal ] && [ "$(sqlite3 "$DB" '\''pragma user_version'\'')" = 4 ]'
+check "database is WAL at schema version 5" '[ "$(sqlite3 "$DB" '\''pragma journal_mode'\'')" = wal ] && [ "$(sqlite3 "$DB" '\''pragma user_version'\'')" = 5 ]'
 
 [ $fails = 0 ] && echo "PASS" || echo "FAIL: $fails"
 exit $((fails > 0))
