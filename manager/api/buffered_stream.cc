@@ -77,6 +77,18 @@ bool BufferedStream::flush() {
   return ok;
 }
 
+BufferedStream::Input BufferedStream::await_input() {
+  if (has_buffered_input()) return Input::kArrived;
+  const ssize_t n = receive(0);
+  if (n > 0) {
+    buffered_ = 0;
+    filled_ = static_cast<std::size_t>(n);
+    return Input::kArrived;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Input::kTimedOut;
+  return Input::kClosed;
+}
+
 void BufferedStream::get_remote_ip_and_port(std::string& ip, int& port) const {
   ip = peer_;
   port = 0;

@@ -42,6 +42,11 @@ class BufferedStream : public httplib::Stream {
   // Sends what write() collected; false if the peer can't take it (in time).
   bool flush();
   bool has_buffered_input() const { return buffered_ < filled_; }
+  // Between requests: a blocking recv into the buffer, bounded by the
+  // socket's SO_RCVTIMEO (the server sets a short one and calls this again
+  // until its keep-alive time is up). One syscall where poll + recv were two.
+  enum class Input { kArrived, kTimedOut, kClosed };
+  Input await_input();
   // The peer as the server names it (its credentials), "unix" otherwise.
   void get_remote_ip_and_port(std::string& ip, int& port) const override;
   void get_local_ip_and_port(std::string& ip, int& port) const override;

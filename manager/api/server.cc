@@ -91,11 +91,14 @@ class UnixHttpServer final : public httplib::Server {
     // remote_addr. Responses go out in one send (see BufferedStream).
     BufferedStream stream(sock, BufferedStream::Mode::kPolled, peer, read_timeout, write_timeout);
     // Keep-alive loop like httplib's own, but waking every 100 ms so stop()
-    // never waits for an idle client's keep-alive timeout.
+    // never waits for an idle client's keep-alive timeout: the wait for the
+    // next request is a blocking recv that gives up after 100 ms (the
+    // stream's reads within a request don't block on the socket).
+    const timeval wake{0, 100'000};
+    (void)::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &wake, sizeof(wake));
     bool ok = true;
     for (std::size_t left = keep_alive_max_count_; ok && left > 0 && !stopping_; --left) {
-      // A pipelined request may already sit in the stream's buffer.
-      if (!stream.has_buffered_input() && !wait_for_request(sock)) break;
+      if (!wait_for_request(stream)) break;
       stream.start_request(std::chrono::steady_clock::now() + 2 * read_timeout);
       bool closed = false;
       t_close_after_response = false;
@@ -146,14 +149,19 @@ class UnixHttpServer final : public httplib::Server {
     ::close(sock);
   }
 
-  bool wait_for_request(int sock) {
+  // A pipelined request may already sit in the stream's buffer.
+  bool wait_for_request(BufferedStream& stream) {
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
     while (!stopping_ && std::chrono::steady_clock::now() < deadline) {
-      pollfd p{sock, POLLIN, 0};
-      const int rc = ::poll(&p, 1, 100);
-      if (rc > 0) return true;
-      if (rc < 0 && errno != EINTR) return false;
+      switch (stream.await_input()) {
+        case BufferedStream::Input::kArrived:
+          return true;
+        case BufferedStream::Input::kClosed:
+          return false;
+        case BufferedStream::Input::kTimedOut:
+          break;
+      }
     }
     return false;
   }
