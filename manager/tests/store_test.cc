@@ -56,6 +56,16 @@ TEST_F(StoreTest, FreshDatabaseIsWalAtCurrentSchemaVersion) {
   EXPECT_TRUE(std::filesystem::exists(path_ + "-wal"));
 }
 
+// Writes a database of an older schema with the sqlite3 shell (SQL on its
+// stdin); false without the shell.
+bool write_with_shell(const std::string& path, const std::string& sql) {
+  const std::string cmd = "sqlite3 " + path + " >/dev/null 2>&1";
+  FILE* p = popen(cmd.c_str(), "w");
+  if (p == nullptr) return false;
+  fputs(sql.c_str(), p);
+  return pclose(p) == 0;
+}
+
 // Page size of the database at path (sqlite3 shell), or "" without the shell.
 std::string page_size_of(const std::string& path) {
   const std::string cmd = "sqlite3 " + path + " 'PRAGMA page_size' 2>/dev/null";
@@ -269,11 +279,7 @@ INSERT INTO audit(at_ns, who, action, object, before, after)
   VALUES (3, 'uid:0', 'CreateVm', 'vm-a', '', '{"a":1}');
 PRAGMA user_version = 1;
 )sql";
-  const std::string cmd = "sqlite3 " + path_ + " 2>/dev/null";
-  FILE* p = popen(cmd.c_str(), "w");
-  ASSERT_NE(p, nullptr);
-  fputs(v1.c_str(), p);
-  if (pclose(p) != 0) GTEST_SKIP() << "sqlite3 shell missing";
+  if (!write_with_shell(path_, v1)) GTEST_SKIP() << "sqlite3 shell missing";
 
   auto s = open();
   ASSERT_NE(s, nullptr);
@@ -346,11 +352,7 @@ INSERT INTO audit(at_ns, who, action, object, before, after, tenant_id, after_co
   VALUES (3, 'uid:0', 'CreateVm', 'vm-a', '', '', 't1', 1);
 PRAGMA user_version = 2;
 )sql";
-  const std::string cmd = "sqlite3 " + path_ + " >/dev/null 2>&1";
-  FILE* p = popen(cmd.c_str(), "w");
-  ASSERT_NE(p, nullptr);
-  fputs(v2.c_str(), p);
-  if (pclose(p) != 0) GTEST_SKIP() << "sqlite3 shell missing";
+  if (!write_with_shell(path_, v2)) GTEST_SKIP() << "sqlite3 shell missing";
 
   auto s = open();
   ASSERT_NE(s, nullptr);
@@ -445,11 +447,7 @@ INSERT INTO audit(at_ns, who, action, object, before, after, tenant_id, after_co
   VALUES (3, 'uid:0', 'CreateVm', 'vm-a', '', '', 't1', 1);
 PRAGMA user_version = 3;
 )sql";
-  const std::string cmd = "sqlite3 " + path_ + " >/dev/null 2>&1";
-  FILE* p = popen(cmd.c_str(), "w");
-  ASSERT_NE(p, nullptr);
-  fputs(v3.c_str(), p);
-  if (pclose(p) != 0) GTEST_SKIP() << "sqlite3 shell missing";
+  if (!write_with_shell(path_, v3)) GTEST_SKIP() << "sqlite3 shell missing";
 
   auto s = open();
   ASSERT_NE(s, nullptr);
@@ -566,11 +564,7 @@ INSERT INTO learned_bindings VALUES
   ('tap-a', 100, '02:00:00:00:00:0a', '2600:beef:1000::99', 'stale', 'learned', 'vm-a', 50);
 PRAGMA user_version = 4;
 )sql";
-  const std::string cmd = "sqlite3 " + path_ + " >/dev/null 2>&1";
-  FILE* p = popen(cmd.c_str(), "w");
-  ASSERT_NE(p, nullptr);
-  fputs(v4.c_str(), p);
-  if (pclose(p) != 0) GTEST_SKIP() << "sqlite3 shell missing";
+  if (!write_with_shell(path_, v4)) GTEST_SKIP() << "sqlite3 shell missing";
 
   auto s = open();
   ASSERT_NE(s, nullptr);
