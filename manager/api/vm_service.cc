@@ -305,8 +305,12 @@ std::optional<Error> VmService::create(const CallContext& ctx, const vmp::Create
   VmPlan plan;
   if (auto error = vms_.create(ctx, planner, plan)) {
     if (indexed) {
+      // Planned, so admitted and charged to the tenant's rate limit: the
+      // create allocated nothing in the end, and a restart would not count
+      // it either (the limiter is seeded from committed creates).
       std::lock_guard lock(mu_);
       index_.release(*indexed);
+      limiter_.refund(request.config().tenant_id());
     }
     return error;
   }

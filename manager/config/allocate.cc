@@ -57,6 +57,13 @@ Nanos TenantRateLimiter::admit(const std::string& tenant, Nanos now) {
   return 0;
 }
 
+void TenantRateLimiter::refund(const std::string& tenant) {
+  if (per_hour_ == 0) return;
+  if (auto it = theoretical_arrival_.find(tenant); it != theoretical_arrival_.end()) {
+    it->second -= kHour / per_hour_;
+  }
+}
+
 MacAddr generate_mac(std::string_view vm_id, std::string_view nic_id, std::uint32_t attempt) {
   const std::uint64_t h = hash(vm_id, nic_id, attempt, 0x6d6163);
   MacAddr mac;

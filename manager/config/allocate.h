@@ -21,6 +21,9 @@ class TenantRateLimiter {
   explicit TenantRateLimiter(std::uint32_t per_hour) : per_hour_(per_hour) {}
   // 0 when admitted (and charged); otherwise how long until one is admitted.
   Nanos admit(const std::string& tenant, Nanos now);
+  // Gives back one admission of the tenant: a create that was admitted but
+  // then failed (host programming, the commit) did not allocate anything.
+  void refund(const std::string& tenant);
   std::uint32_t per_hour() const { return per_hour_; }
 
  private:

@@ -428,6 +428,26 @@ TEST_F(VmServiceTest, HostFailureLeavesNothingAndReleasesTheAllocation) {
   EXPECT_FALSE(create(req));
 }
 
+// A create that fails after it was admitted (here: host programming) is
+// not charged to the tenant's rate limit.
+TEST_F(VmServiceTest, FailedCreateIsNotChargedToTheRateLimit) {
+  host_config_.tenant_allocations_per_hour = 1;
+  start();
+  auto req = pool_request("vm-1", "tenant-r");
+  req.mutable_config()->mutable_network(0)->set_tap_device("tap-bad");
+  host_.fail_tap = "tap-bad";
+  for (int i = 0; i < 3; ++i) {
+    const auto e = create(req);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->code, Code::kUnavailable) << e->message;
+  }
+  host_.fail_tap.clear();
+  EXPECT_FALSE(create(req));  // the one creation of the hour
+  const auto e = create(pool_request("vm-2", "tenant-r"));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, Code::kResourceExhausted);
+}
+
 TEST_F(VmServiceTest, GetVmInfoAndListVmsByTenantWithPaging) {
   start();
   for (const char* id : {"vm-1", "vm-2", "vm-3"})
