@@ -20,10 +20,11 @@ build: $(BUILD_DIR)/CMakeCache.txt
 kmod:
 	$(MAKE) -C kmod
 
-# The README's test command: unit (release, ASan+UBSan in build-asan/ incl. two
-# integration scripts against the ASan daemon, TSan in build-tsan/) + host
-# integration (netns) + kernel selftests in QEMU. V6G_ASAN=0 / V6G_TSAN=0 skip
-# the sanitizer tiers.
+# The README's test command: unit (release) + host integration (netns) +
+# kernel selftests in QEMU + unit under ASan+UBSan in build-asan/ (incl. two
+# integration scripts against the ASan daemon) + TSan in build-tsan/; the
+# sanitizer builds run in the background at idle priority meanwhile
+# (docs/testing.md). V6G_ASAN=0 / V6G_TSAN=0 skip the sanitizer tiers.
 test: deps build
 	scripts/run-tests.sh $(BUILD_DIR)
 
