@@ -585,7 +585,8 @@ Outcome Store::migrate() {
     }
   }
   if (auto o = exec(kViewsV4); !o) return o;
-  if (auto o = exec("PRAGMA user_version = 5"); !o) return o;
+  const std::string set_version = "PRAGMA user_version = " + std::to_string(kSchemaVersion);
+  if (auto o = exec(set_version.c_str()); !o) return o;
   // The rebuilt tables must still satisfy every reference.
   Stmt check(*this, "PRAGMA foreign_key_check");
   if (const int rc = check.step(); rc != SQLITE_DONE) {
